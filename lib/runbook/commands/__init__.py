@@ -1,0 +1,1 @@
+"""One module per `runbook` subcommand: each has `register(subparsers)` and `run(args) -> int`."""

@@ -1,0 +1,62 @@
+"""`runbook drill SCENARIO`: build the target, inject the fault, run the notebook headless,
+archive the record, and judge whether the diagnosis names the injected fault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runbook.config import load_config
+from runbook.drill import scenarios
+from runbook.drill.target import simulated_target
+from runbook.findings import Status
+from runbook.runner import RunResult, run_notebook
+
+EXIT_MISMATCH = 3
+
+
+@dataclass
+class DrillResult:
+    scenario: scenarios.Scenario
+    run: RunResult
+    matched: bool
+    reasons: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        if self.run.status != "completed":
+            return self.run.exit_code
+        return 0 if self.matched else EXIT_MISMATCH
+
+
+def judge(scenario: scenarios.Scenario, run: RunResult) -> list[str]:
+    """What the diagnosis missed; empty when it names the injected fault."""
+    findings = run.findings
+    missing: list[str] = []
+    for code in scenario.expect_failing:
+        if not any(f.code == code and f.status is Status.FAIL for f in findings):
+            missing.append(f"expected a failing {code}")
+    for code in scenario.expect_passing:
+        if not any(f.code == code and f.status is Status.PASS for f in findings):
+            missing.append(f"expected a passing {code}")
+    severity = run.record.get("severity")
+    if scenario.expect_severity and severity != scenario.expect_severity:
+        missing.append(f"expected severity {scenario.expect_severity}, got {severity}")
+    if scenario.expect_no_severity and severity:
+        missing.append(f"expected no severity, got {severity}")
+    return missing
+
+
+def run_drill(name: str, runs_dir: Path, incident_id: str | None = None,
+              deadline: float | None = None, probe_timeout: float = 2.0) -> DrillResult:
+    scenario = scenarios.get(name)
+    with simulated_target(runs_dir, probe_timeout) as target:
+        scenario.setup(target)
+        config_path = target.write_config()
+        with target.environment():
+            config = load_config(config_path)
+            params = [*scenario.parameters, *target.parameters]
+            result = run_notebook(scenario.notebook, params, config, incident_id=incident_id,
+                                  deadline=deadline, mode="drill")
+    reasons = judge(scenario, result)
+    return DrillResult(scenario, result, not reasons, reasons)

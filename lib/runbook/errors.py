@@ -1,0 +1,67 @@
+"""The library's exception tree. Every error a responder can see derives from `RunbookError`.
+
+    RunbookError
+    ├── BadInput                 exit code 2: nothing was started
+    │   ├── ConfigError          the config file, a section or a key is wrong
+    │   ├── ParameterError       a notebook parameter is unknown, mistyped or a secret
+    │   └── ArchiveError         runs/ cannot be written (full disk, permissions)
+    ├── ServiceError             an outside service answered badly
+    │   ├── AuthError            a token or key was refused: says which env var to fix
+    │   ├── RateLimited          429 that did not clear within the retry bound
+    │   └── ServiceUnavailable   5xx, timeout, refused, malformed answer
+    ├── ActionRefused            a guarded action was refused (lock held, already done)
+    └── RecordError              a record cannot be read or its chain is broken
+
+Messages never hold a secret value: they are built from names, never from values, and pass
+through the redactor where a value could slip in (a server echoing a token, for example).
+"""
+
+from __future__ import annotations
+
+
+class RunbookError(Exception):
+    """Root of every error the library raises on purpose."""
+
+
+class BadInput(RunbookError):
+    """The user gave something unusable; the CLI exits 2 and starts nothing."""
+
+
+class ConfigError(BadInput):
+    """The target config is missing, malformed, or has a wrong key or type."""
+
+
+class ParameterError(BadInput):
+    """A notebook parameter is unknown, does not fit its declared type, or holds a secret."""
+
+
+class ArchiveError(BadInput):
+    """The archive directory cannot be written; raised before any kernel starts."""
+
+
+class ServiceError(RunbookError):
+    """An outside service could not be used."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service}: {message}")
+        self.service = service
+
+
+class AuthError(ServiceError):
+    """Credentials were refused: the message names the env var holding them."""
+
+
+class RateLimited(ServiceError):
+    """The service kept answering 429 past the retry bound."""
+
+
+class ServiceUnavailable(ServiceError):
+    """Timeout, refused connection, 5xx, or an answer that is not what the API documents."""
+
+
+class ActionRefused(RunbookError):
+    """A destructive action was refused by a guard (lock held elsewhere, already done)."""
+
+
+class RecordError(RunbookError):
+    """A record or the archive index cannot be read, or the chain does not verify."""

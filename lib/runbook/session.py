@@ -1,0 +1,122 @@
+"""The notebook's handle on the library: config, secrets, the incident, and the live record.
+
+A notebook opens one session in its first cell after the parameters:
+
+    rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path)
+
+Headless, the runner has already opened the run directory and says where through the
+environment. Interactive (JupyterLab), the session opens its own run directory, so what a
+responder does is recorded as it happens. Each finding and action is appended to the run's
+`events.jsonl` at once: a crashed kernel or browser loses nothing already reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runbook import kernel_redaction, timeutil
+from runbook import record as records
+from runbook.config import Config, load_config
+from runbook.display import FindingsView, SeverityView
+from runbook.findings import Finding
+from runbook.http import Timeouts
+from runbook.runner import (
+    ENV_CONFIG,
+    ENV_INCIDENT,
+    ENV_INCIDENT_STARTED,
+    ENV_NOTEBOOK,
+    ENV_RUN_DIR,
+)
+from runbook.secrets import registry
+from runbook.severity import classify
+
+
+class Session:
+    def __init__(self, config: Config, notebook: str, incident_id: str,
+                 incident_started: datetime, run_dir: Path, mode: str) -> None:
+        self.config = config
+        self.notebook = notebook
+        self.incident_id = incident_id
+        self.incident_started = incident_started
+        self.run_dir = run_dir
+        self.mode = mode
+        self.findings: list[Finding] = []
+        self.actions: list[dict[str, Any]] = []
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(self.config.probes.connect_timeout, self.config.probes.read_timeout)
+
+    @property
+    def archive(self) -> records.Archive:
+        return records.Archive(self.run_dir.parent.parent)
+
+    def _event(self, kind: str, payload: dict[str, Any]) -> None:
+        event = {"type": kind, "at": timeutil.iso(timeutil.now()), **payload}
+        records.append_line(self.run_dir / "events.jsonl", registry().redact_obj(event))
+
+    def report(self, findings: Finding | Iterable[Finding], title: str = "") -> FindingsView:
+        """Record findings (they go into record.json) and return them for display."""
+        batch = [findings] if isinstance(findings, Finding) else list(findings)
+        for finding in batch:
+            self.findings.append(finding)
+            self._event("finding", {"finding": finding.to_dict()})
+        return FindingsView(batch, title)
+
+    def record_action(self, action: dict[str, Any]) -> dict[str, Any]:
+        """Record an action, dry or real: {name, dry_run, result, at, …}."""
+        entry = registry().redact_obj({"at": timeutil.iso(timeutil.now()), **action})
+        self.actions.append(entry)
+        self._event("action", {"action": entry})
+        return entry
+
+    def assess(self) -> SeverityView:
+        """The severity the findings so far call for, with the time left; recorded."""
+        severity = classify(self.findings)
+        self._event("severity", {"severity": severity.level if severity else None})
+        return SeverityView(severity, self.incident_id, self.incident_started, timeutil.now())
+
+    def all_findings(self, title: str = "All findings") -> FindingsView:
+        return FindingsView(list(self.findings), title)
+
+    def secret(self, env_name: str) -> str | None:
+        """A secret's value by its env var's name, registered for redaction."""
+        return registry().read_env(env_name)
+
+
+def start(notebook: str, incident_id: str = "", config_path: str = "",
+          incident_started: str = "") -> Session:
+    """Open the session: load and check the config, register its secrets, hook redaction."""
+    config = load_config(config_path or os.environ.get(ENV_CONFIG) or None)
+    for name in config.secret_env_names():
+        registry().read_env(name)
+    kernel_redaction.install()
+    run_dir_env = os.environ.get(ENV_RUN_DIR)
+    if run_dir_env and os.environ.get(ENV_NOTEBOOK, notebook) == notebook:
+        run_dir = Path(run_dir_env)
+        incident = os.environ.get(ENV_INCIDENT) or incident_id
+        started = timeutil.parse_iso(os.environ[ENV_INCIDENT_STARTED]) \
+            if os.environ.get(ENV_INCIDENT_STARTED) else timeutil.now()
+        return Session(config, notebook, incident, started, run_dir, "headless")
+    return _start_interactive(config, notebook, incident_id, incident_started)
+
+
+def _start_interactive(config: Config, notebook: str, incident_id: str,
+                       incident_started: str) -> Session:
+    archive = records.Archive(config.runs_dir())
+    archive.ensure_writable()
+    now = timeutil.now()
+    incident = records.check_incident_id(incident_id) if incident_id else \
+        records.new_incident_id(now)
+    started = timeutil.parse_iso(incident_started) if incident_started else None
+    header = archive.open_incident(incident, now, started, opened_by=notebook)
+    run_dir = archive.new_run_dir(incident, notebook, now)
+    archive.mark_started(run_dir, {"incident_id": incident, "notebook": notebook,
+                                   "started_at": timeutil.iso(now), "mode": "interactive",
+                                   "parameters": {}})
+    return Session(config, notebook, incident, timeutil.parse_iso(header["started_at"]),
+                   run_dir, "interactive")

@@ -1,0 +1,33 @@
+"""Times as the records keep them (ISO-8601 UTC) and as a responder in Riyadh reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+RIYADH = timezone(timedelta(hours=3), "AST")  # Saudi Arabia keeps UTC+3 all year
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse ISO-8601; a time without a zone is taken as UTC."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def stamp(moment: datetime) -> str:
+    """The run directory's stamp: yyyymmddTHHMMSSZ."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def both_zones(moment: datetime) -> str:
+    """'2026-11-27 09:03 UTC (12:03 Riyadh)'."""
+    utc = moment.astimezone(UTC)
+    riyadh = moment.astimezone(RIYADH)
+    return f"{utc:%Y-%m-%d %H:%M} UTC ({riyadh:%H:%M} Riyadh)"

@@ -31,7 +31,7 @@ def _wanted_stamp() -> str:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - the one check a user with an old Python needs
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     wanted = _wanted_stamp()
     if STAMP.is_file() and STAMP.read_text().strip() == wanted:

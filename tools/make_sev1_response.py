@@ -1,4 +1,4 @@
-"""Generates notebooks/sev1_response.ipynb (run from the repo root: python -m tools.make_sev1_response)."""
+"""Generates notebooks/sev1_response.ipynb: python -m tools.make_sev1_response"""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ class RailwayConfig:
     service_id: str
     api_url: str = "https://backboard.railway.com/graphql/v2"
     token_env: str = "RAILWAY_TOKEN"
-    token_kind: str = "account"    # "account" (Authorization: Bearer) or "project" (Project-Access-Token)
+    # "account" (Authorization: Bearer) or "project" (Project-Access-Token)
+    token_kind: str = "account"
     expected_start_command: str = "/app/start.sh"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from runbook.errors import RunbookError
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"

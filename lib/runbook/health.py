@@ -20,7 +20,8 @@ RAILWAY_502_HINT = "Application failed to respond"
 
 FIX_DOWN = ("SEV-1: check Railway → service status and the latest deploy (sev1_response), "
             "then roll back or restart (rollback notebook)")
-FIX_DEGRADED = "A dependency of the app is failing: follow the section for it (db_refused for postgres)"
+FIX_DEGRADED = ("A dependency of the app is failing: follow the section for it "
+                "(db_refused for postgres)")
 
 
 def _get(url: str, timeouts: Timeouts) -> tuple[httpx.Response | None, str, float]:

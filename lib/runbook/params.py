@@ -33,7 +33,8 @@ class Parameter:
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
     try:
-        return nbformat.read(str(path), as_version=4)
+        nb: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
+        return nb
     except FileNotFoundError:
         raise BadInput(f"notebook {path} not found") from None
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a broken file

@@ -256,7 +256,7 @@ def _write_unexecuted(path: Path, output: Path, parameters: dict[str, Any]) -> N
 def _kernel_manager_class() -> type:
     from jupyter_client.manager import AsyncKernelManager
 
-    class KernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class KernelManager(AsyncKernelManager):
         """Tells the stopper the kernel's pid as soon as it exists."""
 
         def __init__(self, stop: _Stop, **kwargs: Any) -> None:
@@ -276,7 +276,7 @@ def _kernel_manager_class() -> type:
     return KernelManager
 
 
-def _KernelManager(**kwargs: Any) -> Any:  # noqa: N802 - reads like the class it builds
+def _KernelManager(**kwargs: Any) -> Any:
     return _kernel_manager_class()(**kwargs)
 
 

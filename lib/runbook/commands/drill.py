@@ -11,7 +11,7 @@ from runbook.drill.run import run_drill
 from runbook.runner import describe
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "drill", help="run a notebook against a simulated Dealix with one injected fault",
         description="Scenarios: " + ", ".join(scenarios.names()))

@@ -9,7 +9,7 @@ from runbook.config import load_config
 from runbook.runner import describe, run_notebook
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="run a runbook notebook headless and archive the record")
     parser.add_argument("notebook", help="notebook name (sev1_response) or path to an .ipynb")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],

@@ -9,7 +9,7 @@ from runbook.record import Archive, list_runs
 from runbook.runs_dir import default_runs_dir
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("runs", help="list archived runs (from the index)")
     parser.add_argument("--incident", help="only this incident's runs")
     parser.add_argument("--config", help="config whose [archive] runs_dir to read")

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from runbook.errors import ServiceUnavailable
+from runbook.findings import Finding, Status, failed, guarded, passed, skipped, worst
+from runbook.severity import SEVERITIES, classify, format_delta, time_left
+
+
+def test_finding_round_trips_through_a_dict() -> None:
+    finding = failed("health.down", "healthz answered 502", "roll back", http_status=502)
+    assert Finding.from_dict(finding.to_dict()) == finding
+    assert finding.to_dict()["status"] == "fail"
+
+
+def test_a_status_outside_the_four_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Finding("x", "maybe", "?")  # type: ignore[arg-type]
+
+
+def test_a_check_that_raises_reports_error_never_pass() -> None:
+    def broken() -> Finding:
+        raise RuntimeError("boom")
+
+    def unavailable() -> Finding:
+        raise ServiceUnavailable("railway", "no answer")
+
+    for check in (broken, unavailable):
+        (finding,) = guarded("deploy.status", check)
+        assert finding.status is Status.ERROR
+        assert finding.code == "deploy.status"
+
+
+def test_worst_status() -> None:
+    assert worst([passed("a", ""), skipped("b", "")]) is Status.PASS
+    assert worst([passed("a", ""), failed("b", "")]) is Status.FAIL
+    assert worst([]) is Status.SKIPPED
+
+
+@pytest.mark.parametrize(("codes", "level"), [
+    (["health.down"], "SEV-1"), (["health.timeout"], "SEV-1"), (["deploy.crashed"], "SEV-1"),
+    (["health.degraded"], "SEV-2"), (["db.refused"], "SEV-2"),
+    (["webhook.secret_mismatch"], "SEV-2"), (["something.else"], "SEV-3"), ([], None),
+])
+def test_classify(codes: list[str], level: str | None) -> None:
+    findings = [failed(code, "") for code in codes] + [passed("health.ok", "")]
+    result = classify(findings)
+    assert (result.level if result else None) == level
+
+
+def test_errors_alone_do_not_raise_a_severity() -> None:
+    assert classify([Finding("health.down", Status.ERROR, "probe crashed")]) is None
+
+
+def test_deadline_counts_from_the_incident_start() -> None:
+    start = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    sev1 = SEVERITIES["SEV-1"]
+    assert time_left(sev1, start, start + timedelta(minutes=5)) == timedelta(minutes=10)
+    assert format_delta(time_left(sev1, start, start + timedelta(minutes=20))) == "-5m 00s"
+    assert SEVERITIES["SEV-4"].response_time == timedelta(hours=24)

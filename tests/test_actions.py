@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from mitigate_fixtures import start_session
 from runbook import actions
 from runbook.actions import Action, Outcome, StepLog
 from runbook.errors import ActionRefused, ServiceUnavailable
-from tests.mitigate_fixtures import start_session
 
 
 class Counter:

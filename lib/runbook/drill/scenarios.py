@@ -47,3 +47,4 @@ def names() -> list[str]:
 def _load_all() -> None:
     # Each section's scenarios live beside the fakes they need; importing registers them.
     from runbook.drill import scenarios_core  # noqa: F401
+    from runbook.drill import scenarios_mitigate  # noqa: F401

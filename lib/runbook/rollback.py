@@ -1,0 +1,383 @@
+"""The runbook's Railway Rollback Procedure, and restart and redeploy, as guarded actions:
+
+    Railway → Deployments → find the previous successful deployment → Redeploy (rollback)
+    → wait for Active (SUCCESS) → verify /healthz = 200
+
+Planning reads the deployments and says which one would be used and its commit. Execution
+calls the mutation, then follows the new deployment's status with polling and backoff under
+one bound (a progress bar shows it); FAILED or CRASHED ends the wait as a failure. Finally
+`/healthz` is probed a few times. Every step is timestamped in the action's record.
+
+Railway shows a deployment that was active and then replaced as REMOVED; it is still a
+previous successful deployment, and Railway says whether it can be rolled back to
+(`canRollback`).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from runbook import health, timeutil
+from runbook.actions import Action, Outcome, StepLog
+from runbook.config import Config
+from runbook.errors import BadInput, RunbookError
+from runbook.findings import Finding, errored, failed, passed
+from runbook.http import Timeouts
+from runbook.railway import CRASHED, FAILED, IN_PROGRESS, Deployment, RailwayClient
+
+# Statuses a previous deployment may have and still be one that ran successfully.
+WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
+# How far along a deployment is, for the progress bar (SUCCESS is the end).
+STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BUILDING": 2,
+          "DEPLOYING": 3, "SUCCESS": 4}
+FIX_CRASHED = ("the deployment did not come up: read its logs (Railway → Deployments → "
+               "View logs), then roll back to an older deployment or revert the commit")
+
+
+class HasConfig(Protocol):
+    config: Config
+
+    @property
+    def timeouts(self) -> Timeouts: ...
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How long and how often to wait for a deployment and for /healthz afterwards."""
+
+    bound: float = 600.0           # seconds for the whole wait on the deployment
+    first_interval: float = 1.0    # seconds before the first re-poll
+    max_interval: float = 10.0     # the backoff stops growing here
+    factor: float = 1.5
+    health_attempts: int = 5       # /healthz probes before giving up
+    health_interval: float = 3.0   # seconds between them
+    progress: bool = True          # show a progress bar (tqdm.auto: a widget in notebooks)
+
+    def intervals(self) -> Callable[[], float]:
+        current = [self.first_interval]
+
+        def next_interval() -> float:
+            value = current[0]
+            current[0] = min(self.max_interval, value * self.factor)
+            return value
+        return next_interval
+
+
+def client_for(rb: HasConfig) -> RailwayClient:
+    return RailwayClient.from_config(rb.config, rb.timeouts)
+
+
+def service_target(config: Config) -> str:
+    """The guards' key for Railway actions: the service, so that running the notebook again in
+    the same incident does not roll back (or restart) a second time."""
+    railway = config.railway
+    return f"railway service {railway.service_id if railway else '?'}"
+
+
+def describe(deployment: Deployment) -> str:
+    commit = (f"commit {deployment.short_commit} \"{deployment.commit_message}\""
+              if deployment.commit_hash else "no commit recorded")
+    return (f"deployment {deployment.id} ({deployment.status}, "
+            f"{timeutil.both_zones(deployment.created_at)}, {commit})")
+
+
+def choose_rollback(deployments: list[Deployment], deployment_id: str = ""
+                    ) -> tuple[Deployment, Deployment]:
+    """(current, the one to roll back to); BadInput says why there is none."""
+    if not deployments:
+        raise BadInput("the service has no deployments: nothing to roll back")
+    current = deployments[0]
+    if deployment_id:
+        chosen = next((d for d in deployments if d.id == deployment_id), None)
+        if chosen is None:
+            raise BadInput(f"deployment {deployment_id} is not among the service's last "
+                           f"{len(deployments)} deployments: check the id (Railway → "
+                           "Deployments), or leave deployment_id empty to use the previous "
+                           "successful one")
+        if chosen.id == current.id:
+            raise BadInput(f"deployment {deployment_id} is the current one: pick an older one")
+        if not chosen.can_rollback:
+            raise BadInput(f"Railway says deployment {deployment_id} ({chosen.status}) cannot "
+                           "be rolled back to: pick another one")
+        return current, chosen
+    for candidate in deployments[1:]:
+        if candidate.status in WAS_ACTIVE and candidate.can_rollback:
+            return current, candidate
+    raise BadInput("no previous successful deployment that Railway can roll back to among the "
+                   f"last {len(deployments)}: revert the commit instead (git path below)")
+
+
+def rollback_action(rb: HasConfig, deployment_id: str = "",
+                    policy: WaitPolicy | None = None) -> Action:
+    """Plan the rollback: which deployment, which commit; blocked when there is none."""
+    policy = policy or WaitPolicy()
+    name, target = "railway.rollback", service_target(rb.config)
+    try:
+        client = client_for(rb)
+        current, chosen = choose_rollback(client.deployments(first=20), deployment_id)
+    except RunbookError as exc:
+        return _blocked(name, target, exc)
+    plan = (f"call deploymentRollback({chosen.id}) to run {describe(chosen)} again in place of "
+            f"the current {describe(current)}; then wait up to {policy.bound:g}s for the new "
+            f"deployment to reach SUCCESS (Active) and check {rb.config.service.healthz_path} "
+            "answers 200")
+    details = {"current deployment": current.id, "current status": current.status,
+               "current commit": f"{current.short_commit} {current.commit_message}".strip(),
+               "roll back to": chosen.id, "its status": chosen.status,
+               "its commit": f"{chosen.short_commit} {chosen.commit_message}".strip(),
+               "its created": timeutil.both_zones(chosen.created_at)}
+
+    def execute(log: StepLog) -> Outcome:
+        before = {d.id for d in client.deployments(first=50)}
+        log.step(f"deploymentRollback({chosen.id})")
+        if not client.deployment_rollback(chosen.id):
+            log.step("Railway answered false: nothing was started")
+            return Outcome(False, f"Railway refused the rollback to {chosen.id} (answered "
+                           "false)")
+        new = _new_deployment(client, before, policy, log)
+        if new is None:
+            return Outcome(False, "Railway accepted the rollback but no new deployment "
+                           f"appeared within {policy.bound:g}s",
+                           [errored("deploy.in_progress", "the rollback's deployment never "
+                                    "appeared in the deployment list")])
+        return _wait_and_verify(rb, client, new.id, policy, log, "rollback",
+                                {"new deployment": new.id})
+
+    return Action(name, target, plan, execute, details=details)
+
+
+def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
+    """Restart the latest deployment (the runbook's "Restart service in Railway")."""
+    policy = policy or WaitPolicy()
+    name, target = "railway.restart", service_target(rb.config)
+    try:
+        client = client_for(rb)
+        latest = client.latest_deployment()
+    except RunbookError as exc:
+        return _blocked(name, target, exc)
+    if latest is None:
+        return _blocked(name, target, BadInput("the service has no deployment to restart"))
+    plan = (f"call deploymentRestart({latest.id}) to restart {describe(latest)}; then wait up "
+            f"to {policy.bound:g}s for it to be SUCCESS and check "
+            f"{rb.config.service.healthz_path} answers 200")
+
+    def execute(log: StepLog) -> Outcome:
+        log.step(f"deploymentRestart({latest.id})")
+        if not client.deployment_restart(latest.id):
+            return Outcome(False, f"Railway refused to restart {latest.id} (answered false)")
+        return _wait_and_verify(rb, client, latest.id, policy, log, "restart", {})
+
+    return Action(name, target, plan, execute,
+                  details={"deployment": latest.id, "status": latest.status,
+                           "commit": f"{latest.short_commit} {latest.commit_message}".strip()})
+
+
+def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
+    """Redeploy the latest deployment: the same commit, built and started again (picks up
+    changed variables)."""
+    policy = policy or WaitPolicy()
+    name, target = "railway.redeploy", service_target(rb.config)
+    try:
+        client = client_for(rb)
+        latest = client.latest_deployment()
+    except RunbookError as exc:
+        return _blocked(name, target, exc)
+    if latest is None:
+        return _blocked(name, target, BadInput("the service has no deployment to redeploy"))
+    if not latest.can_redeploy:
+        return _blocked(name, target, BadInput(
+            f"Railway says {latest.id} cannot be redeployed: use a rollback instead"))
+    plan = (f"call deploymentRedeploy({latest.id}) to build and start {describe(latest)} again;"
+            f" then wait up to {policy.bound:g}s for the new deployment to reach SUCCESS and "
+            f"check {rb.config.service.healthz_path} answers 200")
+
+    def execute(log: StepLog) -> Outcome:
+        log.step(f"deploymentRedeploy({latest.id})")
+        new = client.deployment_redeploy(latest.id)
+        log.step(f"new deployment {new.id} is {new.status}")
+        return _wait_and_verify(rb, client, new.id, policy, log, "redeploy",
+                                {"new deployment": new.id})
+
+    return Action(name, target, plan, execute,
+                  details={"deployment": latest.id, "status": latest.status,
+                           "commit": f"{latest.short_commit} {latest.commit_message}".strip()})
+
+
+def _blocked(name: str, target: str, exc: RunbookError) -> Action:
+    finding = (failed(f"{name}_blocked", str(exc)) if isinstance(exc, BadInput)
+               else errored(f"{name}_blocked", str(exc), error=type(exc).__name__))
+    return Action(name, target, "", _never, blocked=str(exc), findings=(finding,))
+
+
+def _never(log: StepLog) -> Outcome:  # pragma: no cover - a blocked action never executes
+    raise BadInput("a blocked action cannot be executed")
+
+
+def _new_deployment(client: RailwayClient, before: set[str], policy: WaitPolicy,
+                    log: StepLog) -> Deployment | None:
+    """The deployment the rollback created: the newest one that was not there before."""
+    deadline = time.monotonic() + policy.bound
+    interval = policy.intervals()
+    while True:
+        fresh = [d for d in client.deployments(first=50) if d.id not in before]
+        if fresh:
+            log.step(f"new deployment {fresh[0].id} is {fresh[0].status}")
+            return fresh[0]
+        if time.monotonic() >= deadline:
+            log.step("no new deployment appeared")
+            return None
+        time.sleep(min(interval(), max(0.0, deadline - time.monotonic())))
+
+
+def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitPolicy,
+                        log: StepLog) -> Finding:
+    """Poll until SUCCESS, FAILED/CRASHED, or the bound; each status change is a step."""
+    started = time.monotonic()
+    deadline = started + policy.bound
+    interval = policy.intervals()
+    bar = _progress_bar(policy, deployment_id)
+    last = ""
+    try:
+        while True:
+            status = client.deployment(deployment_id).status
+            seconds = round(time.monotonic() - started, 1)
+            if status != last:
+                log.step(f"deployment {deployment_id} is {status}", seconds=seconds)
+                last = status
+                if bar is not None:
+                    bar.set_description_str(status)
+                    bar.n = STAGES.get(status, bar.n)
+                    bar.refresh()
+            evidence: dict[str, Any] = {"deployment": deployment_id, "status": status,
+                                        "seconds": seconds}
+            if status == "SUCCESS":
+                return passed("deploy.ok", f"deployment {deployment_id} is SUCCESS (Active) "
+                              f"after {seconds:g}s", **evidence)
+            if status in CRASHED:
+                return failed("deploy.crashed", f"deployment {deployment_id} CRASHED after "
+                              f"{seconds:g}s: the rolled-out code does not start", FIX_CRASHED,
+                              **evidence)
+            if status in FAILED:
+                return failed("deploy.failed", f"deployment {deployment_id} FAILED (build or "
+                              f"deploy) after {seconds:g}s", FIX_CRASHED, **evidence)
+            if status not in IN_PROGRESS:
+                return failed("deploy.failed", f"deployment {deployment_id} ended as {status}, "
+                              "not SUCCESS", FIX_CRASHED, **evidence)
+            if time.monotonic() >= deadline:
+                return errored("deploy.in_progress", f"deployment {deployment_id} is still "
+                               f"{status} after the {policy.bound:g}s bound: watch it in "
+                               "Railway → Deployments", **evidence)
+            time.sleep(min(interval(), max(0.0, deadline - time.monotonic())))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress_bar(policy: WaitPolicy, deployment_id: str) -> Any:
+    if not policy.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=STAGES["SUCCESS"], desc="waiting", unit="stage",
+                bar_format="{desc:<12} {bar} {n}/{total} [{elapsed}]",
+                postfix=deployment_id, leave=True)
+
+
+def verify_health(config: Config, timeouts: Timeouts, policy: WaitPolicy,
+                  log: StepLog) -> Finding:
+    """The runbook's last step: /healthz = 200, with a few tries while the edge catches up."""
+    finding = health.probe_healthz(config, timeouts)
+    for attempt in range(1, max(1, policy.health_attempts) + 1):
+        if attempt > 1:
+            time.sleep(policy.health_interval)
+            finding = health.probe_healthz(config, timeouts)
+        log.step(f"/healthz try {attempt}: {finding.summary}", ok=finding.status.value == "pass")
+        if finding.status.value == "pass":
+            return finding
+    return finding
+
+
+def _wait_and_verify(rb: HasConfig, client: RailwayClient, deployment_id: str,
+                     policy: WaitPolicy, log: StepLog, what: str,
+                     details: dict[str, Any]) -> Outcome:
+    deployed = wait_for_deployment(client, deployment_id, policy, log)
+    if deployed.status.value != "pass":
+        return Outcome(False, f"the {what} did not come up: {deployed.summary}", [deployed],
+                       details=details)
+    healthy = verify_health(rb.config, rb.timeouts, policy, log)
+    ok = healthy.status.value == "pass"
+    summary = (f"{what} done: deployment {deployment_id} is Active and /healthz answers 200"
+               if ok else f"the {what}'s deployment {deployment_id} is Active but /healthz "
+               f"still fails: {healthy.summary}")
+    return Outcome(ok, summary, [deployed, healthy], details=details)
+
+
+@dataclass
+class DeploymentsView:
+    """The service's recent deployments, newest first, as a table (or why they are unknown)."""
+
+    deployments: list[Deployment]
+    error: str = ""
+
+    def __repr__(self) -> str:
+        if self.error:
+            return f"cannot read the deployments: {self.error}"
+        lines = ["recent deployments (newest first):"]
+        for d in self.deployments:
+            lines.append(f"  {d.id[:12]:<12} {d.status:<12} "
+                         f"{timeutil.both_zones(d.created_at):<34} {d.short_commit:<8} "
+                         f"{d.commit_message[:60]}{'  [can roll back]' if d.can_rollback else ''}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if self.error:
+            return f"<b>Cannot read the deployments:</b> {html.escape(self.error)}"
+        rows = "".join(
+            f"<tr><td><code>{html.escape(d.id)}</code></td><td>{html.escape(d.status)}</td>"
+            f"<td>{html.escape(timeutil.both_zones(d.created_at))}</td>"
+            f"<td><code>{html.escape(d.short_commit)}</code></td>"
+            f"<td style='text-align:left'>{html.escape(d.commit_message)}</td>"
+            f"<td>{'yes' if d.can_rollback else ''}</td></tr>" for d in self.deployments)
+        return ("<table><thead><tr><th>deployment</th><th>status</th><th>created</th>"
+                "<th>commit</th><th>message</th><th>can roll back</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
+
+
+def recent_deployments(rb: HasConfig, first: int = 10) -> DeploymentsView:
+    """The deployments table; when Railway cannot be read, the view says why."""
+    try:
+        return DeploymentsView(client_for(rb).deployments(first=first))
+    except RunbookError as exc:
+        return DeploymentsView([], str(exc))
+
+
+MITIGATIONS = ("rollback", "restart", "redeploy", "revert")
+
+
+def plan_mitigation(rb: HasConfig, mitigation: str = "rollback", *, deployment_id: str = "",
+                    revert_sha: str = "", repo_path: str = "", mainline: int = 0,
+                    wait_seconds: float = 600.0, progress: bool = True) -> Action:
+    """The one action the notebook's parameters ask for: a Railway rollback, restart or
+    redeploy, or the git revert of `revert_sha` in the local clone."""
+    choice = mitigation.strip().lower()
+    if choice not in MITIGATIONS:
+        raise BadInput(f"mitigation {mitigation!r} is not one of {', '.join(MITIGATIONS)}")
+    if wait_seconds <= 0:
+        raise BadInput("wait_seconds must be a positive number of seconds")
+    policy = WaitPolicy(bound=wait_seconds, progress=progress)
+    if choice == "rollback":
+        return rollback_action(rb, deployment_id, policy)
+    if choice == "restart":
+        return restart_action(rb, policy)
+    if choice == "redeploy":
+        return redeploy_action(rb, policy)
+    from runbook import gitops
+
+    if not revert_sha.strip():
+        raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
+                       "deployments table shows each deployment's commit)")
+    return gitops.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)

@@ -11,7 +11,7 @@ import sys
 from runbook.errors import BadInput, RunbookError
 from runbook.secrets import registry
 
-COMMANDS = ["run", "drill", "runs"]
+COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due"]
 
 
 def build_parser() -> argparse.ArgumentParser:

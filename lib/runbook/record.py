@@ -60,7 +60,7 @@ def sha256_file(path: Path) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp")
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()
@@ -151,7 +151,7 @@ class Archive:
         """Fail before any kernel starts when records could not be kept."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}"
+            probe = self.root / f".write-test-{os.getpid()}-{_random.token_hex(4)}"
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:

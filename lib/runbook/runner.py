@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -163,20 +165,6 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextlib.contextmanager
 def _stop_on_signals(stop: _Stop) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -206,8 +194,9 @@ def _execute(path: Path, output: Path, parameters: dict[str, Any], env: dict[str
     timer: threading.Timer | None = None
     km: AsyncKernelManager | None = None
     try:
-        with _environment(env), _stop_on_signals(stop):
-            km = _KernelManager(kernel_name=KERNEL_NAME, stop=stop, transport="ipc")
+        with _stop_on_signals(stop):
+            km = _KernelManager(kernel_name=KERNEL_NAME, stop=stop, extra_env=env,
+                                cwd=str(path.parent))
             if deadline is not None:
                 timer = threading.Timer(deadline, stop.request,
                                         ("timed_out", f"the {deadline:g}s deadline passed"))
@@ -215,7 +204,7 @@ def _execute(path: Path, output: Path, parameters: dict[str, Any], env: dict[str
                 timer.start()
             papermill.execute_notebook(
                 str(path), ARCHIVE_SCHEME + str(output), parameters=parameters,
-                kernel_name=KERNEL_NAME, progress_bar=progress, km=km, cwd=str(path.parent),
+                kernel_name=KERNEL_NAME, progress_bar=progress, km=km,
                 start_timeout=60, autosave_cell_every=10)
         return "completed", ""
     except PapermillExecutionError as exc:
@@ -242,6 +231,7 @@ def _shutdown(km: Any) -> None:
     with contextlib.suppress(Exception):
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
+    km.cleanup_sockets()
 
 
 def _write_unexecuted(path: Path, output: Path, parameters: dict[str, Any]) -> None:
@@ -257,11 +247,25 @@ def _kernel_manager_class() -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     class KernelManager(AsyncKernelManager):
-        """Tells the stopper the kernel's pid as soon as it exists."""
+        """A kernel of this environment for one run: its own environment and working directory
+        (nothing process-wide is changed, so runs can share a process), IPC sockets at a path
+        of its own, and its pid told to the stopper as soon as it exists."""
 
-        def __init__(self, stop: _Stop, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
+        def __init__(self, stop: _Stop, extra_env: dict[str, str], cwd: str,
+                     **kwargs: Any) -> None:
+            # Unix sockets instead of TCP ports: nothing listens on the network, and a unique
+            # path per kernel cannot collide with a concurrent run.
+            socket_dir = tempfile.mkdtemp(prefix="rbk-")
+            super().__init__(transport="ipc", ip=str(Path(socket_dir) / "k"), **kwargs)
             self._runbook_stop = stop
+            self._runbook_env = extra_env
+            self._runbook_cwd = cwd
+            self._runbook_socket_dir = socket_dir
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = {**os.environ, **kw.get("env", {}), **self._runbook_env}
+            kw["cwd"] = self._runbook_cwd
+            return await super()._async_pre_start_kernel(**kw)
 
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -272,6 +276,9 @@ def _kernel_manager_class() -> type:
                     pending = self._runbook_stop.reason
                 if pending:  # a signal or the deadline came while the kernel was starting
                     self._runbook_stop.request(pending, self._runbook_stop.detail)
+
+        def cleanup_sockets(self) -> None:
+            shutil.rmtree(self._runbook_socket_dir, ignore_errors=True)
 
     return KernelManager
 

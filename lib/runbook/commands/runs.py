@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from runbook.config import load_config, resolve_path
 from runbook.record import Archive, list_runs
@@ -16,11 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def archive_root(config_path: str | None) -> Path:
+    """The archive a listing reads: the config's when there is one, else ./runs."""
+    if config_path or resolve_path(None).is_file():
+        return load_config(config_path).runs_dir()
+    return default_runs_dir()
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.config or resolve_path(None).is_file():
-        root = load_config(args.config).runs_dir()
-    else:
-        root = default_runs_dir()
+    root = archive_root(args.config)
     rows = list_runs(Archive(root), args.incident)
     if not rows:
         print(f"no runs under {root}" + (f" for incident {args.incident}" if args.incident

@@ -48,3 +48,4 @@ def _load_all() -> None:
     # Each section's scenarios live beside the fakes they need; importing registers them.
     from runbook.drill import scenarios_core  # noqa: F401
     from runbook.drill import scenarios_mitigate  # noqa: F401
+    from runbook.drill import scenarios_webhook  # noqa: F401

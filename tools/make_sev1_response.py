@@ -1,4 +1,7 @@
-"""Generates notebooks/sev1_response.ipynb: python -m tools.make_sev1_response"""
+"""Generates notebooks/sev1_response.ipynb.
+
+Run from the repo root: python -m tools.make_sev1_response
+"""
 
 from __future__ import annotations
 
@@ -17,10 +20,19 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 """),
     code("""
 import runbook.session
-from runbook import health
+from runbook import mitigation, sev1
 
 rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path)
 rb.config.service.base_url
+"""),
+    md("""
+## Probe everything at once
+`/healthz`, Railway, UptimeRobot, the database and Moyasar are asked at the same time, each
+with its own timeout: a service that hangs costs one timeout, and shows as `error`. A service
+that is not configured shows as `skipped`, with the reason.
+"""),
+    code("""
+report = sev1.investigate(rb.config, rb.timeouts)
 """),
     md("""
 ## Within 5 minutes — Confirm
@@ -28,7 +40,41 @@ Open `/healthz`: **5xx or timeout → SEV-1**. The deep check says which depende
 (it answers 200 even when degraded).
 """),
     code("""
-rb.report(health.probe_health(rb.config, rb.timeouts), title="Confirm: /healthz and the deep check")
+rb.report(report.confirm, title="Confirm: /healthz and the deep check")
+"""),
+    md("""
+### Railway → service status and the latest deployment
+"""),
+    code("""
+rb.report(report.railway, title="Railway: the latest deployment")
+"""),
+    md("""
+### UptimeRobot → when did it start?
+The newest *down* log of the monitor, in UTC and Riyadh time.
+"""),
+    code("""
+rb.report(report.uptime, title="UptimeRobot")
+"""),
+    md("""
+## Within 15 minutes — Diagnose
+Last deploy in Railway (and the commit behind it)? DB connection? Moyasar API outage?
+"""),
+    code("""
+rb.report(report.diagnose, title="Diagnose: last deploy, database, Moyasar")
+"""),
+    md("""
+## All findings
+"""),
+    code("""
+rb.all_findings().frame()
+"""),
+    md("""
+## Mitigate
+Roll back the last deploy if a recent change caused it, restart the service in Railway, check
+the env vars. The section that applies:
+"""),
+    code("""
+mitigation.recommend(rb.findings)
 """),
     md("""
 ## Severity and time left

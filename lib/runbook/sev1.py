@@ -1,0 +1,129 @@
+"""The SEV-1 response's probes, all at once: /healthz, Railway, UptimeRobot, the database and
+Moyasar. Each has its own timeout, so a hung service costs one timeout, not the sum; a service
+that is not configured is `skipped` with the reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from runbook import deploys, health, moyasar, timeutil, uptime
+from runbook.concurrency import Check, run_concurrently
+from runbook.config import Config
+from runbook.findings import Finding, failed, passed, skipped
+from runbook.http import Timeouts
+from runbook.railway import Deployment, RailwayClient
+from runbook.secrets import registry
+
+FIX_DB = ("The app cannot reach Postgres: follow the database section (db_refused notebook): "
+          "Railway → PostgreSQL service status, copy the connection string, update "
+          "DATABASE_URL, redeploy")
+
+# A basic reading of psycopg's connection failures (they carry no SQLSTATE); the database
+# section diagnoses them in depth.
+_DB_MESSAGES = (
+    ("password authentication failed", "db.auth_failed"),
+    ("does not exist", "db.database_missing"),
+    ("failed to resolve host", "db.dns_failed"),
+    ("could not translate host name", "db.dns_failed"),
+    ("connection refused", "db.refused"),
+    ("timeout expired", "db.timeout"),
+    ("too many clients", "db.too_many_connections"),
+    ("starting up", "db.starting_up"),
+)
+
+
+@dataclass
+class Sev1Report:
+    findings: list[Finding] = field(default_factory=list)
+    deployment: Deployment | None = None
+
+    def _codes(self, *prefixes: str) -> list[Finding]:
+        return [f for f in self.findings if f.code.startswith(prefixes)]
+
+    @property
+    def confirm(self) -> list[Finding]:
+        return self._codes("health.")
+
+    @property
+    def railway(self) -> list[Finding]:
+        return [f for f in self._codes("deploy.")
+                if f.code not in ("deploy.recent", "deploy.not_recent")]
+
+    @property
+    def uptime(self) -> list[Finding]:
+        return self._codes("uptime.")
+
+    @property
+    def diagnose(self) -> list[Finding]:
+        return self._codes("deploy.recent", "deploy.not_recent", "db.", "moyasar.")
+
+
+def database_url(config: Config, timeouts: Timeouts) -> tuple[str | None, str]:
+    """(DATABASE_URL, where it came from): the env var, else Railway's variables."""
+    assert config.database is not None
+    url = registry().read_env(config.database.url_env)
+    if url:
+        return url, f"${config.database.url_env}"
+    if config.railway is not None and registry().read_env(config.railway.token_env):
+        variables = RailwayClient.from_config(config, timeouts).variables()
+        if variables.get("DATABASE_URL"):
+            return variables["DATABASE_URL"], "Railway variables"
+    return None, ""
+
+
+def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
+    """Connect and SELECT 1, as the app's deep check does."""
+    if config.database is None:
+        return skipped("db.ok", "the database is not configured (no [database] section)")
+    url, source = database_url(config, timeouts)
+    if not url:
+        return skipped("db.ok", f"${config.database.url_env} is not set and Railway has no "
+                       "DATABASE_URL: the connection was not tried")
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return failed("db.url_invalid", f"DATABASE_URL from {source} cannot be parsed", FIX_DB,
+                      source=source)
+    evidence = {"source": source, "host": parts.get("host"), "port": parts.get("port"),
+                "dbname": parts.get("dbname")}
+    timeout = max(2, round(config.database.connect_timeout))  # libpq's minimum is 2 s
+    try:
+        with psycopg.connect(url, connect_timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        message = registry().redact(str(exc).strip().splitlines()[0] if str(exc) else "")
+        code = next((c for marker, c in _DB_MESSAGES if marker in message.lower()), "db.refused")
+        if isinstance(exc, psycopg.errors.ConnectionTimeout):
+            code = "db.timeout"
+        return failed(code, f"Postgres: {message}", FIX_DB, error=type(exc).__name__,
+                      **evidence)
+    return passed("db.ok", "Postgres accepted a connection and answered SELECT 1", **evidence)
+
+
+def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
+    report = Sev1Report()
+
+    def railway_check() -> list[Finding]:
+        if config.railway is None:
+            return [skipped("deploy.ok", "Railway is not configured (no [railway] section)")]
+        if not registry().read_env(config.railway.token_env):
+            return [skipped("deploy.ok", f"${config.railway.token_env} is not set: Railway not "
+                            "checked")]
+        report.deployment = RailwayClient.from_config(config, timeouts).latest_deployment()
+        return [deploys.status_finding(report.deployment),
+                deploys.last_deploy_finding(report.deployment, timeutil.now())]
+
+    checks: dict[str, Check] = {
+        "health.healthz": lambda: health.probe_healthz(config, timeouts),
+        "health.deep": lambda: health.probe_deep(config, timeouts),
+        "deploy.ok": railway_check,
+        "uptime.up": lambda: uptime.check_uptime(config, timeouts),
+        "db.ok": lambda: check_db_connection(config, timeouts),
+        "moyasar.ok": lambda: moyasar.check_outage(config, timeouts),
+    }
+    # Two requests at most per check (a token lookup, then the query), so two timeouts bound it.
+    report.findings = run_concurrently(checks, bound=2 * timeouts.total + 1.0)
+    return report

@@ -49,4 +49,5 @@ def _load_all() -> None:
     from runbook.drill import scenarios_core  # noqa: F401
     from runbook.drill import scenarios_sev1  # noqa: F401
     from runbook.drill import scenarios_mitigate  # noqa: F401
+    from runbook.drill import scenarios_db  # noqa: F401
     from runbook.drill import scenarios_webhook  # noqa: F401

@@ -1,0 +1,78 @@
+"""Generates notebooks/db_refused.ipynb (from the repo root: python -m tools.make_db_refused)."""
+
+from __future__ import annotations
+
+from tools.nbtools import code, md, params, write
+
+write("notebooks/db_refused.ipynb", [
+    md("""
+# Database connection refused
+
+The runbook's entry: likely cause, `DATABASE_URL` is wrong or the Postgres add-on is down.
+Fix: Railway → PostgreSQL service → check status, copy the connection string, update the env
+var, redeploy. This notebook makes the diagnosis exact: it finds the URL the app uses, tries it
+stage by stage, names the failing stage's cause and fix, and offers the fix action.
+"""),
+    params("""
+incident_id: str = ""  # incident to file this run under; empty: open a new one
+config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+connect_timeout: float = 0.0  # seconds per stage; 0: [database] connect_timeout
+confirm: bool = False  # True: really update DATABASE_URL on Railway (redeploys the app)
+"""),
+    code("""
+import runbook.session
+from runbook import db
+
+rb = runbook.session.start("db_refused", incident_id=incident_id, config_path=config_path)
+rb.config.service.name
+"""),
+    md("""
+## Where the app's `DATABASE_URL` comes from
+The env var the config names, else the app's Railway variables; compared with the Postgres
+service's own current URL where `[database] railway_service_id` is set. Only redacted forms
+are shown: host, port, database, user, and a fingerprint of the password.
+"""),
+    code("""
+lookup = db.find_url(rb.config, rb.timeouts)
+rb.report(lookup.findings, title="DATABASE_URL against the Postgres service's current URL")
+"""),
+    md("""
+## Railway → PostgreSQL service → check status
+"""),
+    code("""
+rb.report(db.service_status(rb.config, rb.timeouts), title="The Postgres service")
+"""),
+    md("""
+## The connection, stage by stage
+Parse, DNS, TCP connect, the Postgres handshake (TLS), authentication, `SELECT 1`, then the
+server's version and its connections against `max_connections`. Each stage is timed; the
+first failure ends the walk.
+"""),
+    code("""
+diagnosis = db.diagnose(lookup, db.connect_timeout(rb.config, connect_timeout))
+diagnosis.table()
+"""),
+    code("""
+rb.report(diagnosis.findings, title="Diagnosis")
+"""),
+    md("""
+## The fix for the failing stage
+"""),
+    code("""
+diagnosis.fix()
+"""),
+    md("""
+## Fix action: set the app's `DATABASE_URL` to the Postgres service's current URL, redeploy
+Railway's `variableUpsert` redeploys the app. A dry run unless `confirm=True`; recorded
+either way, never with the value.
+"""),
+    code("""
+db.fix_database_url(rb, lookup, diagnosis, confirm=confirm)
+"""),
+    md("""
+## Severity and time left
+"""),
+    code("""
+rb.assess()
+"""),
+])

@@ -3,7 +3,7 @@ archive the record, and judge whether the diagnosis names the injected fault."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook.config import load_config
@@ -21,6 +21,8 @@ class DrillResult:
     run: RunResult
     matched: bool
     reasons: list[str]
+    # The drill's own throwaway secrets, for tests that prove none of them was archived.
+    secret_values: list[str] = field(default_factory=list, repr=False)
 
     @property
     def exit_code(self) -> int:
@@ -58,5 +60,6 @@ def run_drill(name: str, runs_dir: Path, incident_id: str | None = None,
             params = [*scenario.parameters, *target.parameters]
             result = run_notebook(scenario.notebook, params, config, incident_id=incident_id,
                                   deadline=deadline, mode="drill")
+        secret_values = list(target.env.values())
     reasons = judge(scenario, result)
-    return DrillResult(scenario, result, not reasons, reasons)
+    return DrillResult(scenario, result, not reasons, reasons, secret_values)

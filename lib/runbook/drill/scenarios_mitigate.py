@@ -89,3 +89,30 @@ register(Scenario(
     "as failed", "rollback", _rollback_crashes, expect_failing=("railway.rollback",
                                                                  "deploy.crashed"),
     parameters=(("confirm", "true"),)))
+
+
+def comms_outage(target: Target) -> None:
+    """Dealix is down; Slack, Statuspage and a real SMTP server wait for the messages."""
+    from runbook.drill.fake_slack import with_slack
+    from runbook.drill.fake_statuspage import with_statuspage
+    from runbook.drill.smtp import with_smtp
+
+    target.app.state.up = False
+    with_slack(target)
+    with_statuspage(target)
+    with_smtp(target)
+    target.sections["contacts"] = [
+        {"name": "Sami", "role": "founder, on-call 24/7", "issue": "backend",
+         "channel": "#dealix-alerts", "phone": "+966500000000",
+         "verified": datetime.now(UTC).date().isoformat()},
+        {"name": "Railway support", "role": "hosting", "issue": "hosting",
+         "channel": "https://station.railway.com", "verified": "2020-01-01"}]
+
+
+register(Scenario(
+    "comms-outage", "Dealix is down: tell #dealix-alerts and the customers (dry run)", "comms",
+    comms_outage, expect_failing=("health.down",), expect_severity="SEV-1"))
+register(Scenario(
+    "comms-outage-send", "Dealix is down: Slack and the Arabic/English email are sent",
+    "comms", comms_outage, expect_failing=("health.down",),
+    expect_passing=("slack.posted", "email.sent"), parameters=(("confirm", "true"),)))

@@ -1,0 +1,28 @@
+"""runbook postmortem INCIDENT_ID [--out DIR]: the postmortem, built from the incident's records."""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.postmortem import places, write_postmortem
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "postmortem", help="write the incident's postmortem from its records",
+        description="Writes YYYY-MM-DD-<slug>.md with a timeline chart and the rendered "
+                    "notebooks beside it. Re-running refreshes only the generated parts: what "
+                    "a person wrote is kept.")
+    parser.add_argument("incident", metavar="INCIDENT_ID", help="the incident (see `runbook runs`)")
+    parser.add_argument("--out", help="folder for the postmortem (default: the config's "
+                        "[archive] postmortems_dir, else ./docs/ops/postmortems)")
+    parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
+                        "./runbook.toml when present)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    where = places(args.config, args.out)
+    written = write_postmortem(where.archive, args.incident, where.postmortems_dir)
+    print(repr(written))
+    return 0

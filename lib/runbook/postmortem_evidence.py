@@ -1,0 +1,107 @@
+"""Each archived notebook rendered to HTML through nbconvert, for reading without Jupyter.
+
+The archive already holds redacted notebooks; the HTML goes through the secret registry once
+more, so a secret registered since (the config's) cannot appear either. A render is redone only
+when its notebook changed: `manifest.json` keeps the SHA-256 of the notebook each page came from.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runbook import record as records
+from runbook.postmortem_history import Run
+from runbook.secrets import registry
+
+MANIFEST = "manifest.json"
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; }}
+.runbook-evidence {{ border-left: 6px solid #1a73e8; padding: .5em 1em; background: #f1f3f4; }}
+pre {{ background: #f8f9fa; padding: .5em; overflow-x: auto; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #dadce0; padding: 2px 6px; }}
+.jp-InputPrompt, .prompt {{ color: #80868b; font-size: .8em; }}
+</style></head><body>
+<div class="runbook-evidence"><b>Archived run</b> {run} of incident <code>{incident}</code>
+— notebook <code>{notebook}</code>, status <b>{status}</b>, started {started}<br>
+notebook sha256 <code>{sha}</code></div>
+{body}
+</body></html>
+"""
+
+
+@dataclass
+class Rendered:
+    run: str
+    path: Path
+    fresh: bool               # rendered now (False: the page was up to date)
+    error: str = ""
+
+
+def page_name(run: Run) -> str:
+    return f"{run.name}.html"
+
+
+def _exporter() -> Any:
+    from nbconvert import HTMLExporter
+
+    # The body-only template: small pages (a few KB, not the lab theme's 300 KB of CSS each).
+    return HTMLExporter(template_name="basic")
+
+
+def _render(exporter: Any, run: Run, sha: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(str(run.notebook_path), as_version=4)
+    body, _ = exporter.from_notebook_node(nb)
+    page = _PAGE.format(
+        title=html.escape(f"{run.notebook} — {run.record.get('incident_id', '')}"),
+        run=html.escape(run.name), incident=html.escape(str(run.record.get("incident_id"))),
+        notebook=html.escape(run.notebook), status=html.escape(run.status),
+        started=html.escape(str(run.record.get("started_at"))), sha=sha, body=body)
+    return registry().redact(page)
+
+
+def _manifest(directory: Path) -> dict[str, str]:
+    try:
+        data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def render_all(runs: Iterable[Run], directory: Path) -> list[Rendered]:
+    """Render every run's notebook into `directory` (one page per run), skipping pages whose
+    notebook has not changed since they were written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = _manifest(directory)
+    exporter: Any = None
+    results = []
+    for run in runs:
+        target = directory / page_name(run)
+        if not run.notebook_path.is_file():
+            results.append(Rendered(run.name, target, False, "the archived notebook is missing"))
+            continue
+        sha = records.sha256_file(run.notebook_path)
+        if manifest.get(run.name) == sha and target.is_file():
+            results.append(Rendered(run.name, target, False))
+            continue
+        exporter = exporter or _exporter()
+        try:
+            page = _render(exporter, run, sha)
+        except Exception as exc:  # noqa: BLE001 - one unreadable notebook must not stop the rest
+            results.append(Rendered(run.name, target, False,
+                                    registry().redact(f"{type(exc).__name__}: {exc}")))
+            continue
+        records.write_atomic(target, page.encode("utf-8"))
+        manifest[run.name] = sha
+        results.append(Rendered(run.name, target, True))
+    records.write_json_atomic(directory / MANIFEST, dict(sorted(manifest.items())))
+    return results

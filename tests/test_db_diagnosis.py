@@ -45,6 +45,7 @@ def assert_fails_at(diagnosis: db.Diagnosis, stage_name: str, code: str) -> Find
     assert (verdict.code, verdict.status) == (code, Status.FAIL), diagnosis.table()
     assert verdict.fix == db.FIXES.get(code, verdict.fix) and verdict.fix
     assert verdict.evidence["stage"] == stage_name
+    assert [row["stage"] for row in verdict.evidence["stages"]] == list(db.STAGES)
     failing = diagnosis.failing
     assert failing is not None and failing.name == stage_name and failing.code == code
     after = db.STAGES[db.STAGES.index(stage_name) + 1:]

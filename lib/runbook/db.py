@@ -14,6 +14,7 @@ A failed connection carries no SQLSTATE, so causes are told apart by libpq's mes
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import html
 import ipaddress
 import math
@@ -431,7 +432,7 @@ def diagnose(lookup: UrlLookup, connect_timeout: float = 3.0) -> Diagnosis:
         if lookup.error:
             evidence["part"] = lookup.error.part
         verdict = failed(code, registry().redact(detail), fix=FIXES[code], **evidence)
-        return Diagnosis(lookup, stages, [verdict])
+        return _with_stages(Diagnosis(lookup, stages, [verdict]))
     stages.append(Stage("parse", Status.PASS, _since(started),
                         f"{url.form} form, sslmode={url.sslmode}, "
                         f"password {url.password_note()}"))
@@ -448,8 +449,9 @@ def diagnose(lookup: UrlLookup, connect_timeout: float = 3.0) -> Diagnosis:
                 stages.append(Stage(name, Status.FAIL, _since(started), exc.detail,
                                     exc.rule.code))
                 _skip_rest(stages, name)
-                return Diagnosis(lookup, stages, [_verdict(exc, name, stages[-1], url,
-                                                            lookup, timeout)], run.info)
+                return _with_stages(Diagnosis(
+                    lookup, stages, [_verdict(exc, name, stages[-1], url, lookup, timeout)],
+                    run.info))
             stages.append(Stage(name, Status.PASS, _since(started), detail))
     finally:
         run.close()
@@ -459,7 +461,7 @@ def diagnose(lookup: UrlLookup, connect_timeout: float = 3.0) -> Diagnosis:
                      f"{info.get('in_use', '?')} of {info.get('max_connections', '?')} "
                      "connections in use", url=url.redacted(), source=lookup.source,
                      seconds=round(sum(s.seconds for s in stages), 3), **info)
-    return Diagnosis(lookup, stages, [verdict], info)
+    return _with_stages(Diagnosis(lookup, stages, [verdict], info))
 
 
 def _verdict(exc: StageFailed, stage_name: str, stage: Stage, url: DbUrl, lookup: UrlLookup,
@@ -469,6 +471,14 @@ def _verdict(exc: StageFailed, stage_name: str, stage: Stage, url: DbUrl, lookup
     return failed(exc.rule.code, registry().redact(summary), fix=exc.rule.fix,
                   stage=stage_name, seconds=stage.seconds, message=exc.detail,
                   url=url.redacted(), source=lookup.source)
+
+
+def _with_stages(diagnosis: Diagnosis) -> Diagnosis:
+    # The record keeps the stage table too: a postmortem reads where and how long it took.
+    table = [s.to_dict() for s in diagnosis.stages]
+    diagnosis.findings = [dataclasses.replace(f, evidence={**f.evidence, "stages": table})
+                          for f in diagnosis.findings]
+    return diagnosis
 
 
 def _since(started: float) -> float:

@@ -1,4 +1,4 @@
-"""Generates notebooks/webhook_401.ipynb (run from the repo root: python -m tools.make_webhook_401)."""
+"""Generates notebooks/webhook_401.ipynb: python -m tools.make_webhook_401 (from the repo root)."""
 
 from __future__ import annotations
 

@@ -228,7 +228,7 @@ def whitespace_issues(value: str) -> list[str]:
 
 def _with_article(issue: str) -> str:
     """'trailing newline' → 'a trailing newline'; plurals ('leading spaces') stay as they are."""
-    return issue if issue.endswith(("s", "×2")) or "×" in issue else "a " + issue
+    return issue if issue.endswith("s") or "×" in issue else "a " + issue
 
 
 def normalized(value: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from runbook import sentry, timeutil
+from runbook import deploys, sentry, timeutil
 from runbook.concurrency import run_concurrently
 from runbook.config import Config
 from runbook.findings import Finding, Status, passed, skipped
@@ -94,13 +94,7 @@ def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
             return skipped("deploy.recent", "Railway is not configured: the spike cannot be "
                            "tied to a deploy")
         report.deployment = RailwayClient.from_config(config, timeouts).latest_deployment()
-        if report.deployment is None:
-            return skipped("deploy.recent", "Railway lists no deployment")
-        return passed("deploy.recent", f"latest deploy at "
-                      f"{timeutil.both_zones(report.deployment.created_at)} "
-                      f"({report.deployment.status}, commit {report.deployment.short_commit})",
-                      deployment_id=report.deployment.id, commit=report.deployment.commit_hash,
-                      commit_message=report.deployment.commit_message)
+        return deploys.last_deploy_finding(report.deployment, timeutil.now())
 
     fetched = run_concurrently({"errors.normal": fetch_series, "deploy.recent": fetch_deploy},
                                bound=timeouts.total * 3 + 1.0)

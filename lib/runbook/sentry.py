@@ -96,11 +96,12 @@ def classify(assessment: SpikeAssessment, deploy_at: datetime | None,
                       f"per 5 min recently (threshold {assessment.threshold:g})", **evidence)
     started = assessment.started_at
     if deploy_at is not None and deploy_at - INTERVAL <= started <= deploy_at + DEPLOY_WINDOW:
-        minutes = max(0, round((started - deploy_at).total_seconds() / 60))
+        minutes = round((started - deploy_at).total_seconds() / 60)
+        when = f"{minutes} min after" if minutes > 0 else "right after"
         return failed("errors.spike_after_deploy",
                       f"errors spiked to {assessment.recent_max} per 5 min from "
-                      f"{both_zones(started)}, {minutes} min after the deploy at "
-                      f"{both_zones(deploy_at)}", FIX_AFTER_DEPLOY, **evidence)
+                      f"{both_zones(started)}, {when} the deploy at {both_zones(deploy_at)}",
+                      FIX_AFTER_DEPLOY, **evidence)
     return failed("errors.spike", f"errors spiked to {assessment.recent_max} per 5 min from "
                   f"{both_zones(started)}, not tied to a deploy", FIX_SPIKE, **evidence)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runbook import deploys, health, moyasar, timeutil, uptime
+from runbook import db, deploys, health, moyasar, timeutil, uptime
 from runbook.concurrency import Check, run_concurrently
 from runbook.config import Config
 from runbook.findings import Finding, failed, passed, skipped
@@ -17,20 +17,6 @@ from runbook.secrets import registry
 FIX_DB = ("The app cannot reach Postgres: follow the database section (db_refused notebook): "
           "Railway → PostgreSQL service status, copy the connection string, update "
           "DATABASE_URL, redeploy")
-
-# A basic reading of psycopg's connection failures (they carry no SQLSTATE); the database
-# section diagnoses them in depth.
-_DB_MESSAGES = (
-    ("password authentication failed", "db.auth_failed"),
-    ("does not exist", "db.database_missing"),
-    ("failed to resolve host", "db.dns_failed"),
-    ("could not translate host name", "db.dns_failed"),
-    ("connection refused", "db.refused"),
-    ("timeout expired", "db.timeout"),
-    ("too many clients", "db.too_many_connections"),
-    ("starting up", "db.starting_up"),
-)
-
 
 @dataclass
 class Sev1Report:
@@ -95,11 +81,10 @@ def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         message = registry().redact(str(exc).strip().splitlines()[0] if str(exc) else "")
-        code = next((c for marker, c in _DB_MESSAGES if marker in message.lower()), "db.refused")
-        if isinstance(exc, psycopg.errors.ConnectionTimeout):
-            code = "db.timeout"
-        return failed(code, f"Postgres: {message}", FIX_DB, error=type(exc).__name__,
-                      **evidence)
+        # One reading of psycopg's messages for the whole library: the database section's.
+        cause = db.classify(exc)
+        return failed(cause.code, f"Postgres: {message}", FIX_DB, error=type(exc).__name__,
+                      stage=cause.stage, **evidence)
     return passed("db.ok", "Postgres accepted a connection and answered SELECT 1", **evidence)
 
 

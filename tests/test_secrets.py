@@ -65,3 +65,15 @@ def test_unset_values_are_ignored(value: str | None) -> None:
 
 def test_fingerprint_is_8_hex_of_sha256() -> None:
     assert fingerprint("abc") == "ba7816bf"
+
+
+def test_platform_variables_that_name_things_are_not_secret() -> None:
+    from runbook.secrets import looks_secret
+
+    assert not looks_secret("PGUSER", "postgres")
+    assert not looks_secret("PGDATABASE", "railway")
+    assert not looks_secret("RAILWAY_SERVICE_NAME", "dealix-api")
+    assert not looks_secret("PORT", "8000")
+    assert looks_secret("MOYASAR_WEBHOOK_SECRET", "whsec_1")
+    assert looks_secret("DATABASE_URL", "postgresql://u:p@h/d")
+    assert looks_secret("SOMETHING_NEW", "opaque-value")

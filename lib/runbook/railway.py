@@ -17,7 +17,7 @@ from typing import Any
 from runbook.config import Config, RailwayConfig
 from runbook.errors import AuthError, ConfigError, ServiceError, ServiceUnavailable
 from runbook.http import Timeouts, client, excerpt, json_body, request
-from runbook.secrets import registry
+from runbook.secrets import looks_secret, registry
 from runbook.timeutil import parse_iso
 
 SERVICE = "Railway"
@@ -288,7 +288,8 @@ class RailwayClient:
             latest_deployment_status=_optional_str((latest or {}).get("status")))
 
     def variables(self, service_id: str | None = None) -> dict[str, str]:
-        """The service's variables; every value is registered as a secret under its name."""
+        """The service's variables; every value that may be secret (all but the platform's
+        plain ones, see `secrets.looks_secret`) is registered as a secret under its name."""
         data = self.graphql(VARIABLES_QUERY, {
             "projectId": self.settings.project_id,
             "environmentId": self.settings.environment_id,
@@ -299,7 +300,8 @@ class RailwayClient:
         result = {str(name): "" if value is None else str(value)
                   for name, value in values.items()}
         for name, value in result.items():
-            registry().register(name, value)
+            if looks_secret(name, value):
+                registry().register(name, value)
         return result
 
     # -- mutations ------------------------------------------------------------------------

@@ -64,6 +64,26 @@ def _disguises(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
+# Variables a platform sets that name things rather than guard them. Registering their values
+# ("postgres", "railway", "production") would blank ordinary words out of every saved output.
+_PLAIN_VARIABLES = frozenset({
+    "PORT", "PGPORT", "PGUSER", "PGDATABASE", "PGHOST", "POSTGRES_USER", "POSTGRES_DB",
+    "APP_ENV", "ENV", "ENVIRONMENT", "NODE_ENV", "PYTHON_VERSION", "LOG_LEVEL", "TZ",
+    "WEB_CONCURRENCY", "PYTHONUNBUFFERED",
+})
+_PLAIN_PATTERN = re.compile(r"^RAILWAY_[A-Z_]*(?:_ID|_NAME|_DOMAIN|ENVIRONMENT)$")
+
+
+def looks_secret(name: str, value: str) -> bool:
+    """Whether a variable read from a platform (Railway's variables) must be treated as secret.
+
+    Unknown names count as secret: a redacted word costs readability, a leaked key costs more.
+    """
+    if name.upper() in _PLAIN_VARIABLES or _PLAIN_PATTERN.match(name.upper()):
+        return False
+    return not (value.strip().isdigit() or value.strip().lower() in ("true", "false"))
+
+
 class SecretRegistry:
     """Holds every secret value this process has read, and redacts them from text and data."""
 

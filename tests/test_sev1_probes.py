@@ -141,10 +141,11 @@ def test_mitigation_order_and_view() -> None:
     view = mitigation.recommend([failed("uptime.down", "x"), failed("db.refused", "y"),
                                  failed("deploy.start_command_wrong", "z")])
     assert [r.mitigation.notebook for r in view.recommendations] == \
-        ["api_404", "db_refused", "rollback"]
+        ["api_404", "db_refused", "rollback", "comms"]
     assert 'href="api_404.ipynb"' in view._repr_html_()
     assert repr(view).startswith("Recommended: Set Railway")
     assert mitigation.recommend([failed("errors.spike", "s")]).notebook == "error_spike"
     assert mitigation.recommend([failed("webhook.secret_mismatch", "w")]).notebook == \
         "webhook_401"
     assert "No mitigation" in repr(mitigation.recommend([]))
+    assert mitigation.recommend([failed("moyasar.down", "m")]).notebook == "comms"

@@ -38,11 +38,14 @@ MITIGATIONS: tuple[Mitigation, ...] = (
     Mitigation(("health.down", "health.timeout", "uptime.down"), "rollback",
                "Roll back the last deploy if it caused this, else restart the service in "
                "Railway; then check env vars"),
+    Mitigation(("health.down", "health.timeout", "uptime.down", "deploy.crashed"), "comms",
+               "Tell customers and #dealix-alerts as the SEV matrix says (SEV-1: Slack + email "
+               "customers; update within 30 minutes)"),
     Mitigation(("errors.spike",), "error_spike",
                "Not deploy-related: check Sentry's top issues and scale Railway resources"),
     Mitigation(("health.degraded",), "db_refused",
                "A dependency is failing: start with the database section"),
-    Mitigation(("moyasar.down",), "",
+    Mitigation(("moyasar.down",), "comms",
                "Moyasar's API is down: contact Moyasar support and post the customer notice"),
     Mitigation(("moyasar.key_rejected",), "",
                "Moyasar refuses the secret key: compare it with the dashboard's"),

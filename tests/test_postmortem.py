@@ -210,3 +210,23 @@ def test_cli_after_a_drill_outage(tmp_path: Path, runs_dir: Path) -> None:
     assert list((tmp_path / "docs/ops/postmortems").glob("*.png"))
     bad = run_cli("postmortem", "no such incident!", cwd=tmp_path)
     assert bad.returncode == 2 and "not valid" in bad.stderr
+
+
+@pytest.mark.slow
+def test_postmortem_notebook(archive: Archive, tmp_path: Path) -> None:
+    import nbformat
+
+    from runbook.config import load_config
+    from runbook.runner import run_notebook
+
+    config_path = tmp_path / "runbook.toml"
+    config_path.write_text('[service]\nname = "dealix"\nbase_url = "https://api.dealix.me"\n')
+    out = tmp_path / "pm"
+    result = run_notebook("postmortem", [("postmortem_of", INCIDENT), ("out_dir", str(out))],
+                          load_config(config_path), progress=False)
+    assert result.status == "completed", result.error
+    assert len(list(out.glob("*-health-down.md"))) == 1 and list(out.glob("*.png"))
+    nb = nbformat.read(str(result.run_dir / "notebook.ipynb"), as_version=4)
+    kinds = {mime for cell in nb.cells for output in cell.get("outputs", [])
+             for mime in output.get("data", {})}
+    assert {"image/png", "text/markdown", "text/html"} <= kinds

@@ -103,7 +103,7 @@ def _cell(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("|", "\\|")).strip()
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     """Like timeutil.both_zones, to the second: a drill's events are seconds apart."""
     utc, riyadh = moment.astimezone(UTC), moment.astimezone(timeutil.RIYADH)
     return f"{utc:%Y-%m-%d %H:%M:%S} UTC ({riyadh:%H:%M:%S} Riyadh)"
@@ -143,7 +143,7 @@ def timeline_section(history: History, paths: Paths) -> str:
         what = event.title if event.kind != "finding" else f"`{event.code}`: {event.title}"
         if event.kind == "action" and event.detail:
             what += f" → {event.detail}"
-        lines.append(f"| {_when(event.at)} | {_cell(what)} | {event.status} | "
+        lines.append(f"| {when(event.at)} | {_cell(what)} | {event.status} | "
                      f"{_links(paths, event)} |")
     return "\n".join(lines)
 
@@ -162,7 +162,7 @@ def root_cause_section(history: History) -> str:
     else:
         lines.append("The records point to:")
         for code, event in first.items():
-            lines.append(f"- `{code}` — {event.title} (first seen {_when(event.at)} in "
+            lines.append(f"- `{code}` — {event.title} (first seen {when(event.at)} in "
                          f"`{event.run.notebook}`; reported {counts[code]}×)")
     errors = [e for e in history.findings if e.status == "error"]
     if errors:
@@ -175,11 +175,11 @@ def worked_section(history: History) -> str:
     lines = []
     failure = history.first_failure()
     if failure is not None:
-        lines.append(f"- The runbook named the fault: `{failure.code}` at {_when(failure.at)}, "
+        lines.append(f"- The runbook named the fault: `{failure.code}` at {when(failure.at)}, "
                      f"{format_delta(failure.at - history.started)} after the incident started.")
     for event in history.actions:
         if event.status == "succeeded":
-            lines.append(f"- {event.title} succeeded at {_when(event.at)}"
+            lines.append(f"- {event.title} succeeded at {when(event.at)}"
                          + (f": {_cell(event.detail)}" if event.detail else ""))
     dry = [e for e in history.actions if e.status == "dry run"]
     if dry:
@@ -188,7 +188,7 @@ def worked_section(history: History) -> str:
     mitigated = history.mitigated()
     if mitigated is not None:
         lines.append(f"- Recovery confirmed: `{mitigated.notebook}` found nothing failing at "
-                     f"{_when(mitigated.finished)}.")
+                     f"{when(mitigated.finished)}.")
     return "\n".join(lines) or "_The records show nothing that worked yet._"
 
 
@@ -196,11 +196,11 @@ def didnt_section(history: History) -> str:
     lines = []
     for event in history.actions:
         if event.status == "failed":
-            lines.append(f"- {event.title} failed at {_when(event.at)}"
+            lines.append(f"- {event.title} failed at {when(event.at)}"
                          + (f": {_cell(event.detail)}" if event.detail else ""))
     for event in history.findings:
         if event.status == "error":
-            lines.append(f"- The check `{event.code}` errored at {_when(event.at)}: "
+            lines.append(f"- The check `{event.code}` errored at {when(event.at)}: "
                          f"{_cell(event.title)}")
     for run in history.runs:
         if run.status != "completed":
@@ -237,9 +237,9 @@ def response_section(history: History) -> str:
     target = f"{severity.level}: {format_delta(severity.response_time)}" if severity else "—"
     lines = ["| Measure | Took | Reached at | Target | Verdict |", "|---|---|---|---|---|"]
     for time in history.response_times():
-        at = _when(time.at) if time.at else "—"
+        at = when(time.at) if time.at else "—"
         lines.append(f"| {time.label} | {time.took_text} | {at} | {target} | {time.verdict} |")
-    lines += ["", f"Measured from the incident's start, {_when(history.started)}."]
+    lines += ["", f"Measured from the incident's start, {when(history.started)}."]
     return "\n".join(lines)
 
 
@@ -261,11 +261,11 @@ def summary_section(history: History) -> str:
     return "\n".join([
         f"- **Incident:** `{history.incident_id}`",
         f"- **Severity:** {severity.level + ' — ' + severity.definition if severity else 'none'}",
-        f"- **Started:** {_when(history.started)}",
+        f"- **Started:** {when(history.started)}",
         f"- **Runs:** {len(history.runs)}, "
         f"{sum(1 for e in history.findings if e.status == 'fail')} failing findings, "
         f"{len(history.actions)} actions",
-        f"- **Postmortem due:** {_when(due)}"
+        f"- **Postmortem due:** {when(due)}"
         + ("" if severity and severity.level in NEEDS_POSTMORTEM
            else " (required for SEV-1 and SEV-2 only)"),
     ])

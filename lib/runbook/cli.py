@@ -11,7 +11,7 @@ import sys
 from runbook.errors import BadInput, RunbookError
 from runbook.secrets import registry
 
-COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due"]
+COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,8 +12,9 @@ responder does is recorded as it happens. Each finding and action is appended to
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ class Session:
         self.mode = mode
         self.findings: list[Finding] = []
         self.actions: list[dict[str, Any]] = []
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_event(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener(event)` after each event is recorded (a live status banner)."""
+        self._listeners.append(listener)
 
     @property
     def timeouts(self) -> Timeouts:
@@ -56,8 +62,12 @@ class Session:
         return records.Archive(self.run_dir.parent.parent)
 
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
-        event = {"type": kind, "at": timeutil.iso(timeutil.now()), **payload}
-        records.append_line(self.run_dir / "events.jsonl", registry().redact_obj(event))
+        event = registry().redact_obj({"type": kind, "at": timeutil.iso(timeutil.now()),
+                                       **payload})
+        records.append_line(self.run_dir / "events.jsonl", event)
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):  # a display's trouble must not lose a finding
+                listener(event)
 
     def report(self, findings: Finding | Iterable[Finding], title: str = "") -> FindingsView:
         """Record findings (they go into record.json) and return them for display."""

@@ -1,0 +1,159 @@
+"""The SEV and the time left, at the top of a notebook, kept current as findings come in.
+
+    banner.status(rb)            # the first cell after the session: displays the banner
+
+The banner is displayed once, near the top, and then follows the session: every finding the
+session records updates it in place (the severity can only be known after the probes, which
+run further down). Interactive, it is a widget whose countdown also ticks on its own, so the
+time left is right whenever the responder scrolls back up; headless, it is a display that the
+run updates in place, so the archived notebook opens with the final SEV at the top.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+from runbook import timeutil
+from runbook.display import COLOURS
+from runbook.findings import Finding, Status
+from runbook.severity import classify, format_delta
+
+TICK_SECONDS = 15.0
+
+
+class BannerSession(Protocol):
+    incident_id: str
+    incident_started: datetime
+    findings: list[Finding]
+    mode: str
+
+    def on_event(self, listener: Any) -> None: ...
+
+
+def status(rb: BannerSession, *, interactive: bool | None = None,
+           tick_seconds: float = TICK_SECONDS) -> StatusBanner:
+    """The banner for this session; display it (last expression of a cell)."""
+    from runbook.widgets import widget_frontend
+
+    clickable = widget_frontend(rb) if interactive is None else interactive
+    return StatusBanner(rb, clickable, tick_seconds)
+
+
+class StatusBanner:
+    def __init__(self, rb: BannerSession, interactive: bool,
+                 tick_seconds: float = TICK_SECONDS) -> None:
+        self.rb = rb
+        self.interactive = interactive
+        self.tick_seconds = tick_seconds
+        self.display_id = f"runbook-status-{uuid.uuid4().hex}"
+        self._shown = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.widget: Any = None
+        if interactive:
+            import ipywidgets
+
+            self.widget = ipywidgets.HTML(value=self.html())
+            self.widget.add_class("runbook-status-banner")
+        rb.on_event(self._on_event)
+
+    # ------------------------------------------------------------ what it says
+
+    def state(self, now: datetime | None = None) -> dict[str, Any]:
+        """{level, time_left, deadline, failing}: what the banner shows, as data."""
+        now = now or timeutil.now()
+        severity = classify(self.rb.findings)
+        failing = sum(1 for f in self.rb.findings if f.failed)
+        if severity is None:
+            return {"level": None, "time_left": "", "deadline": "", "failing": failing,
+                    "overdue": False}
+        deadline = severity.deadline(self.rb.incident_started)
+        left = deadline - now
+        overdue = left.total_seconds() < 0
+        return {"level": severity.level, "failing": failing, "overdue": overdue,
+                "time_left": (f"overdue by {format_delta(-left)}" if overdue
+                              else f"{format_delta(left)} left"),
+                "deadline": timeutil.both_zones(deadline),
+                "respond_within": format_delta(severity.response_time)}
+
+    def text(self, now: datetime | None = None) -> str:
+        s = self.state(now)
+        incident = f"incident {self.rb.incident_id}"
+        if s["level"] is None:
+            checked = len(self.rb.findings)
+            return (f"No severity yet: nothing failed in {checked} finding(s) so far · "
+                    f"{incident}, started {timeutil.both_zones(self.rb.incident_started)}")
+        return (f"{s['level']} · {s['time_left']} (respond by {s['deadline']}) · "
+                f"{s['failing']} failing · {incident}")
+
+    def html(self, now: datetime | None = None) -> str:
+        s = self.state(now)
+        if s["level"] is None:
+            colour = COLOURS[Status.PASS] if self.rb.findings else COLOURS[Status.SKIPPED]
+        else:
+            colour = COLOURS[Status.FAIL] if s["level"] in ("SEV-1", "SEV-2") or s["overdue"] \
+                else COLOURS[Status.ERROR]
+        level = html.escape(s["level"] or "No SEV yet")
+        rest = html.escape(self.text(now).split(" · ", 1)[1] if s["level"] else self.text(now))
+        return (f'<div class="runbook-status" role="status" style="position:sticky;top:0;'
+                f"z-index:10;padding:6px 10px;background:{colour};color:white;"
+                f'font-size:1.1em"><b class="runbook-status-level" style="font-size:1.3em">'
+                f"{level}</b> &nbsp; <span class=\"runbook-status-detail\">{rest}</span></div>")
+
+    # ------------------------------------------------------------ keeping it current
+
+    def refresh(self) -> None:
+        """Show the current state wherever the banner is displayed."""
+        if self.widget is not None:
+            value = self.html()
+            if self.widget.value != value:
+                self.widget.value = value
+        elif self._shown:
+            from IPython.display import update_display
+
+            update_display(self._bundle(), raw=True, display_id=self.display_id)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") in ("finding", "severity"):
+            self.refresh()
+
+    def start_ticking(self) -> None:
+        """Interactive only: the countdown moves even when no cell runs."""
+        if self.widget is None or self._ticker is not None:
+            return
+        self._ticker = threading.Thread(target=self._tick, name="runbook-status", daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------ display
+
+    def _bundle(self) -> dict[str, str]:
+        return {"text/plain": self.text(), "text/html": self.html()}
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.widget is not None:
+            bundle = dict(self.widget._repr_mimebundle_() or {})
+            display({**bundle, **self._bundle(),
+                     **{k: v for k, v in bundle.items() if "widget" in k}}, raw=True)
+            self.start_ticking()
+        else:
+            display(self._bundle(), raw=True, display_id=self.display_id)
+        self._shown = True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from runbook.drill.fake_sentry_ingest import Ingest
 from runbook.drill.faults import Faults
 from runbook.drill.server import FakeService, Request, Response, json_response
 
@@ -47,6 +48,7 @@ class FakeSentry(FakeService):
         self.faults = Faults()
         self.baseline_scale = 1.0
         self.spikes: list[Spike] = []
+        self.ingest = Ingest(_random.token_hex(16))   # the SDK's side: envelopes in, events out
 
     def spike_since(self, since: datetime, factor: float = 10.0) -> None:
         with self.lock:
@@ -65,6 +67,8 @@ class FakeSentry(FakeService):
         canned = self.faults.take()
         if canned is not None:
             return canned
+        if request.path == f"/api/{self.project_id}/envelope/":
+            return self.ingest.accept(request, self.project_id)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return json_response({"detail": "Invalid token"}, 401)
         if request.method != "GET":
@@ -75,6 +79,9 @@ class FakeSentry(FakeService):
                                   "organization": {"slug": self.org}})
         if request.path == f"/api/0/organizations/{self.org}/events-stats/":
             return self._events_stats(request)
+        event_prefix = f"/api/0/projects/{self.org}/{self.project}/events/"
+        if request.path.startswith(event_prefix):
+            return self.ingest.event(request.path[len(event_prefix):].strip("/"))
         return json_response({"detail": "The requested resource does not exist"}, 404)
 
     def _events_stats(self, request: Request) -> Response:
@@ -110,4 +117,5 @@ def with_sentry(target: Target, configure_project_id: bool = False) -> FakeSentr
         section["project_id"] = fake.project_id
     target.sections["sentry"] = section
     target.extras["sentry"] = fake
+    target.secret("DRILL_SENTRY_DSN", fake.ingest.dsn(server.url, fake.project_id))
     return fake

@@ -30,6 +30,8 @@ class FakeMonitor:
     interval: int = 300
     monitor_type: int = 2            # 1 HTTP(s), 2 keyword
     logs: list[dict[str, int]] = field(default_factory=list)
+    # When the last check ran (response_times); None: polling now, every `interval` seconds.
+    last_checked: datetime | None = None
 
     def log(self, log_type: int, at: datetime, duration: int = 0) -> None:
         self.logs.append({"type": log_type, "datetime": int(at.timestamp()),
@@ -42,7 +44,17 @@ class FakeMonitor:
         self.log(1, since)
         self.status = 9
 
-    def to_json(self, logs: bool, logs_limit: int) -> dict[str, Any]:
+    def response_times(self, limit: int) -> list[dict[str, int]]:
+        """The latest checks' response times, newest first; none while paused or unchecked."""
+        if self.status in (0, 1):
+            return []
+        last = int((self.last_checked or datetime.now(UTC)).timestamp())
+        last -= 0 if self.last_checked else last % self.interval
+        return [{"datetime": last - k * self.interval, "value": 180 + 7 * k}
+                for k in range(limit or 24)]
+
+    def to_json(self, logs: bool, logs_limit: int, response_times: bool = False,
+                response_times_limit: int = 0) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "friendly_name": self.friendly_name,
                                 "url": self.url, "type": self.monitor_type, "sub_type": "",
                                 "keyword_type": 2 if self.monitor_type == 2 else None,
@@ -52,6 +64,8 @@ class FakeMonitor:
         if logs:
             chosen = sorted(self.logs, key=lambda e: e["datetime"])
             data["logs"] = chosen[-logs_limit:] if logs_limit else chosen
+        if response_times:
+            data["response_times"] = self.response_times(response_times_limit)
         return data
 
 
@@ -90,8 +104,11 @@ class FakeUptimeRobot(FakeService):
         wanted = {int(m) for m in form.get("monitors", "").split("-") if m.isdigit()}
         logs = form.get("logs") == "1"
         limit = int(form["logs_limit"]) if form.get("logs_limit", "").isdigit() else 0
+        times = form.get("response_times") == "1"
+        times_limit = int(form["response_times_limit"]) \
+            if form.get("response_times_limit", "").isdigit() else 0
         with self.lock:
-            chosen = [m.to_json(logs, limit) for m in self.monitors
+            chosen = [m.to_json(logs, limit, times, times_limit) for m in self.monitors
                       if not wanted or m.id in wanted]
         return json_response({"stat": "ok", "pagination": {
             "offset": 0, "limit": 50, "total": len(chosen)}, "monitors": chosen})

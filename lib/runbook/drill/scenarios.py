@@ -51,3 +51,4 @@ def _load_all() -> None:
     from runbook.drill import scenarios_mitigate  # noqa: F401
     from runbook.drill import scenarios_db  # noqa: F401
     from runbook.drill import scenarios_webhook  # noqa: F401
+    from runbook.drill import scenarios_monitoring  # noqa: F401

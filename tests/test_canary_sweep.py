@@ -1,0 +1,189 @@
+"""The canary sweep: every drill scenario, every notebook, with every secret a distinct canary —
+then every byte written (runs/, postmortems, HTML renders, stdout and stderr) is searched for
+each canary, as plain text and as base64. The count must be zero.
+
+Two runs are hostile on purpose: a fake Railway that echoes the token back in its error body,
+and a DATABASE_URL whose password psycopg would quote in its error.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from conftest import ROOT, run_cli
+from runbook.config import load_config
+from runbook.drill import scenarios
+from runbook.drill.run import run_drill
+from runbook.drill.server import Request, Response
+from runbook.drill.target import simulated_target
+from runbook.runner import run_notebook
+from runbook.secrets import registry
+
+MAX_NOTEBOOK_BYTES = 1_000_000
+
+
+def forms(secret: str) -> list[bytes]:
+    """A secret and the disguises it could be written in."""
+    values = {secret, secret.strip()}
+    if "://" in secret:
+        password = urlsplit(secret).password
+        if password:
+            values |= {password, unquote(password)}
+    result: list[bytes] = []
+    for value in values:
+        if len(value) < 6:
+            continue
+        raw = value.encode()
+        result += [raw, base64.b64encode(raw).rstrip(b"="),
+                   base64.b64encode(raw + b":").rstrip(b"=")]
+    return result
+
+
+def leaks(secrets: list[str], haystack: bytes) -> list[str]:
+    return sorted({s[:6] + "…" for s in secrets for form in forms(s) if form in haystack})
+
+
+def every_byte(*roots: Path) -> bytes:
+    return b"".join(p.read_bytes() for root in roots for p in sorted(root.rglob("*"))
+                    if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Run every scenario once, into one archive; gather what was written and said."""
+    import os
+    import sys
+    from io import StringIO
+
+    base = tmp_path_factory.mktemp("sweep")
+    runs = base / "runs"
+    saved_env = os.environ.get("RUNBOOK_RUNS_DIR")
+    os.environ["RUNBOOK_RUNS_DIR"] = str(runs)
+    secrets: list[str] = []
+    results = {}
+    out, err = StringIO(), StringIO()
+    old_out, old_err = sys.stdout, sys.stderr
+    try:
+        sys.stdout, sys.stderr = out, err
+        for name in scenarios.names():
+            registry().clear()
+            result = run_drill(name, runs, incident_id=f"sweep-{name}")
+            secrets += result.secret_values
+            results[name] = result
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        if saved_env is None:
+            os.environ.pop("RUNBOOK_RUNS_DIR", None)
+        else:
+            os.environ["RUNBOOK_RUNS_DIR"] = saved_env
+    return {"runs": runs, "secrets": secrets, "results": results, "base": base,
+            "said": (out.getvalue() + err.getvalue()).encode()}
+
+
+def test_every_scenario_ran(sweep: dict) -> None:  # type: ignore[type-arg]
+    results = sweep["results"]
+    assert set(results) == set(scenarios.names())
+    for name, result in results.items():
+        assert result.run.status == "completed", (name, result.run.error)
+    covered = {scenarios.get(n).notebook for n in scenarios.names()}
+    # Notebooks without a scenario are swept below, with their own runs.
+    assert {"sev1_response", "db_refused", "webhook_401", "rollback"} <= covered
+
+
+def test_no_canary_in_the_archive_or_the_output(sweep: dict,  # type: ignore[type-arg]
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    secrets = sweep["secrets"]
+    assert len(secrets) >= 10
+    archive = every_byte(sweep["runs"])
+    assert leaks(secrets, archive) == []
+    assert leaks(secrets, sweep["said"]) == []
+    captured = capfd.readouterr()
+    assert leaks(secrets, (captured.out + captured.err).encode()) == []
+
+
+def test_no_canary_in_postmortems_and_their_html(sweep: dict) -> None:  # type: ignore[type-arg]
+    out = sweep["base"] / "postmortems"
+    said = b""
+    for name in ("outage", "db-auth", "webhook-401", "bad-deploy-rollback"):
+        if name not in sweep["results"]:
+            continue
+        result = run_cli("postmortem", f"sweep-{name}", "--out", str(out),
+                         env={"RUNBOOK_RUNS_DIR": str(sweep["runs"])})
+        assert result.returncode == 0, result.stderr
+        said += (result.stdout + result.stderr).encode()
+    written = every_byte(out)
+    assert b".html" in b"".join(p.name.encode() for p in out.rglob("*"))
+    assert leaks(sweep["secrets"], written + said) == []
+
+
+def test_every_archived_notebook_stays_under_1mb(sweep: dict) -> None:  # type: ignore[type-arg]
+    for path in sweep["runs"].glob("*/*/notebook.ipynb"):
+        assert path.stat().st_size < MAX_NOTEBOOK_BYTES, path
+
+
+def test_a_server_echoing_the_token_back_leaks_nothing(runs_dir: Path) -> None:
+    from runbook.drill.scenarios_core import outage
+
+    with simulated_target(runs_dir) as target:
+        outage(target)
+        railway = target.servers["railway"].service
+        token = target.env["DRILL_RAILWAY_TOKEN"]
+
+        def echo(request: Request) -> Response:
+            sent = request.headers.get("Authorization", "")
+            return Response(500, {"errors": [{"message": f"bad credentials: {sent}"}]})
+
+        railway.handle = echo  # type: ignore[method-assign]
+        config_path = target.write_config()
+        with target.environment():
+            result = run_notebook("sev1_response", [], load_config(config_path))
+        secrets = list(target.env.values())
+    assert result.status == "completed"
+    assert any(f["code"].startswith("deploy") and f["status"] == "error"
+               for f in result.record["findings"])
+    assert leaks(secrets, every_byte(runs_dir)) == []
+    assert token not in json.dumps(result.record)
+
+
+@pytest.mark.parametrize("url", [
+    "host=127.0.0.1 port=1 user=dealix password=canary-pg-9f81c2 dbname=x sslmode=bogus",
+    "postgresql://dealix:canary-pg-9f81c2@127.0.0.1:1/dealix?connect_timeout=2",
+    "postgresql://dealix:canary-pg-9f81c2@db.invalid:5432/dealix",
+])
+def test_a_password_in_a_failing_database_url_leaks_nothing(tmp_path: Path, runs_dir: Path,
+                                                            url: str) -> None:
+    config = tmp_path / "runbook.toml"
+    config.write_text('[service]\nname = "dealix"\nbase_url = "http://127.0.0.1:9"\n'
+                      '[probes]\nconnect_timeout = 1.0\nread_timeout = 1.0\n'
+                      '[database]\nurl_env = "SWEEP_DATABASE_URL"\n')
+    for notebook in ("db_refused", "sev1_response"):
+        result = run_cli("run", notebook, "--config", str(config),
+                         env={"SWEEP_DATABASE_URL": url})
+        assert result.returncode == 0, result.stderr
+        said = (result.stdout + result.stderr).encode()
+        assert b"canary-pg-9f81c2" not in said + every_byte(runs_dir)
+        assert leaks([url], said + every_byte(runs_dir)) == []
+
+
+def test_notebooks_without_a_scenario_are_swept(tmp_path: Path, runs_dir: Path) -> None:
+    covered = {scenarios.get(n).notebook for n in scenarios.names()}
+    rest = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")
+                  if p.stem not in covered)
+    with simulated_target(runs_dir) as target:
+        from runbook.drill.scenarios_core import outage
+
+        outage(target)
+        config_path = target.write_config()
+        with target.environment():
+            config = load_config(config_path)
+            first = run_notebook("sev1_response", [], config, incident_id="sweep-rest")
+            for notebook in rest:
+                run_notebook(notebook, [], config, incident_id="sweep-rest")
+        secrets = list(target.env.values())
+    assert first.status == "completed"
+    assert leaks(secrets, every_byte(runs_dir)) == []

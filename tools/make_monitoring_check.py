@@ -25,7 +25,8 @@ contact_max_age_days: int = 31    # a contact verified longer ago must be confir
 import runbook.session
 from runbook import monitoring
 
-rb = runbook.session.start("monitoring_check", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("monitoring_check", incident_id=incident_id, config_path=config_path,
+                           rates_severity=False)
 rb.config.service.name
 """),
     md("""

@@ -297,9 +297,11 @@ def _finish(archive: records.Archive, run_dir: Path, base: dict[str, Any], statu
     events = records.read_lines(run_dir / "events.jsonl")
     findings = [e["finding"] for e in events if e.get("type") == "finding"]
     actions = [e["action"] for e in events if e.get("type") == "action"]
-    severity = next((e.get("severity") for e in reversed(events) if e.get("type") == "severity"),
-                    None)
-    if severity is None and findings:
+    rated = [e for e in events if e.get("type") == "severity"]
+    # The notebook's own last word on severity wins, "none" included (a monthly check's failing
+    # item is not an incident); otherwise the findings are classified here.
+    severity = rated[-1].get("severity") if rated else None
+    if not rated and findings:
         level = sev.classify(Finding.from_dict(f) for f in findings)
         severity = level.level if level else None
     record = {

@@ -99,8 +99,19 @@ class Session:
 
 
 def start(notebook: str, incident_id: str = "", config_path: str = "",
-          incident_started: str = "") -> Session:
-    """Open the session: load and check the config, register its secrets, hook redaction."""
+          incident_started: str = "", rates_severity: bool = True) -> Session:
+    """Open the session: load and check the config, register its secrets, hook redaction.
+
+    `rates_severity=False` is for notebooks that are not incident responses (the monthly
+    check): their failing findings are recorded without giving the run a severity.
+    """
+    session = _open(notebook, incident_id, config_path, incident_started)
+    if not rates_severity:
+        session._event("severity", {"severity": None, "reason": "not an incident notebook"})
+    return session
+
+
+def _open(notebook: str, incident_id: str, config_path: str, incident_started: str) -> Session:
     config = load_config(config_path or os.environ.get(ENV_CONFIG) or None)
     for name in config.secret_env_names():
         registry().read_env(name)

@@ -91,5 +91,5 @@ def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str,
 
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="runbook.example.toml"):
+    with pytest.raises(ConfigError, match=r"runbook\.example\.toml"):
         load_config(tmp_path / "nope.toml")

@@ -46,9 +46,11 @@ def names() -> list[str]:
 
 def _load_all() -> None:
     # Each section's scenarios live beside the fakes they need; importing registers them.
-    from runbook.drill import scenarios_core  # noqa: F401
-    from runbook.drill import scenarios_sev1  # noqa: F401
-    from runbook.drill import scenarios_mitigate  # noqa: F401
-    from runbook.drill import scenarios_db  # noqa: F401
-    from runbook.drill import scenarios_webhook  # noqa: F401
-    from runbook.drill import scenarios_monitoring  # noqa: F401
+    from runbook.drill import (
+        scenarios_core,  # noqa: F401
+        scenarios_db,  # noqa: F401
+        scenarios_mitigate,  # noqa: F401
+        scenarios_monitoring,  # noqa: F401
+        scenarios_sev1,  # noqa: F401
+        scenarios_webhook,  # noqa: F401
+    )

@@ -24,6 +24,34 @@ from runbook.severity import classify, format_delta
 
 TICK_SECONDS = 15.0
 
+# Notebook cells are CSS-contained, so no output can pin itself to the viewport. This script
+# (run by JupyterLab for outputs of the responder's own session, never for an opened file)
+# mirrors the banner into the notebook's toolbar, which never scrolls away.
+_PIN_SCRIPT = """<script>
+(function () {
+  var script = document.currentScript, tries = 0;
+  function attach() {
+    var panel = script && script.closest('.jp-NotebookPanel');
+    if (!panel) { if (tries++ < 50) { setTimeout(attach, 200); } return; }
+    var toolbar = panel.querySelector('.jp-NotebookPanel-toolbar');
+    var source = panel.querySelector('.runbook-status-banner .widget-html-content');
+    if (!toolbar || !source) { if (tries++ < 50) { setTimeout(attach, 200); } return; }
+    var pin = toolbar.querySelector('.runbook-status-pin');
+    if (!pin) {
+      pin = document.createElement('div');
+      pin.className = 'runbook-status-pin';
+      pin.style.cssText = 'flex:0 1 auto;overflow:hidden;white-space:nowrap;margin:0 8px;';
+      toolbar.insertBefore(pin, toolbar.firstChild);
+    }
+    function copy() { pin.innerHTML = source.innerHTML; }
+    copy();
+    new MutationObserver(copy).observe(source, {childList: true, subtree: true,
+                                                characterData: true, attributes: true});
+  }
+  attach();
+})();
+</script>"""
+
 
 class BannerSession(Protocol):
     incident_id: str
@@ -153,6 +181,7 @@ class StatusBanner:
             bundle = dict(self.widget._repr_mimebundle_() or {})
             display({**bundle, **self._bundle(),
                      **{k: v for k, v in bundle.items() if "widget" in k}}, raw=True)
+            display({"text/html": _PIN_SCRIPT, "text/plain": ""}, raw=True)
             self.start_ticking()
         else:
             display(self._bundle(), raw=True, display_id=self.display_id)

@@ -17,6 +17,7 @@ then the server, so nothing is left running.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets as _random
@@ -90,6 +91,7 @@ def server_config(options: LabOptions) -> dict[str, Any]:
             "shutdown_no_activity_timeout": 0,
         },
         "LabApp": {
+            "app_settings_dir": str(_app_settings_dir(options)),
             "news_url": None,
             "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
             "extension_manager": "readonly",
@@ -99,8 +101,23 @@ def server_config(options: LabOptions) -> dict[str, Any]:
     }
 
 
+# Lab-wide setting defaults: no news prompt, no update check (nothing fetched from the web).
+SETTINGS_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {
+    "fetchNews": "false", "checkForUpdates": False}}
+
+
+def _app_settings_dir(options: LabOptions) -> Path:
+    assert options.state_dir is not None
+    return options.state_dir / "lab-settings"
+
+
 def prepare_state(options: LabOptions, state_dir: Path) -> Path:
-    """Write the kernel spec and the server config under `state_dir`; the config's path."""
+    """Write the kernel spec, the settings defaults and the server config under `state_dir`;
+    the server config's path."""
+    options = dataclasses.replace(options, state_dir=state_dir)
+    settings_dir = _app_settings_dir(options)
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    (settings_dir / "overrides.json").write_text(json.dumps(SETTINGS_OVERRIDES, indent=1) + "\n")
     kernel_dir = state_dir / "share" / "jupyter" / "kernels" / KERNEL_NAME
     kernel_dir.mkdir(parents=True, exist_ok=True)
     (kernel_dir / "kernel.json").write_text(json.dumps(kernel_spec(), indent=1) + "\n")

@@ -4,6 +4,7 @@
     ├── BadInput                 exit code 2: nothing was started
     │   ├── ConfigError          the config file, a section or a key is wrong
     │   ├── ParameterError       a notebook parameter is unknown, mistyped or a secret
+    │   ├── UnknownIncident      no such incident in the archive
     │   └── ArchiveError         runs/ cannot be written (full disk, permissions)
     ├── ServiceError             an outside service answered badly
     │   ├── AuthError            a token or key was refused: says which env var to fix
@@ -33,6 +34,14 @@ class ConfigError(BadInput):
 
 class ParameterError(BadInput):
     """A notebook parameter is unknown, does not fit its declared type, or holds a secret."""
+
+
+class UnknownIncident(BadInput):
+    """The incident id names no incident in the archive."""
+
+    def __init__(self, incident_id: str, root: object) -> None:
+        super().__init__(f"no incident {incident_id!r} under {root}: see `runbook runs` for "
+                         "the incident ids")
 
 
 class ArchiveError(BadInput):

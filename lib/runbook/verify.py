@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook.errors import RecordError
+from runbook.errors import UnknownIncident
 from runbook.record import Archive, read_lines, sha256_file
 
 
@@ -31,7 +31,7 @@ class Problem:
 def verify_incident(archive: Archive, incident_id: str) -> list[Problem]:
     directory = archive.incident_dir(incident_id)
     if not directory.is_dir():
-        raise RecordError(f"no incident {incident_id!r} under {archive.root}")
+        raise UnknownIncident(incident_id, archive.root)
     problems: list[Problem] = []
     chain = read_lines(directory / "chain.jsonl")
     chained = {str(entry.get("run")) for entry in chain}

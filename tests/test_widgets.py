@@ -251,3 +251,29 @@ def test_headless_banner_at_the_top_shows_the_final_sev(tmp_path: Path) -> None:
     top = cell.outputs[0]["data"]
     assert "SEV-1" in top["text/plain"] and "left" in top["text/plain"]
     assert "runbook-status" in top["text/html"]
+
+
+# ---------------------------------------------------------------- the archive button
+
+def test_archive_button_seals_the_saved_notebook(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    rb = start_session(tmp_path, notebook="sev1_response")
+    rb.report(failed("health.down", "/healthz answers 502"))
+    saved = write_notebook(tmp_path, "sev1_response", "rb.report(...)")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(saved))
+    assert widgets.saved_notebook_path(rb) == saved
+    button = widgets.archive_button(rb, interactive=True)
+    assert isinstance(button, widgets.ArchiveButton)
+    assert "Save the notebook first" in button.status.value
+    archived = button.click()
+    assert archived is not None and archived.run_dir == rb.run_dir
+    assert archived.record["status"] == "completed"
+    assert "health.down" in button.status.value
+    assert "runner archives" in str(widgets.archive_button(rb, interactive=False))
+
+
+def test_archive_button_shows_why_it_could_not(tmp_path: Path) -> None:
+    rb = start_session(tmp_path, notebook="sev1_response")
+    button = widgets.archive_button(rb, str(tmp_path / "not-saved.ipynb"), interactive=True)
+    assert isinstance(button, widgets.ArchiveButton)
+    assert button.click() is None and "Not archived" in button.status.value

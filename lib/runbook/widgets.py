@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from runbook import actions, timeutil
@@ -226,4 +227,66 @@ class SecretField:
             if self.box is not None else {}
         bundle["text/plain"] = repr(self)
         bundle["text/html"] = self._repr_html_()
+        return bundle
+
+
+# ---------------------------------------------------------------- archive from the notebook
+
+def saved_notebook_path(rb: Any) -> Path:
+    """The file this kernel's notebook is saved to: JupyterLab names it in JPY_SESSION_NAME;
+    else the session's notebook name in the kernel's working directory."""
+    session_name = os.environ.get("JPY_SESSION_NAME", "")
+    if session_name.endswith(".ipynb"):
+        path = Path(session_name)
+        return path if path.is_absolute() else Path.cwd() / path.name
+    return Path.cwd() / f"{getattr(rb, 'notebook', 'notebook')}.ipynb"
+
+
+def archive_button(rb: Any, notebook_path: str = "", *,
+                   interactive: bool | None = None) -> ArchiveButton | str:
+    """A button that archives the saved notebook as this incident's record (what
+    `runbook archive PATH --incident ID` does). Headless runs are archived by the runner."""
+    clickable = widget_frontend(rb) if interactive is None else interactive
+    if not clickable:
+        return "headless run: the runner archives this notebook when it ends"
+    return ArchiveButton(rb, Path(notebook_path) if notebook_path else saved_notebook_path(rb))
+
+
+class ArchiveButton:
+    def __init__(self, rb: Any, path: Path) -> None:
+        import ipywidgets
+
+        self.rb = rb
+        self.path = path
+        self.archived: Any = None
+        self.button = ipywidgets.Button(
+            description=f"Archive {path.name} for {rb.incident_id}"[:80], icon="archive",
+            button_style="primary", layout=ipywidgets.Layout(width="auto"))
+        self.button.add_class("runbook-archive")
+        self.status = ipywidgets.HTML(value=_banner(
+            COLOURS[Status.SKIPPED], "Save the notebook first (Ctrl+S): the saved copy is "
+            f"archived, redacted, as a completed record of {html.escape(rb.incident_id)}."))
+        self.status.add_class("runbook-archive-status")
+        self.button.on_click(self.click)
+        self.box = ipywidgets.VBox([self.button, self.status])
+
+    def click(self, _button: Any = None) -> Any:
+        from runbook.interactive import archive_notebook
+
+        try:
+            self.archived = archive_notebook(self.path, self.rb.incident_id, self.rb.config)
+        except Exception as exc:  # noqa: BLE001 - shown to the responder, not lost
+            self.status.value = _banner(COLOURS[Status.ERROR], "<b>Not archived:</b> " +
+                                        html.escape(registry().redact(str(exc))))
+            return None
+        self.status.value = _banner(COLOURS[Status.PASS], f"<pre>{html.escape(repr(self.archived))}"
+                                    "</pre>")
+        return self.archived
+
+    def __repr__(self) -> str:
+        return repr(self.archived) if self.archived else f"archive button for {self.path}"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = dict(self.box._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = repr(self)
         return bundle

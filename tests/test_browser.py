@@ -8,9 +8,11 @@ elsewhere they skip. Every server they start is stopped before they return.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +60,16 @@ def require_chromium() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"browser test under CI: {problem}")
         pytest.skip(problem)
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception),
+                                              ("", pytest.skip.Exception)])
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(
+        monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="missing"):
+        require_chromium()
 
 
 @pytest.fixture
@@ -212,7 +224,7 @@ def test_sev1_response_in_jupyterlab(tmp_path: Path, browser: Any, notebooks: Pa
             assert "post to #dealix-alerts" in box.text_content()   # the plan, spelled out
             assert slack.state.posted == []             # shown, planned: nothing sent
             button.click()
-            status.filter(has_text="DONE").wait_for(timeout=LONG)
+            status.filter(has_text=re.compile("DONE")).wait_for(timeout=LONG)
             box.locator(".runbook-confirm", has_text="Done at").wait_for(timeout=LONG)
             button.click()
             status.filter(has_text="Refused").wait_for(timeout=LONG)

@@ -88,8 +88,9 @@ def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
     return passed("db.ok", "Postgres accepted a connection and answered SELECT 1", **evidence)
 
 
-def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
-    report = Sev1Report()
+def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[str, Check]:
+    """The SEV-1 probes, keyed by the finding code each reports under if it raises. The Railway
+    check also keeps the latest deployment on `report`."""
 
     def railway_check() -> list[Finding]:
         if config.railway is None:
@@ -101,7 +102,7 @@ def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
         return [deploys.status_finding(report.deployment),
                 deploys.last_deploy_finding(report.deployment, timeutil.now())]
 
-    checks: dict[str, Check] = {
+    return {
         "health.healthz": lambda: health.probe_healthz(config, timeouts),
         "health.deep": lambda: health.probe_deep(config, timeouts),
         "deploy.ok": railway_check,
@@ -109,6 +110,11 @@ def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
         "db.ok": lambda: check_db_connection(config, timeouts),
         "moyasar.ok": lambda: moyasar.check_outage(config, timeouts),
     }
+
+
+def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
+    report = Sev1Report()
+    checks = sev1_checks(config, timeouts, report)
     # Two requests at most per check (a token lookup, then the query), so two timeouts bound it.
     report.findings = run_concurrently(checks, bound=2 * timeouts.total + 1.0)
     return report

@@ -11,22 +11,32 @@ import sys
 from runbook.errors import BadInput, RunbookError
 from runbook.secrets import registry
 
+# jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds ~35
+# Earley parsers at import: a second of every command's start, for the `iri` format that no
+# notebook schema uses. Without it, jsonschema skips that one format check.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
 COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the arguments, only the named command's module is imported (each
+    brings its own dependencies: papermill, nbconvert, matplotlib…), so `runbook runs` does
+    not pay for `runbook run`'s imports."""
     parser = argparse.ArgumentParser(
         prog="runbook", description="Executable incident runbooks for Dealix.",
         epilog="Exit codes: 0 done, 1 a cell failed, 2 bad input, 3 drill mismatch, "
                "130 aborted.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    named = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
+    for name in named:
         importlib.import_module(f"runbook.commands.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)

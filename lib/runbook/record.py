@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook import timeutil
-from runbook.errors import ArchiveError, BadInput, RecordError
+from runbook.errors import ArchiveError, BadInput, RecordError, UnknownIncident
 
 RECORD_STATUSES = ("completed", "failed", "aborted", "timed_out")
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -261,22 +261,17 @@ def _pid_alive(pid: Any, host: Any) -> bool:
 def list_runs(archive: Archive, incident_id: str | None = None) -> list[RunRow]:
     """Every run, from the index alone: a run that started but never finished is `running`
     while its runner lives, and `interrupted` once it does not (killed, machine lost)."""
-    rows: dict[str, RunRow] = {}
-    for event in read_lines(archive.index_path):
-        run = str(event.get("run", ""))
-        if not run or (incident_id and event.get("incident_id") != incident_id):
-            continue
-        if event.get("event") == "started":
-            if run not in rows:
-                rows[run] = RunRow(run, str(event.get("incident_id")), str(event.get("notebook")),
-                                   "running" if _pid_alive(event.get("pid"), event.get("host"))
-                                   else "interrupted", None, str(event.get("started_at", "")))
-        elif event.get("event") == "finished":
-            rows[run] = RunRow(run, str(event.get("incident_id")), str(event.get("notebook")),
-                               str(event.get("status")), event.get("severity"),
-                               str(event.get("started_at", "")),
-                               str(event.get("first_failure", "")))
-    return sorted(rows.values(), key=lambda r: (r.started_at, r.run))
+    from runbook.run_index import read_rows
+
+    found = [row for row in read_rows(archive.index_path).values()
+             if not incident_id or row[1] == incident_id]
+    found.sort(key=lambda row: (row[5], row[0]))
+    return [RunRow(run, incident, notebook,
+                   status if status is not None else
+                   ("running" if _pid_alive(pid, host) else "interrupted"),
+                   severity, started_at, first_failure)
+            for run, incident, notebook, status, severity, started_at, first_failure, pid, host
+            in found]
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -308,7 +303,7 @@ def incident_records(archive: Archive, incident_id: str) -> list[tuple[Path, dic
     """The sealed records of an incident, in chain order."""
     directory = archive.incident_dir(incident_id)
     if not directory.is_dir():
-        raise RecordError(f"no incident {incident_id!r} under {archive.root}")
+        raise UnknownIncident(incident_id, archive.root)
     result = []
     for entry in read_lines(directory / "chain.jsonl"):
         path = directory / str(entry.get("run")) / "record.json"

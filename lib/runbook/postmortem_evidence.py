@@ -1,4 +1,4 @@
-"""Each archived notebook rendered to HTML through nbconvert, for reading without Jupyter.
+"""Each archived notebook rendered to HTML (runbook.notebook_html), for reading without Jupyter.
 
 The archive already holds redacted notebooks; the HTML goes through the secret registry once
 more, so a secret registered since (the config's) cannot appear either. A render is redone only
@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from runbook import notebook_html
 from runbook import record as records
 from runbook.postmortem_history import Run
 from runbook.secrets import registry
@@ -49,23 +49,14 @@ def page_name(run: Run) -> str:
     return f"{run.name}.html"
 
 
-def _exporter() -> Any:
-    from nbconvert import HTMLExporter
-
-    # The body-only template: small pages (a few KB, not the lab theme's 300 KB of CSS each).
-    return HTMLExporter(template_name="basic")
-
-
-def _render(exporter: Any, run: Run, sha: str) -> str:
-    import nbformat
-
-    nb = nbformat.read(str(run.notebook_path), as_version=4)
-    body, _ = exporter.from_notebook_node(nb)
+def _render(run: Run, sha: str) -> str:
+    notebook = json.loads(run.notebook_path.read_text(encoding="utf-8"))
     page = _PAGE.format(
         title=html.escape(f"{run.notebook} — {run.record.get('incident_id', '')}"),
         run=html.escape(run.name), incident=html.escape(str(run.record.get("incident_id"))),
         notebook=html.escape(run.notebook), status=html.escape(run.status),
-        started=html.escape(str(run.record.get("started_at"))), sha=sha, body=body)
+        started=html.escape(str(run.record.get("started_at"))), sha=sha,
+        body=notebook_html.body(notebook))
     return registry().redact(page)
 
 
@@ -82,7 +73,6 @@ def render_all(runs: Iterable[Run], directory: Path) -> list[Rendered]:
     notebook has not changed since they were written."""
     directory.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(directory)
-    exporter: Any = None
     results = []
     for run in runs:
         target = directory / page_name(run)
@@ -93,9 +83,8 @@ def render_all(runs: Iterable[Run], directory: Path) -> list[Rendered]:
         if manifest.get(run.name) == sha and target.is_file():
             results.append(Rendered(run.name, target, False))
             continue
-        exporter = exporter or _exporter()
         try:
-            page = _render(exporter, run, sha)
+            page = _render(run, sha)
         except Exception as exc:  # noqa: BLE001 - one unreadable notebook must not stop the rest
             results.append(Rendered(run.name, target, False,
                                     registry().redact(f"{type(exc).__name__}: {exc}")))

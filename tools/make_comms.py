@@ -29,7 +29,7 @@ statuspage_body: str = ""  # status page text; empty: the English customer messa
 """),
     code("""
 import runbook.session
-from runbook import actions as rb_actions
+from runbook import widgets
 from runbook import comms, contacts, health
 
 rb = runbook.session.start("comms", incident_id=incident_id, config_path=config_path)
@@ -62,22 +62,22 @@ message
 """),
     code("""
 slack_text = comms.slack_text(rb, headline, kind, update_minutes)
-rb_actions.run(rb, comms.slack_action(rb, slack_text, label=kind, chosen=route), confirm=confirm)
+widgets.confirm(rb, comms.slack_action(rb, slack_text, label=kind, chosen=route), confirm=confirm)
 """),
     md("""
 ## Email to customers
 """),
     code("""
-rb_actions.run(rb, comms.email_action(rb, message, recipients_csv=recipients_csv,
-                                      recipients=recipients, chosen=route), confirm=confirm)
+widgets.confirm(rb, comms.email_action(rb, message, recipients_csv=recipients_csv,
+                                       recipients=recipients, chosen=route), confirm=confirm)
 """),
     md("""
 ## Status page
 """),
     code("""
-rb_actions.run(rb, comms.statuspage_action(rb, comms.statuspage_status_for(kind, statuspage_status),
-                                           statuspage_body or message.english, chosen=route),
-               confirm=confirm)
+widgets.confirm(rb, comms.statuspage_action(
+    rb, comms.statuspage_status_for(kind, statuspage_status), statuspage_body or message.english,
+    chosen=route), confirm=confirm)
 """),
     md("""
 ## Who to contact

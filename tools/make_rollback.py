@@ -29,7 +29,7 @@ wait_seconds: float = 600.0  # bound on waiting for the new deployment to be Act
 """),
     code("""
 import runbook.session
-from runbook import actions as rb_actions
+from runbook import widgets
 from runbook import health, rollback
 
 rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path)
@@ -65,7 +65,7 @@ Waits for the new deployment to be `Active` (FAILED or CRASHED stops the wait), 
 `/healthz`. Every step is timestamped in the record.
 """),
     code("""
-rb_actions.run(rb, action, confirm=confirm)
+widgets.confirm(rb, action, confirm=confirm)
 """),
     md("""
 ## After: /healthz now

@@ -17,6 +17,7 @@ Run it top to bottom; every finding is recorded in the incident's archive as it 
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+confirm: bool = False  # headless: post the alert to Slack without a click
 """),
     code("""
 import runbook.session
@@ -24,6 +25,10 @@ from runbook import mitigation, sev1
 
 rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path)
 rb.config.service.base_url
+"""),
+    code("""
+from runbook import banner
+banner.status(rb)
 """),
     md("""
 ## Probe everything at once
@@ -81,5 +86,25 @@ mitigation.recommend(rb.findings)
 """),
     code("""
 rb.assess()
+"""),
+    md("""
+## Who to call
+The runbook's contact table (`[[contacts]]` in the config), for what has failed.
+"""),
+    code("""
+from runbook import contacts
+contacts.who_to_call(rb.config, rb.findings)
+"""),
+    md("""
+## Communicate
+Slack `#dealix-alerts`: read the plan, then click to post it, once (headless: the `confirm`
+parameter). The customer message for SEV-1 follows; send it from the comms notebook.
+"""),
+    code("""
+from runbook import comms, widgets
+widgets.confirm(rb, comms.slack_action(rb, comms.slack_text(rb)), confirm=confirm)
+"""),
+    code("""
+comms.customer_message()
 """),
 ])

@@ -30,7 +30,7 @@ wait_seconds: float = 300.0  # after the change, how long to wait for the redepl
 """),
     code("""
 import runbook.session
-from runbook import actions, moyasar_webhooks, webhook, webhook_fix
+from runbook import moyasar_webhooks, webhook, webhook_fix, widgets
 
 rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path)
 rb.config.url(rb.config.service.webhook_path)
@@ -101,7 +101,7 @@ fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_sec
 fix
 """),
     code("""
-actions.run(rb, fix, confirm=confirm)
+widgets.confirm(rb, fix, confirm=confirm)
 """),
     md("""
 ## Severity and time left

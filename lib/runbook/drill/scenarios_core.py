@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runbook.drill.scenarios import Scenario, register
+from runbook.drill.scenarios_db import with_database
 from runbook.drill.scenarios_sev1 import crash, with_monitoring
 from runbook.drill.target import Target
 
@@ -10,12 +11,14 @@ from runbook.drill.target import Target
 def healthy(target: Target) -> None:
     target.app.state.up = True
     with_monitoring(target)
+    with_database(target)
 
 
 def outage(target: Target) -> None:
     # The process crashed: Railway's edge answers 502 "Application failed to respond", the
-    # latest deployment shows CRASHED, and UptimeRobot saw it go down.
+    # latest deployment shows CRASHED, and UptimeRobot saw it go down. Postgres itself is fine.
     with_monitoring(target)
+    with_database(target)
     crash(target)
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from runbook.drill.fake_moyasar import FakeMoyasar, with_moyasar
 from runbook.drill.fake_railway import FakeDeployment, FakeRailway, RailwayHandles, with_railway
 from runbook.drill.fake_sentry import FakeSentry, with_sentry
+from runbook.drill.fake_slack import with_slack
 from runbook.drill.fake_uptime import FakeUptimeRobot, with_uptime
 from runbook.drill.scenarios import Scenario, register
 from runbook.drill.target import Target
@@ -27,8 +28,9 @@ class MonitoredServices:
 
 
 def with_monitoring(target: Target) -> MonitoredServices:
-    """Healthy Railway, UptimeRobot, Moyasar and Sentry fakes for the target."""
+    """Healthy Railway, UptimeRobot, Moyasar, Sentry and Slack fakes for the target."""
     railway = with_railway(target)
+    with_slack(target)
     return MonitoredServices(railway, with_uptime(target), with_moyasar(target),
                              with_sentry(target), target.extras["railway"])
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the speed a responder feels; `python bench/run.py` runs them all."""

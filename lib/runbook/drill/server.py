@@ -81,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep the logs quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _serve(self) -> None:

@@ -21,6 +21,7 @@ from pg_fixtures import (  # noqa: F401 - fixtures register by import
     postgres_fixture,
 )
 from runbook import db, dburl, session
+from runbook.actions import ActionResult
 from runbook.config import Config, parse_config
 from runbook.drill.fake_railway import FakeRailway
 from runbook.drill.server import LoopbackServer
@@ -381,11 +382,16 @@ def test_fix_action_dry_run_then_confirmed(railway: RailwayEnv, pg_app: PgApp, t
     assert diagnosis.verdict.code == "db.auth_failed"
 
     dry = db.fix_database_url(rb, lookup, diagnosis)
-    assert dry.dry_run and dry.result.startswith("dry run: would set DATABASE_URL")
+    assert isinstance(dry, ActionResult)
+    assert dry.dry_run and dry.status == "dry_run"
+    assert dry.plan.startswith("set DATABASE_URL to the Postgres service's current")
     assert railway.fake.mutation_names() == []
 
     done = db.fix_database_url(rb, lookup, diagnosis, confirm=True)
-    assert not done.dry_run and done.result.startswith("done:")
+    assert isinstance(done, ActionResult)
+    assert not done.dry_run and done.status == "succeeded" and done.summary.startswith("done:")
+    again = db.fix_database_url(rb, lookup, diagnosis, confirm=True)
+    assert isinstance(again, ActionResult) and again.status == "already_done"
     [mutation] = railway.fake.mutations
     assert mutation.name == "variableUpsert"
     assert mutation.arguments["input"]["name"] == "DATABASE_URL"
@@ -394,7 +400,10 @@ def test_fix_action_dry_run_then_confirmed(railway: RailwayEnv, pg_app: PgApp, t
     assert railway.app.latest() is not None  # the upsert redeployed the app
 
     events = (rb.run_dir / "events.jsonl").read_text()
-    assert events.count('"railway.variable_upsert"') == 2
+    actions = [json.loads(line)["action"] for line in events.splitlines()
+               if json.loads(line)["type"] == "action"]
+    assert [a["status"] for a in actions] == ["dry_run", "succeeded", "already_done"]
+    assert {a["name"] for a in actions} == {"railway.variable_upsert"}
     assert pg_app.password not in events and "old-password-123" not in events
     assert "dry_run" in events and repr(done).count(pg_app.password) == 0
 
@@ -409,6 +418,7 @@ def test_fix_action_not_needed_when_the_service_is_down(railway: RailwayEnv, pg_
     pg_app.pg.stop()
     diagnosis = db.diagnose(lookup, 2)
     view = db.fix_database_url(rb, lookup, diagnosis, confirm=True)
-    assert view.result.startswith("skipped: not needed") and "PostgreSQL service" in view.result
+    assert isinstance(view, ActionResult) and view.status == "blocked"
+    assert view.summary.startswith("not done: not needed") and "PostgreSQL service" in view.summary
     assert railway.fake.mutations == []
     assert rb.actions[-1]["name"] == "railway.variable_upsert"

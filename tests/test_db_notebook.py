@@ -71,7 +71,7 @@ def test_run_reports_a_missing_database(pg_app: PgApp, runs_dir: Path, tmp_path:
     assert {"db.url_mismatch", "db.service_status"} <= codes(record, "skipped")
     [action] = record["actions"]
     assert action["name"] == "railway.variable_upsert" and action["dry_run"] is True
-    assert action["result"].startswith("skipped: no [railway] section")
+    assert action["result"].startswith("not done: no [railway] section")
     assert_absent(pg_app.password, runs_dir)
     assert pg_app.password not in result.stdout + result.stderr
 
@@ -115,9 +115,10 @@ def test_drill_names_the_fault(name: str, failing: set[str], runs_dir: Path,
         assert_absent(password, runs_dir)
     assert_absent(handles.postgres.superuser_password, runs_dir)
     if name == "db-auth":
-        assert action["result"].startswith("dry run: would set DATABASE_URL")
+        assert action["status"] == "dry_run"
+        assert action["plan"].startswith("set DATABASE_URL")
     else:
-        assert action["result"].startswith("skipped: not needed")
+        assert action["result"].startswith("not done: not needed")
 
 
 def test_cli_drill_db_refused(runs_dir: Path) -> None:

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from runbook import dburl
+from runbook import dburl, widgets
+from runbook.actions import Action, ActionResult, Outcome, StepLog
 from runbook.config import Config, DatabaseConfig
 from runbook.dburl import DbUrl, DbUrlError
 from runbook.display import COLOURS, ICONS
-from runbook.errors import RunbookError
+from runbook.errors import BadInput, RunbookError
 from runbook.findings import Finding, Status, errored, failed, guarded, passed, skipped
 from runbook.http import Timeouts
 from runbook.railway import RailwayClient
@@ -39,6 +40,7 @@ from runbook.secrets import registry
 
 if TYPE_CHECKING:
     from runbook.session import Session
+    from runbook.widgets import ConfirmButton
 
 # The variable the app reads on Railway, and the ones Railway's Postgres service publishes.
 RAILWAY_VARIABLE = "DATABASE_URL"
@@ -656,33 +658,6 @@ def _read_error(sock: socket.socket) -> str:
 
 # -- the fix action ----------------------------------------------------------------------------
 
-@dataclass
-class ActionView:
-    """What the fix action did (or would do): never the URL's value."""
-
-    entry: dict[str, Any]
-
-    @property
-    def dry_run(self) -> bool:
-        return bool(self.entry.get("dry_run"))
-
-    @property
-    def result(self) -> str:
-        return str(self.entry.get("result", ""))
-
-    def __repr__(self) -> str:
-        mode = "dry run" if self.dry_run else "executed"
-        return f"{self.entry.get('name')} ({mode}) on {self.entry.get('target')}: {self.result}"
-
-    def _repr_html_(self) -> str:
-        colour = COLOURS[Status.SKIPPED] if self.dry_run else COLOURS[Status.PASS]
-        mode = "dry run — rerun with confirm=True to apply" if self.dry_run else "executed"
-        return (f'<div style="border-left:6px solid {colour};padding:8px"><b>'
-                f"{html.escape(str(self.entry.get('name')))}</b> ({html.escape(mode)})<br>"
-                f"target: {html.escape(str(self.entry.get('target')))}<br>"
-                f"{html.escape(self.result)}</div>")
-
-
 def plan_url_fix(config: Config, lookup: UrlLookup, diagnosis: Diagnosis) -> tuple[str, str]:
     """(target, why-not): `why-not` is empty when updating DATABASE_URL is the fix."""
     settings = _database(config)
@@ -706,33 +681,42 @@ def plan_url_fix(config: Config, lookup: UrlLookup, diagnosis: Diagnosis) -> tup
     return target, ""
 
 
-def fix_database_url(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis,
-                     confirm: bool = False) -> ActionView:
-    """Set the app's DATABASE_URL to the Postgres service's current URL (Railway redeploys on
-    variableUpsert). A dry run unless `confirm`; recorded either way, without the value."""
+def url_fix_action(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis) -> Action:
+    """The guarded fix: set the app's DATABASE_URL to the Postgres service's current URL
+    (Railway redeploys on variableUpsert). Never shows the value; blocked with the reason
+    when updating the variable is not the fix."""
     config = rb.config
     target, why_not = plan_url_fix(config, lookup, diagnosis)
-    entry: dict[str, Any] = {"name": UPSERT_ACTION, "dry_run": not confirm, "target": target}
     chosen = lookup.service_url()
     if why_not or chosen is None:
-        entry["result"] = f"skipped: {why_not}"
-        return ActionView(rb.record_action(entry))
+        return Action(UPSERT_ACTION, target, "", _not_planned,
+                      blocked=why_not or "the Postgres service's current URL is not known")
     name, url = chosen
     what = (f"set {RAILWAY_VARIABLE} to the Postgres service's current {name} "
             f"({url.display()}) and redeploy the app")
-    if not confirm:
-        entry["result"] = f"dry run: would {what}"
-        return ActionView(rb.record_action(entry))
-    try:
+    value = lookup.service_values[name]
+
+    def execute(log: StepLog) -> Outcome:
         client = RailwayClient.from_config(config, rb.timeouts)
-        done = client.variable_upsert(RAILWAY_VARIABLE, lookup.service_values[name])
-    except RunbookError as exc:
-        entry["result"] = f"failed: {exc}"
-    else:
-        entry["result"] = (f"done: {what}; Railway is redeploying — run this notebook again "
-                           "once the deployment is Active") if done else \
-            "failed: Railway answered variableUpsert with false"
-    return ActionView(rb.record_action(entry))
+        log.step(f"variableUpsert {RAILWAY_VARIABLE} ← the Postgres service's {name}")
+        if not client.variable_upsert(RAILWAY_VARIABLE, value):
+            return Outcome(False, "Railway answered variableUpsert with false: nothing changed")
+        return Outcome(True, f"done: {what}; Railway is redeploying — run this notebook again "
+                       "once the deployment is Active")
+
+    return Action(UPSERT_ACTION, target, what, execute,
+                  details={"source": name, "url": url.display()})
+
+
+def _not_planned(log: StepLog) -> Outcome:  # pragma: no cover - a blocked action never runs
+    raise BadInput("a blocked action cannot be executed")
+
+
+def fix_database_url(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis,
+                     confirm: bool = False) -> ActionResult | ConfirmButton:
+    """The fix behind the guards: a confirm button in JupyterLab, else a dry run unless
+    `confirm`; one responder at a time, never twice in an incident, recorded either way."""
+    return widgets.confirm(rb, url_fix_action(rb, lookup, diagnosis), confirm=confirm)
 
 
 def connect_timeout(config: Config, override: float = 0.0) -> float:

@@ -38,8 +38,8 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
     repeats = 1 if quick else 3
     return [
         ("triage_parallel_vs_serial",
-         lambda: triage.triage_parallel_vs_serial(repeats=repeats, with_database=not quick)),
-        ("hang_bound", lambda: triage.hang_bound(repeats=repeats, with_database=not quick)),
+         lambda: triage.triage_parallel_vs_serial(repeats=repeats)),
+        ("hang_bound", lambda: triage.hang_bound(repeats=repeats)),
         ("index_speedup", lambda: archive.index_speedup(count=500 if quick else 10_000,
                                                         repeats=repeats, cli=not quick)),
         ("postmortem_200", lambda: archive.postmortem_200(runs=10 if quick else 200)),

@@ -2,9 +2,9 @@
 a service that accepts a connection and never answers.
 
 Measured in-process on the probe phase alone (`sev1.investigate`), so a kernel's start-up does
-not dilute the ratio. The target is the `outage` drill (Dealix crashed; Railway, UptimeRobot,
-Moyasar and Sentry fakes) plus a real Postgres whose URL the database check learns from
-Railway's variables, so every SEV-1 check does its real work.
+not dilute the ratio. The target is the `outage` drill as `runbook drill outage` builds it (Dealix
+crashed; Railway, UptimeRobot, Moyasar and Sentry fakes; a real Postgres), so every SEV-1 check
+does its real work.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from bench.common import Figure, at_most, interleaved, median, ms, timed
 from runbook import sev1
 from runbook.config import Config, load_config
 from runbook.drill import scenarios
-from runbook.drill.fake_railway import RailwayHandles
 from runbook.drill.target import Target, simulated_target
 from runbook.findings import Finding, guarded
 from runbook.http import Timeouts
 from runbook.secrets import registry
 
 SCENARIO = "outage"
-DATABASE_URL_ENV = "BENCH_DATABASE_URL"   # left unset: the URL comes from Railway's variables
 
 
 @dataclass
@@ -49,34 +47,14 @@ class Drill:
                       if server.service.requests)
 
 
-def _with_postgres(target: Target, stack: contextlib.ExitStack) -> str:
-    """A real Postgres behind the app, its URL published as the app's Railway variable."""
-    from runbook.drill.postgres import PostgresController, PostgresError
-
-    postgres = PostgresController()
-    stack.callback(postgres.cleanup)
-    try:
-        postgres.start()
-        url = postgres.create_app("dealix", "dealix")
-    except (PostgresError, OSError) as exc:
-        return f"none: Postgres did not start ({type(exc).__name__})"
-    railway: RailwayHandles = target.extras["railway"]
-    railway.dealix.variables["DATABASE_URL"] = url
-    target.app.state.database_url = url
-    target.sections["database"] = {"url_env": DATABASE_URL_ENV,
-                                   "railway_service_id": railway.postgres.id,
-                                   "connect_timeout": 2.0}
-    return "postgres"
-
-
 @contextlib.contextmanager
-def drill(probe_timeout: float, with_database: bool = True) -> Iterator[Drill]:
+def drill(probe_timeout: float) -> Iterator[Drill]:
     """The SEV-1 drill target, its config loaded and its secrets in the environment."""
     with contextlib.ExitStack() as stack:
         runs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-runs-")))
         target = stack.enter_context(simulated_target(runs, probe_timeout=probe_timeout))
         scenarios.get(SCENARIO).setup(target)
-        database = _with_postgres(target, stack) if with_database else "none: not asked for"
+        database = "postgres" if "database" in target.sections else "none in the scenario"
         config = load_config(target.write_config())
         stack.enter_context(target.environment())
         stack.callback(registry().clear)
@@ -108,9 +86,8 @@ def _slowest_check(d: Drill) -> dict[str, float]:
             for code, check in checks.items()}
 
 
-def triage_parallel_vs_serial(repeats: int = 3, delay: float = 0.3,
-                              with_database: bool = True) -> Figure:
-    with drill(probe_timeout=2.0, with_database=with_database) as d:
+def triage_parallel_vs_serial(repeats: int = 3, delay: float = 0.3) -> Figure:
+    with drill(probe_timeout=2.0) as d:
         d.set_faults(delay=delay)
         parallel(d)  # warm: imports, the first TLS context, Postgres' first connection
         seconds = interleaved({"parallel": lambda: parallel(d), "serial": lambda: serial(d)},
@@ -121,8 +98,9 @@ def triage_parallel_vs_serial(repeats: int = 3, delay: float = 0.3,
     par, ser = median(seconds["parallel"]), median(seconds["serial"])
     return at_most(
         "triage_parallel_vs_serial", par / ser, 0.35, "ratio",
-        bound=("The slowest single check (one delayed request, or the Railway variable lookup "
-               "before the Postgres connection), plus the threads' start and the GIL."),
+        bound=("The slowest single check (one delayed request; the database check connects to "
+               "Postgres, which is not delayed), plus starting the threads and their clients "
+               "under one GIL."),
         detail={"parallel_ms": ms(par), "serial_ms": ms(ser), "delay_ms": ms(delay),
                 "repeats": repeats, "parallel_runs_ms": [ms(s) for s in seconds["parallel"]],
                 "serial_runs_ms": [ms(s) for s in seconds["serial"]],
@@ -131,12 +109,12 @@ def triage_parallel_vs_serial(repeats: int = 3, delay: float = 0.3,
                 "findings": _statuses(findings)})
 
 
-def hang_bound(repeats: int = 3, timeout: float = 1.0, with_database: bool = True) -> Figure:
+def hang_bound(repeats: int = 3, timeout: float = 1.0) -> Figure:
     """For each service the probes use, in turn: it accepts and never answers. Normal and hung
     runs take turns, and each side's median is used."""
     per_service: dict[str, Any] = {}
     normal_all: list[float] = []
-    with drill(probe_timeout=timeout, with_database=with_database) as d:
+    with drill(probe_timeout=timeout) as d:
         d.set_faults()
         parallel(d)
         for service in d.probed_services():

@@ -19,7 +19,7 @@ from bench import archive, run, runner, triage
 
 
 def test_probes_run_together_and_one_by_one() -> None:
-    figure = triage.triage_parallel_vs_serial(repeats=1, delay=0.05, with_database=False)
+    figure = triage.triage_parallel_vs_serial(repeats=1, delay=0.05)
     detail = figure.detail
     assert figure.name == "triage_parallel_vs_serial" and figure.value > 0
     assert {"dealix", "railway", "uptimerobot", "moyasar"} <= set(detail["delayed_services"])
@@ -29,7 +29,7 @@ def test_probes_run_together_and_one_by_one() -> None:
 
 
 def test_a_hung_service_is_reported_not_passed() -> None:
-    figure = triage.hang_bound(repeats=1, timeout=0.5, with_database=False)
+    figure = triage.hang_bound(repeats=1, timeout=0.5)
     for service, outcome in figure.detail["per_service"].items():
         assert outcome["reported_as"], f"{service} hung but no finding said so"
 

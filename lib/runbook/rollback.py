@@ -154,13 +154,10 @@ def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
     """Restart the latest deployment (the runbook's "Restart service in Railway")."""
     policy = policy or WaitPolicy()
     name, target = "railway.restart", service_target(rb.config)
-    try:
-        client = client_for(rb)
-        latest = client.latest_deployment()
-    except RunbookError as exc:
-        return _blocked(name, target, exc)
-    if latest is None:
-        return _blocked(name, target, BadInput("the service has no deployment to restart"))
+    found = _latest(rb, name, target, "restart")
+    if isinstance(found, Action):
+        return found
+    client, latest = found
     plan = (f"call deploymentRestart({latest.id}) to restart {describe(latest)}; then wait up "
             f"to {policy.bound:g}s for it to be SUCCESS and check "
             f"{rb.config.service.healthz_path} answers 200")
@@ -171,9 +168,7 @@ def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
             return Outcome(False, f"Railway refused to restart {latest.id} (answered false)")
         return _wait_and_verify(rb, client, latest.id, policy, log, "restart", {})
 
-    return Action(name, target, plan, execute,
-                  details={"deployment": latest.id, "status": latest.status,
-                           "commit": f"{latest.short_commit} {latest.commit_message}".strip()})
+    return Action(name, target, plan, execute, details=_latest_details(latest))
 
 
 def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
@@ -181,13 +176,10 @@ def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
     changed variables)."""
     policy = policy or WaitPolicy()
     name, target = "railway.redeploy", service_target(rb.config)
-    try:
-        client = client_for(rb)
-        latest = client.latest_deployment()
-    except RunbookError as exc:
-        return _blocked(name, target, exc)
-    if latest is None:
-        return _blocked(name, target, BadInput("the service has no deployment to redeploy"))
+    found = _latest(rb, name, target, "redeploy")
+    if isinstance(found, Action):
+        return found
+    client, latest = found
     if not latest.can_redeploy:
         return _blocked(name, target, BadInput(
             f"Railway says {latest.id} cannot be redeployed: use a rollback instead"))
@@ -202,9 +194,25 @@ def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
         return _wait_and_verify(rb, client, new.id, policy, log, "redeploy",
                                 {"new deployment": new.id})
 
-    return Action(name, target, plan, execute,
-                  details={"deployment": latest.id, "status": latest.status,
-                           "commit": f"{latest.short_commit} {latest.commit_message}".strip()})
+    return Action(name, target, plan, execute, details=_latest_details(latest))
+
+
+def _latest(rb: HasConfig, name: str, target: str, verb: str
+            ) -> tuple[RailwayClient, Deployment] | Action:
+    """The client and the latest deployment to act on, or the blocked action saying why not."""
+    try:
+        client = client_for(rb)
+        latest = client.latest_deployment()
+    except RunbookError as exc:
+        return _blocked(name, target, exc)
+    if latest is None:
+        return _blocked(name, target, BadInput(f"the service has no deployment to {verb}"))
+    return client, latest
+
+
+def _latest_details(latest: Deployment) -> dict[str, Any]:
+    return {"deployment": latest.id, "status": latest.status,
+            "commit": f"{latest.short_commit} {latest.commit_message}".strip()}
 
 
 def _blocked(name: str, target: str, exc: RunbookError) -> Action:

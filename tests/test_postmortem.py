@@ -13,7 +13,7 @@ from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding, local_links
 from runbook import postmortem
 from runbook.drill.run import run_drill
-from runbook.errors import RecordError
+from runbook.errors import UnknownIncident
 from runbook.postmortem_history import action_outcome, load_history
 from runbook.postmortem_merge import block, merge
 from runbook.record import Archive
@@ -187,7 +187,7 @@ def test_merge_keeps_edits_and_carries_ticks() -> None:
 
 
 def test_unknown_incident_is_a_clear_error(runs_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(RecordError, match="no incident"):
+    with pytest.raises(UnknownIncident, match="no incident"):
         postmortem.write_postmortem(Archive(runs_dir), "inc-none", tmp_path)
 
 

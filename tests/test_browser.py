@@ -171,8 +171,30 @@ def add_cell_below(page: Any, cell: Any, text: str) -> None:
 
 
 def run_all(page: Any) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    """Run → Run All Cells, until a cell has started. A click that lands while JupyterLab is
+    still settling can be lost; a second one is only sent when no cell ran, so nothing runs
+    twice."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    started = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for _ in range(3):
+        accept_kernel(page)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            started.first.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")   # a menu left open by the lost click
+    raise AssertionError("Run All Cells never started a cell")
+
+
+def accept_kernel(page: Any) -> None:
+    """Should JupyterLab still ask which kernel to start, take the one it proposes (this
+    environment's), as a responder would."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count():
+        dialog.locator("button", has_text="Select").first.click()
 
 
 def wait_idle(page: Any) -> None:
@@ -198,7 +220,11 @@ def test_sev1_response_in_jupyterlab(tmp_path: Path, browser: Any, notebooks: Pa
 
             run_all(page)
             severity = page.locator(".runbook-severity")
-            severity.wait_for(timeout=LONG)
+            try:
+                severity.wait_for(timeout=LONG)
+            except Exception:
+                page.screenshot(path=str(tmp_path / "no-severity.png"), full_page=True)
+                raise
             wait_idle(page)
             assert "SEV-1" in severity.text_content()
             top = page.locator(".runbook-status").first

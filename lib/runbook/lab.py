@@ -101,9 +101,14 @@ def server_config(options: LabOptions) -> dict[str, Any]:
     }
 
 
-# Lab-wide setting defaults: no news prompt, no update check (nothing fetched from the web).
-SETTINGS_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {
-    "fetchNews": "false", "checkForUpdates": False}}
+# Lab-wide setting defaults: no news prompt, no update check (nothing fetched from the web),
+# and a notebook opens on this environment's kernel without a "Select Kernel" prompt: at 3 a.m.
+# there is one right answer, and JupyterLab asks when it has not yet listed the kernel specs.
+SETTINGS_OVERRIDES = {
+    "@jupyterlab/apputils-extension:notification": {
+        "fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
+}
 
 
 def _app_settings_dir(options: LabOptions) -> Path:

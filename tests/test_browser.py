@@ -197,6 +197,29 @@ def accept_kernel(page: Any) -> None:
         dialog.locator("button", has_text="Select").first.click()
 
 
+def wait_kernel_settled(lab: LabServer, notebook: str, timeout: float = 120) -> None:
+    """Until the notebook's session keeps one kernel, idle, for a few polls in a row.
+
+    While JupyterLab is still listing the kernel specs it may start the default kernel and
+    then switch to the notebook's own; cells sent during the switch are dropped. A person
+    does not click that fast; a test does."""
+    import time
+
+    deadline, seen, steady = time.monotonic() + timeout, "", 0
+    while time.monotonic() < deadline:
+        sessions = httpx.get(f"{lab.base_url}/api/sessions", params={"token": lab.token},
+                             timeout=10).json()
+        kernel = next((s["kernel"] for s in sessions if s.get("path", "").endswith(notebook)),
+                      None)
+        current = f"{kernel['id']}:{kernel['execution_state']}" if kernel else ""
+        steady = steady + 1 if current == seen and current.endswith(":idle") else 0
+        seen = current
+        if steady >= 4:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the kernel of {notebook} never settled ({seen or 'no session'})")
+
+
 def wait_idle(page: Any) -> None:
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=LONG)
 
@@ -214,6 +237,7 @@ def test_sev1_response_in_jupyterlab(tmp_path: Path, browser: Any, notebooks: Pa
             page = browser.new_page()
             page.goto(lab.notebook_url("sev1_response.ipynb"))
             page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=LONG)
+            wait_kernel_settled(lab, "sev1_response.ipynb")
             wait_idle(page)
             source = (notebooks / "sev1_response.ipynb").read_text(encoding="utf-8")
             added = ensure_cells(page, source)

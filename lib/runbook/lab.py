@@ -107,7 +107,10 @@ def server_config(options: LabOptions) -> dict[str, Any]:
 SETTINGS_OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {
         "fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
+    # Every cell stays rendered (no windowing): a runbook notebook is short, and the SEV banner
+    # and the confirm buttons must stay live wherever the responder has scrolled.
+    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True,
+                                               "windowingMode": "none"},
 }
 
 

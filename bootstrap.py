@@ -54,7 +54,7 @@ def run(argv: list[str]) -> int:
         argv = ["--help"]
     if argv[0] == "test":
         steps = [
-            [str(BIN / "ruff"), "check", "lib", "tests", "bench", "bootstrap.py"],
+            [str(BIN / "ruff"), "check", "lib", "tests", "bench", "tools", "bootstrap.py"],
             [str(BIN / "mypy")],
             [str(BIN / "pytest"), *argv[1:]],
         ]

@@ -43,7 +43,7 @@ def start_session_at(config_path: Path, notebook: str, incident: str) -> Session
 @pytest.fixture
 def drill(runs_dir: Path) -> Iterator[Drill]:
     with simulated_target(runs_dir, probe_timeout=1.0) as target:
-        # Each status lasts longer than two polls, so the wait sees every one even on a busy machine.
+        # Each status outlasts two polls, so the wait sees every one even on a busy machine.
         handles = bad_deploy(target, step=0.5)
         config_path = target.write_config()
         with target.environment():
@@ -178,7 +178,7 @@ def test_not_configured(tmp_path: Path) -> None:
 
 def test_notebook_dry_run_then_confirmed_twice(runs_dir: Path) -> None:
     with simulated_target(runs_dir, probe_timeout=1.0) as target:
-        # Each status lasts longer than two polls, so the wait sees every one even on a busy machine.
+        # Each status outlasts two polls, so the wait sees every one even on a busy machine.
         handles = bad_deploy(target, step=0.5)
         config_path = target.write_config()
         with target.environment():

@@ -7,8 +7,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,20 +71,6 @@ def interleaved(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, l
         for name, fn in runs.items():
             seconds[name].append(timed(fn)[0])
     return seconds
-
-
-@contextmanager
-def env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def machine() -> dict[str, Any]:

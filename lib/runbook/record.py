@@ -85,21 +85,33 @@ def append_line(path: Path, data: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    """Every whole JSON line of a .jsonl file; a torn last line (a killed writer) is skipped."""
-    if not path.is_file():
-        return []
+def json_lines(data: bytes) -> list[dict[str, Any]]:
+    """The JSON objects of the whole lines in `data`; a line that does not parse (a killed
+    writer's torn line) is skipped."""
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    try:
+        # One parse for all lines is several times faster than one per line.
+        parsed = json.loads(b"[" + b",".join(lines) + b"]")
+        if isinstance(parsed, list) and len(parsed) == len(lines):
+            return [item for item in parsed if isinstance(item, dict)]
+    except ValueError:
+        pass
     result = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not raw.strip():
-            continue
+    for line in lines:
         try:
-            item = json.loads(raw)
+            item = json.loads(line)
         except ValueError:
             continue
         if isinstance(item, dict):
             result.append(item)
     return result
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """Every whole JSON line of a .jsonl file; a torn last line (a killed writer) is skipped."""
+    if not path.is_file():
+        return []
+    return json_lines(path.read_bytes())
 
 
 @contextlib.contextmanager

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import marshal
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from runbook.record import json_lines
 
 SNAPSHOT_NAME = "index.snapshot"
 REFOLD_AFTER_LINES = 256     # write a new snapshot once this many lines came after the last
@@ -30,32 +31,10 @@ _ROW_FIELDS = 9
 Row = tuple[str, str, str, str | None, Any, str, str, Any, Any]
 
 
-def _events(data: bytes) -> list[dict[str, Any]]:
-    """The JSON objects of the whole lines in `data`; a line that does not parse (a killed
-    writer's torn line) is skipped."""
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    try:
-        # One parse for all lines is several times faster than one per line.
-        parsed = json.loads(b"[" + b",".join(lines) + b"]")
-        if isinstance(parsed, list) and len(parsed) == len(lines):
-            return [event for event in parsed if isinstance(event, dict)]
-    except ValueError:
-        pass
-    events = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
-
-
 def fold(rows: dict[str, Row], data: bytes) -> int:
     """Fold the index lines in `data` into `rows`, as the runner wrote them: a `started` line
     makes a row unless the run has one, a `finished` line replaces it. Returns the lines read."""
-    events = _events(data)
+    events = json_lines(data)
     for event in events:
         run = str(event.get("run", ""))
         kind = event.get("event")

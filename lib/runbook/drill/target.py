@@ -72,18 +72,24 @@ class Target:
         path.write_text(to_toml(self.sections), encoding="utf-8")
         return path
 
-    @contextlib.contextmanager
-    def environment(self) -> Iterator[None]:
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    def environment(self) -> contextlib.AbstractContextManager[None]:
+        """The run's secrets in this process's environment (the kernel inherits them)."""
+        return environment_with(self.env)
+
+
+@contextlib.contextmanager
+def environment_with(values: dict[str, str]) -> Iterator[None]:
+    """`values` set in os.environ for the `with`, and the environment put back after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager

@@ -91,6 +91,19 @@ def test_evidence_is_redacted_again(archive: Archive, tmp_path: Path) -> None:
     assert host not in written.markdown.read_text()
 
 
+def test_evidence_through_nbconvert(archive: Archive, tmp_path: Path) -> None:
+    first = load_history(archive, INCIDENT).runs[0]
+    host = str(first.record["findings"][0]["evidence"]["url"]).split("/")[2]
+    registry().register("DRILL_HOST_SECRET", host)
+    fast = postmortem.write_postmortem(archive, INCIDENT, tmp_path / "pm")
+    converted = postmortem.write_postmortem(archive, INCIDENT, tmp_path / "pm",
+                                            evidence_engine="nbconvert")
+    assert converted.rendered == fast.rendered > 0   # a new engine renders every page again
+    page = (converted.evidence / f"{first.name}.html").read_text()
+    assert "jp-Cell" in page and "highlight" in page     # nbconvert's own markup
+    assert host not in page and "[redacted:DRILL_HOST_SECRET]" in page
+
+
 def test_edits_survive_a_second_run(archive: Archive, tmp_path: Path) -> None:
     out = tmp_path / "pm"
     first = postmortem.write_postmortem(archive, INCIDENT, out)

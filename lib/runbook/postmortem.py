@@ -328,12 +328,13 @@ def target_path(history: History, directory: Path) -> Path:
     raise BadInput(f"too many postmortems named {base}*.md in {directory}")
 
 
-def write_postmortem(archive: records.Archive, incident_id: str, directory: Path) -> Written:
+def write_postmortem(archive: records.Archive, incident_id: str, directory: Path,
+                     evidence_engine: str = "fast") -> Written:
     history = load_history(archive, records.check_incident_id(incident_id))
     directory.mkdir(parents=True, exist_ok=True)
     path = target_path(history, directory)
     paths = Paths(path)
-    rendered = postmortem_evidence.render_all(history.runs, paths.evidence)
+    rendered = postmortem_evidence.render_all(history.runs, paths.evidence, evidence_engine)
     postmortem_chart.save(history, paths.chart)
     fresh = registry().redact(render(history, paths))
     written = Written(path, paths.chart, paths.evidence, created=not path.exists(),

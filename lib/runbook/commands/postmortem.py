@@ -18,11 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "[archive] postmortems_dir, else ./docs/ops/postmortems)")
     parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
                         "./runbook.toml when present)")
+    parser.add_argument("--evidence", choices=["fast", "nbconvert"], default="fast",
+                        help="how to render each archived notebook to HTML: fast (default) or "
+                        "through nbconvert (Jupyter's exporter: highlighted, slower)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     where = places(args.config, args.out)
-    written = write_postmortem(where.archive, args.incident, where.postmortems_dir)
+    written = write_postmortem(where.archive, args.incident, where.postmortems_dir,
+                               evidence_engine=args.evidence)
     print(repr(written))
     return 0

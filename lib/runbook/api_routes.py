@@ -3,14 +3,11 @@ one 401 without a key; a 404 on either means another app (or none) serves the do
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import httpx
 
 from runbook.config import Config
 from runbook.findings import Finding, failed, passed
-from runbook.http import Timeouts, client, describe_failure, excerpt, transport_failure
+from runbook.http import Timeouts, describe_failure, excerpt, get_once
 
 FIX_NOT_FOUND = ("/api/v1 answers 404: the app that answers is not the API. Railway → "
                  "Deployments → latest deploy status; if it failed: check logs, fix, redeploy; "
@@ -20,19 +17,9 @@ FIX_UNPROTECTED = ("A protected /api/v1 route answered without X-API-Key: check 
                    "middleware and API_KEYS before anything else")
 
 
-def _get(url: str, timeouts: Timeouts) -> tuple[httpx.Response | None, str, float]:
-    started = time.monotonic()
-    with client(timeouts) as http:
-        try:
-            response = http.get(url)
-        except httpx.HTTPError as exc:
-            return None, transport_failure(exc), time.monotonic() - started
-    return response, "", time.monotonic() - started
-
-
 def _probe(route: str, path: str, expected: int, config: Config, timeouts: Timeouts) -> Finding:
     url = config.url(path)
-    response, kind, seconds = _get(url, timeouts)
+    response, kind, seconds = get_once(url, timeouts)
     evidence: dict[str, Any] = {"route": route, "url": url, "expected_status": expected,
                                 "seconds": round(seconds, 3)}
     if response is None:

@@ -6,15 +6,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import httpx
 
 from runbook.concurrency import run_concurrently
 from runbook.config import Config
 from runbook.findings import Finding, failed, passed
-from runbook.http import Timeouts, client, describe_failure, excerpt, transport_failure
+from runbook.http import Timeouts, describe_failure, excerpt, get_once
 
 RAILWAY_502_HINT = "Application failed to respond"
 
@@ -22,18 +19,6 @@ FIX_DOWN = ("SEV-1: check Railway → service status and the latest deploy (sev1
             "then roll back or restart (rollback notebook)")
 FIX_DEGRADED = ("A dependency of the app is failing: follow the section for it "
                 "(db_refused for postgres)")
-
-
-def _get(url: str, timeouts: Timeouts) -> tuple[httpx.Response | None, str, float]:
-    """(response, failure kind, seconds); failure kind is "" when an answer came back."""
-    started = time.monotonic()
-    with client(timeouts) as http:
-        try:
-            response = http.get(url)
-            response.read()
-        except httpx.HTTPError as exc:
-            return None, transport_failure(exc), time.monotonic() - started
-    return response, "", time.monotonic() - started
 
 
 def _unreachable(probe: str, url: str, kind: str, seconds: float) -> Finding:
@@ -44,7 +29,7 @@ def _unreachable(probe: str, url: str, kind: str, seconds: float) -> Finding:
 
 def probe_healthz(config: Config, timeouts: Timeouts) -> Finding:
     url = config.url(config.service.healthz_path)
-    response, kind, seconds = _get(url, timeouts)
+    response, kind, seconds = get_once(url, timeouts)
     if response is None:
         return _unreachable("healthz", url, kind, seconds)
     evidence: dict[str, Any] = {"probe": "healthz", "url": url, "http_status":
@@ -62,7 +47,7 @@ def probe_healthz(config: Config, timeouts: Timeouts) -> Finding:
 
 def probe_deep(config: Config, timeouts: Timeouts) -> Finding:
     url = config.url(config.service.deep_health_path)
-    response, kind, seconds = _get(url, timeouts)
+    response, kind, seconds = get_once(url, timeouts)
     if response is None:
         return _unreachable("deep", url, kind, seconds)
     evidence: dict[str, Any] = {"probe": "deep", "url": url, "http_status": response.status_code,

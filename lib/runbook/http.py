@@ -89,6 +89,19 @@ def describe_failure(kind: str, url: str) -> str:
     }[kind]
 
 
+def get_once(url: str, timeouts: Timeouts) -> tuple[httpx.Response | None, str, float]:
+    """One GET for a probe: (response with its body read, failure kind, seconds). The failure
+    kind (see `transport_failure`) is "" when an answer came back, whatever its status."""
+    started = time.monotonic()
+    with client(timeouts) as http:
+        try:
+            response = http.get(url)
+            response.read()
+        except httpx.HTTPError as exc:
+            return None, transport_failure(exc), time.monotonic() - started
+    return response, "", time.monotonic() - started
+
+
 def excerpt(body: str) -> str:
     text = redact(body.strip())
     return text if len(text) <= MAX_BODY_EXCERPT else text[:MAX_BODY_EXCERPT] + "…"

@@ -89,6 +89,17 @@ def describe_failure(kind: str, url: str) -> str:
     }[kind]
 
 
+def required_secret(service: str, env_name: str, how_to_get: str) -> str:
+    """A client's credential, read (and registered) by its env var's name; AuthError naming
+    the variable and how to get the value when it is unset."""
+    from runbook.secrets import registry
+
+    value = registry().read_env(env_name)
+    if not value:
+        raise AuthError(service, f"${env_name} is not set: {how_to_get}")
+    return value
+
+
 def get_once(url: str, timeouts: Timeouts) -> tuple[httpx.Response | None, str, float]:
     """One GET for a probe: (response with its body read, failure kind, seconds). The failure
     kind (see `transport_failure`) is "" when an answer came back, whatever its status."""

@@ -26,7 +26,7 @@ from typing import Any
 from runbook.config import Config, MoyasarConfig
 from runbook.errors import AuthError, ConfigError, RunbookError, ServiceUnavailable
 from runbook.findings import Finding, errored, failed, passed, skipped
-from runbook.http import Timeouts, client, excerpt, json_body, request
+from runbook.http import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.secrets import registry
 from runbook.timeutil import both_zones, iso, now, parse_iso
 
@@ -132,10 +132,8 @@ class MoyasarWebhooksClient:
         if settings is None:
             raise ConfigError(f"{config.path}: no [moyasar] section: add api_url and "
                               "secret_key_env")
-        key = registry().read_env(settings.secret_key_env)
-        if not key:
-            raise AuthError(SERVICE, f"${settings.secret_key_env} is not set: export Moyasar's "
-                            f"secret key in it ({KEY_FIX})")
+        key = required_secret(SERVICE, settings.secret_key_env,
+                              f"export Moyasar's secret key in it ({KEY_FIX})")
         return cls(settings, key, timeouts)
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:

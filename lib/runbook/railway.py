@@ -16,7 +16,7 @@ from typing import Any
 
 from runbook.config import Config, RailwayConfig
 from runbook.errors import AuthError, ConfigError, ServiceError, ServiceUnavailable
-from runbook.http import Timeouts, client, excerpt, json_body, request
+from runbook.http import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.secrets import looks_secret, registry
 from runbook.timeutil import parse_iso
 
@@ -165,12 +165,10 @@ class RailwayClient:
         if settings is None:
             raise ConfigError(f"{config.path}: no [railway] section: add project_id, "
                               "environment_id, service_id and token_env")
-        token = registry().read_env(settings.token_env)
-        if not token:
-            raise AuthError(SERVICE, f"${settings.token_env} is not set: export the Railway "
-                            f"{settings.token_kind} token in it (Railway → "
-                            + ("Account Settings → Tokens" if settings.token_kind == "account"
-                               else "Project Settings → Tokens") + ")")
+        where = ("Account Settings → Tokens" if settings.token_kind == "account"
+                 else "Project Settings → Tokens")
+        token = required_secret(SERVICE, settings.token_env, f"export the Railway "
+                                f"{settings.token_kind} token in it (Railway → {where})")
         return cls(settings, token, timeouts)
 
     # -- plumbing -------------------------------------------------------------------------

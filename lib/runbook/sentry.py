@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runbook.config import Config, SentryConfig
-from runbook.errors import AuthError, ServiceError, ServiceUnavailable
+from runbook.errors import ServiceError, ServiceUnavailable
 from runbook.findings import Finding, failed, passed, skipped
-from runbook.http import Timeouts, client, excerpt, json_body, request
+from runbook.http import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.secrets import registry
 from runbook.timeutil import both_zones, iso
 
@@ -117,10 +117,8 @@ class SentryClient:
         settings = config.sentry
         if settings is None:
             raise ServiceError(SERVICE, "no [sentry] section in the config")
-        token = registry().read_env(settings.token_env)
-        if not token:
-            raise AuthError(SERVICE, f"${settings.token_env} is not set: export a Sentry auth "
-                            "token with org:read and event:read")
+        token = required_secret(SERVICE, settings.token_env,
+                                "export a Sentry auth token with org:read and event:read")
         return cls(settings, token, timeouts)
 
     def _get(self, path: str, params: dict[str, str] | None = None) -> Any:

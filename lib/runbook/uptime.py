@@ -15,7 +15,7 @@ from typing import Any
 from runbook.config import Config, UptimeRobotConfig
 from runbook.errors import AuthError, ServiceError, ServiceUnavailable
 from runbook.findings import Finding, failed, passed, skipped
-from runbook.http import Timeouts, client, excerpt, json_body, request
+from runbook.http import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.secrets import registry
 from runbook.timeutil import both_zones, iso
 
@@ -87,10 +87,8 @@ class UptimeRobotClient:
         settings = config.uptimerobot
         if settings is None:
             raise ServiceError(SERVICE, "no [uptimerobot] section in the config")
-        key = registry().read_env(settings.api_key_env)
-        if not key:
-            raise AuthError(SERVICE, f"${settings.api_key_env} is not set: export the "
-                            "UptimeRobot read-only API key (My Settings → API Settings)")
+        key = required_secret(SERVICE, settings.api_key_env, "export the UptimeRobot read-only "
+                              "API key (My Settings → API Settings)")
         return cls(settings, key, timeouts)
 
     def monitors(self, monitor_ids: list[int] | None = None) -> list[Monitor]:

@@ -1,0 +1,54 @@
+"""An archive written by an earlier version of the library still lists, verifies and gives its
+postmortem. `tests/fixtures/archive_v1/` was written by `runbook drill` (outage, then
+bad-deploy-rollback into the same incident, and webhook-401) before the library was regrouped;
+it is never regenerated, so any change that stops reading it fails here."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import run_cli
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "archive_v1" / "runs"
+
+
+def _copy(tmp_path: Path) -> Path:
+    runs = tmp_path / "old-runs"
+    shutil.copytree(FIXTURE, runs)
+    return runs
+
+
+def test_an_old_archive_lists(tmp_path: Path) -> None:
+    runs = _copy(tmp_path)
+    listed = run_cli("runs", env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert listed.returncode == 0, listed.stderr
+    assert "inc-legacy-outage" in listed.stdout and "inc-legacy-webhook" in listed.stdout
+    assert "webhook.secret_mismatch" in listed.stdout
+    assert listed.stdout.count("inc-legacy-outage") == 2
+
+
+def test_an_old_archive_verifies(tmp_path: Path) -> None:
+    runs = _copy(tmp_path)
+    verified = run_cli("verify", env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "inc-legacy-outage: intact" in verified.stdout
+
+
+def test_an_old_archive_still_catches_tampering(tmp_path: Path) -> None:
+    runs = _copy(tmp_path)
+    record = next(runs.glob("inc-legacy-outage/*-rollback/record.json"))
+    record.write_text(record.read_text().replace("SEV-1", "SEV-3"))
+    verified = run_cli("verify", "inc-legacy-outage", env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert verified.returncode == 1
+
+
+def test_an_old_archive_gives_its_postmortem(tmp_path: Path) -> None:
+    runs = _copy(tmp_path)
+    out = tmp_path / "pm"
+    written = run_cli("postmortem", "inc-legacy-outage", "--out", str(out),
+                      env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert written.returncode == 0, written.stderr
+    page = next(out.glob("*.md")).read_text()
+    assert "health.down" in page
+    assert "railway.rollback" in page

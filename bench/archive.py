@@ -20,8 +20,8 @@ from typing import Any
 import nbformat
 
 from bench.common import BIN, Figure, at_least, below, median, ms, timed
-from runbook import timeutil
-from runbook.record import Archive, RunRow, append_line, index_summary, list_runs
+from runbook.archive.record import Archive, RunRow, append_line, index_summary, list_runs
+from runbook.core import clock
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 NOTEBOOKS = ("sev1_response", "db_refused", "webhook_401", "rollback", "error_spike")
@@ -39,8 +39,8 @@ def record_for(incident: str, notebook: str, started: datetime, index: int) -> d
     return {
         "incident_id": incident, "notebook": notebook,
         "status": "completed" if index % 17 else "failed",
-        "started_at": timeutil.iso(started),
-        "finished_at": timeutil.iso(started + timedelta(seconds=40)),
+        "started_at": clock.iso(started),
+        "finished_at": clock.iso(started + timedelta(seconds=40)),
         "parameters": {"incident_id": incident, "config_path": ""},
         "severity": "SEV-1" if failing else None,
         "findings": [
@@ -72,7 +72,7 @@ def synthesize_archive(root: Path, count: int) -> Archive:
         incident = f"inc-20260301-{index // RUNS_PER_INCIDENT:05d}"
         notebook = NOTEBOOKS[index % len(NOTEBOOKS)]
         started = T0 + timedelta(seconds=30 * index)
-        run_dir = root / incident / f"{timeutil.stamp(started)}-{notebook}"
+        run_dir = root / incident / f"{clock.stamp(started)}-{notebook}"
         run_dir.mkdir(parents=True, exist_ok=True)
         record = record_for(incident, notebook, started, index)
         (run_dir / "record.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -169,7 +169,7 @@ def synthesize_incident(archive: Archive, incident: str, runs: int) -> None:
                                                                "started_at")})
         for offset, item in enumerate(record["findings"]):
             append_line(run_dir / "events.jsonl", {
-                "type": "finding", "at": timeutil.iso(started + timedelta(seconds=offset + 1)),
+                "type": "finding", "at": clock.iso(started + timedelta(seconds=offset + 1)),
                 "finding": item})
         (run_dir / "notebook.ipynb").write_text(notebook_text(index), encoding="utf-8")
         archive.seal(run_dir, record)

@@ -26,8 +26,8 @@ from bench.common import BIN, Figure, at_most, below, interleaved, median, ms
 CELLS = (
     'incident_id: str = ""\nrepeat: int = 40',
     "from runbook.display import FindingsView, findings_frame\n"
-    "from runbook.findings import errored, failed, passed, skipped\n"
-    "from runbook.severity import classify",
+    "from runbook.core.findings import errored, failed, passed, skipped\n"
+    "from runbook.core.severity import classify",
     "findings = []\n"
     "for i in range(repeat):\n"
     "    findings += [passed(f'health.ok', f'probe {i} answered 200', seconds=0.01 * i),\n"

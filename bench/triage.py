@@ -18,12 +18,12 @@ from typing import Any
 
 from bench.common import Figure, at_most, interleaved, median, ms, timed
 from runbook import sev1
-from runbook.config import Config, load_config
+from runbook.clients.http import Timeouts
+from runbook.core.config import Config, load_config
+from runbook.core.findings import Finding, guarded
+from runbook.core.redaction import registry
 from runbook.drill import scenarios
 from runbook.drill.target import Target, simulated_target
-from runbook.findings import Finding, guarded
-from runbook.http import Timeouts
-from runbook.secrets import registry
 
 SCENARIO = "outage"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.secrets import registry
+from runbook.core.redaction import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = str(Path(sys.executable).parent / "runbook")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from runbook.drill.postgres import PostgresController
+from runbook.drill.fakes.postgres import PostgresController
 
 APP_ROLE = "dealix_app"
 APP_DATABASE = "dealix_db"

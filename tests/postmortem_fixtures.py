@@ -10,8 +10,8 @@ from typing import Any
 
 import nbformat
 
-from runbook import timeutil
-from runbook.record import Archive
+from runbook.archive.record import Archive
+from runbook.core import clock
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -32,20 +32,20 @@ def add_run(archive: Archive, incident: str, notebook: str, started: datetime, *
     """A sealed run, as the runner leaves it: started.json, events, notebook, record, index."""
     archive.open_incident(incident, incident_started or started)
     run_dir = archive.new_run_dir(incident, notebook, started)
-    base = {"incident_id": incident, "notebook": notebook, "started_at": timeutil.iso(started)}
+    base = {"incident_id": incident, "notebook": notebook, "started_at": clock.iso(started)}
     archive.mark_started(run_dir, base)
     findings = findings or []
     lines = []
     for index, finding in enumerate(findings):
-        at = timeutil.iso(started + timedelta(seconds=1 + index))
+        at = clock.iso(started + timedelta(seconds=1 + index))
         lines.append({"type": "finding", "at": at, "finding": finding})
-    from runbook.record import append_line
+    from runbook.archive.record import append_line
 
     for line in lines:
         append_line(run_dir / "events.jsonl", line)
     (run_dir / "notebook.ipynb").write_text(notebook_with(output or notebook), encoding="utf-8")
     archive.seal(run_dir, {**base, "status": status,
-                           "finished_at": timeutil.iso(started + timedelta(seconds=seconds)),
+                           "finished_at": clock.iso(started + timedelta(seconds=seconds)),
                            "parameters": {}, "severity": severity, "findings": findings,
                            "actions": actions or [], "mode": "drill"})
     return run_dir

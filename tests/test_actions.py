@@ -12,7 +12,7 @@ import pytest
 from mitigate_fixtures import start_session
 from runbook import actions
 from runbook.actions import Action, Outcome, StepLog
-from runbook.errors import ActionRefused, ServiceUnavailable
+from runbook.core.errors import ActionRefused, ServiceUnavailable
 
 
 class Counter:

@@ -12,14 +12,14 @@ import pytest
 
 from conftest import ROOT, all_bytes_under, run_cli
 from mitigate_fixtures import start_session
-from runbook import interactive
-from runbook.config import load_config
-from runbook.drill.scenarios_core import outage
+from runbook.archive import interactive
+from runbook.archive.record import Archive, list_runs, read_lines, read_record
+from runbook.archive.verify import verify_incident
+from runbook.core.config import load_config
+from runbook.core.errors import BadInput
+from runbook.core.findings import failed, passed
+from runbook.drill.scenarios.core import outage
 from runbook.drill.target import simulated_target, to_toml
-from runbook.errors import BadInput
-from runbook.findings import failed, passed
-from runbook.record import Archive, list_runs, read_lines, read_record
-from runbook.verify import verify_incident
 
 INCIDENT = "inc-test-1"
 SECRET = "sk-archive-5c1d9e7f3a2b4c6d"

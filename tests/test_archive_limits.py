@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import run_cli
 from nbfactory import write_config, write_notebook
-from runbook.archive_io import MAX_OUTPUT_CHARS, truncate_text
+from runbook.archive.notebook_io import MAX_OUTPUT_CHARS, truncate_text
 
 
 def test_truncate_keeps_head_and_tail_and_says_what_was_cut() -> None:

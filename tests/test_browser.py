@@ -22,14 +22,14 @@ import httpx
 import pytest
 
 from conftest import RUNBOOK
-from runbook import interactive
-from runbook.config import load_config
-from runbook.drill.fake_slack import FakeSlack, with_slack
-from runbook.drill.scenarios_core import outage
+from runbook.archive import interactive
+from runbook.archive.record import read_lines, read_record
+from runbook.core.config import load_config
+from runbook.drill.fakes.slack import FakeSlack, with_slack
+from runbook.drill.scenarios.core import outage
 from runbook.drill.target import simulated_target
-from runbook.lab import LabOptions, LabServer
-from runbook.record import read_lines, read_record
-from runbook.runner import notebooks_dir
+from runbook.host.lab import LabOptions, LabServer
+from runbook.host.runner import notebooks_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -16,13 +16,13 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import ROOT, run_cli
-from runbook.config import load_config
+from runbook.core.config import load_config
+from runbook.core.redaction import registry
 from runbook.drill import scenarios
+from runbook.drill.fakes.server import Request, Response
 from runbook.drill.run import run_drill
-from runbook.drill.server import Request, Response
 from runbook.drill.target import simulated_target
-from runbook.runner import run_notebook
-from runbook.secrets import registry
+from runbook.host.runner import run_notebook
 
 MAX_NOTEBOOK_BYTES = 1_000_000
 
@@ -127,7 +127,7 @@ def test_every_archived_notebook_stays_under_1mb(sweep: dict) -> None:  # type: 
 
 
 def test_a_server_echoing_the_token_back_leaks_nothing(runs_dir: Path) -> None:
-    from runbook.drill.scenarios_core import outage
+    from runbook.drill.scenarios.core import outage
 
     with simulated_target(runs_dir) as target:
         outage(target)
@@ -175,7 +175,7 @@ def test_notebooks_without_a_scenario_are_swept(tmp_path: Path, runs_dir: Path) 
     rest = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")
                   if p.stem not in covered)
     with simulated_target(runs_dir) as target:
-        from runbook.drill.scenarios_core import outage
+        from runbook.drill.scenarios.core import outage
 
         outage(target)
         config_path = target.write_config()

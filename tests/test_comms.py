@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from runbook import actions, comms, contacts, session
-from runbook.config import load_config, parse_config
-from runbook.drill.fake_slack import FakeSlack
-from runbook.drill.fake_statuspage import FakeStatuspage
-from runbook.drill.scenarios_mitigate import comms_outage
-from runbook.drill.smtp import PASSWORD_ENV, LoopbackSMTP
+from runbook.core.config import load_config, parse_config
+from runbook.core.errors import BadInput
+from runbook.core.findings import failed, passed
+from runbook.drill.fakes.slack import FakeSlack
+from runbook.drill.fakes.smtp import PASSWORD_ENV, LoopbackSMTP
+from runbook.drill.fakes.statuspage import FakeStatuspage
+from runbook.drill.scenarios.mitigate import comms_outage
 from runbook.drill.target import Target, simulated_target
-from runbook.errors import BadInput
-from runbook.findings import failed, passed
-from runbook.runner import run_notebook
+from runbook.host.runner import run_notebook
 
 # The loopback SMTP server takes a plain-text login on purpose; aiosmtpd warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import load_config
-from runbook.errors import ConfigError
+from runbook.core.config import load_config
+from runbook.core.errors import ConfigError
 
 GOOD = """
 [service]

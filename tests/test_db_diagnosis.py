@@ -20,14 +20,15 @@ from pg_fixtures import (  # noqa: F401 - fixtures register by import
     pg_app_fixture,
     postgres_fixture,
 )
-from runbook import db, dburl, session
+from runbook import db, session
 from runbook.actions import ActionResult
-from runbook.config import Config, parse_config
-from runbook.drill.fake_railway import FakeRailway
-from runbook.drill.server import LoopbackServer
-from runbook.findings import Finding, Status
-from runbook.http import Timeouts
-from runbook.secrets import registry
+from runbook.clients import dburl
+from runbook.clients.http import Timeouts
+from runbook.core.config import Config, parse_config
+from runbook.core.findings import Finding, Status
+from runbook.core.redaction import registry
+from runbook.drill.fakes.railway import FakeRailway
+from runbook.drill.fakes.server import LoopbackServer
 
 FAST = Timeouts(connect=1.0, read=2.0)
 TOKEN = "railway-token-db-0123456789"

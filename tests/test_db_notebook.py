@@ -16,10 +16,10 @@ import pytest
 
 from conftest import ROOT, all_bytes_under, run_cli
 from pg_fixtures import PgApp, pg_app_fixture, postgres_fixture  # noqa: F401 - fixtures
-from runbook.dburl import parse
+from runbook.clients.dburl import parse
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill
-from runbook.drill.scenarios_db import DatabaseHandles
+from runbook.drill.scenarios.db import DatabaseHandles
 from runbook.drill.target import Target
 
 NOTEBOOK = ROOT / "notebooks" / "db_refused.ipynb"

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbook import dburl
-from runbook.dburl import DbUrlError
-from runbook.errors import BadInput
-from runbook.secrets import fingerprint, registry
+from runbook.clients import dburl
+from runbook.clients.dburl import DbUrlError
+from runbook.core.errors import BadInput
+from runbook.core.redaction import fingerprint, registry
 
 PASSWORD = "S3cret-Pa55word"
 

@@ -67,8 +67,8 @@ def test_runner_killed_with_sigkill_shows_as_interrupted(tmp_path: Path, runs_di
 def test_twenty_concurrent_runs_into_one_incident(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "quick", "pass", parameters='incident_id: str = ""  # x\n')
-    from runbook.config import load_config
-    from runbook.runner import run_notebook
+    from runbook.core.config import load_config
+    from runbook.host.runner import run_notebook
 
     loaded = load_config(config)
     # Threads in one process contend on the same files exactly as processes would (flock and
@@ -101,8 +101,8 @@ def test_unwritable_archive_is_refused_before_the_kernel_starts(
 def test_full_disk_is_refused_before_the_kernel_starts(tmp_path: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")
-    from runbook.errors import ArchiveError
-    from runbook.record import Archive
+    from runbook.archive.record import Archive
+    from runbook.core.errors import ArchiveError
 
     class FullArchive(Archive):
         pass

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from runbook.errors import ServiceUnavailable
-from runbook.findings import Finding, Status, failed, guarded, passed, skipped, worst
-from runbook.severity import SEVERITIES, classify, format_delta, time_left
+from runbook.core.errors import ServiceUnavailable
+from runbook.core.findings import Finding, Status, failed, guarded, passed, skipped, worst
+from runbook.core.severity import SEVERITIES, classify, format_delta, time_left
 
 
 def test_finding_round_trips_through_a_dict() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runbook.config import parse_config
-from runbook.dburl import DbUrlError, parse
-from runbook.errors import BadInput, ConfigError, ParameterError, RecordError
-from runbook.params import Parameter, coerce
-from runbook.record import read_record
-from runbook.secrets import registry
+from runbook.archive.record import read_record
+from runbook.clients.dburl import DbUrlError, parse
+from runbook.core.config import parse_config
+from runbook.core.errors import BadInput, ConfigError, ParameterError, RecordError
+from runbook.core.redaction import registry
+from runbook.host.params import Parameter, coerce
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

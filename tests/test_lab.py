@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from conftest import run_cli
-from runbook import lab
-from runbook.lab import LabOptions, LabServer
+from runbook.host import lab
+from runbook.host.lab import LabOptions, LabServer
 
 
 def options(tmp_path: Path, **extra: object) -> LabOptions:

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from runbook import timeutil
-from runbook.config import Config, load_config
-from runbook.drill.fake_sentry import FakeSentry
-from runbook.drill.fake_slack import FakeSlack
-from runbook.drill.fake_uptime import FakeUptimeRobot
+from runbook.clients.http import Timeouts
+from runbook.core import clock
+from runbook.core.config import Config, load_config
+from runbook.core.findings import Finding, Status
+from runbook.drill.fakes.sentry import FakeSentry
+from runbook.drill.fakes.slack import FakeSlack
+from runbook.drill.fakes.uptimerobot import FakeUptimeRobot
 from runbook.drill.run import run_drill
-from runbook.drill.scenarios_monitoring import monitoring_services
+from runbook.drill.scenarios.monitoring import monitoring_services
 from runbook.drill.target import Target, simulated_target
-from runbook.findings import Finding, Status
-from runbook.http import Timeouts
 from runbook.monitoring import (
     Checklist,
     check_contacts,
@@ -129,7 +129,7 @@ def test_uptime_monitor_failures(target: Target, change: str, code: str) -> None
     elif change == "not_checked":
         monitor.status = 1
     else:
-        monitor.last_checked = timeutil.now() - timedelta(hours=5)
+        monitor.last_checked = clock.now() - timedelta(hours=5)
     with target.environment():
         findings = check_uptime(config_of(target), TIMEOUTS)
     assert [f.code for f in findings] == [code, "uptime.polling"]

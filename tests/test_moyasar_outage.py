@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import Config, parse_config
-from runbook.drill.fake_moyasar import UNAUTHORIZED, FakeMoyasar, payment
-from runbook.drill.server import LoopbackServer, json_response
-from runbook.findings import Status
-from runbook.http import Timeouts
-from runbook.moyasar import check_outage
+from runbook.clients.http import Timeouts
+from runbook.clients.moyasar import check_outage
+from runbook.core.config import Config, parse_config
+from runbook.core.findings import Status
+from runbook.drill.fakes.moyasar import UNAUTHORIZED, FakeMoyasar, payment
+from runbook.drill.fakes.server import LoopbackServer, json_response
 
 KEY = "sk_test_0123456789abcdef"
 FAST = Timeouts(connect=1.0, read=0.5)

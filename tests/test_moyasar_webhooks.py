@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import Config, parse_config
-from runbook.drill.fake_moyasar import FakeMoyasar, payment
-from runbook.drill.fake_moyasar_webhooks import WebhookLog, serve_webhook_log, webhook_attempt
-from runbook.drill.server import LoopbackServer
-from runbook.errors import ServiceUnavailable
-from runbook.findings import Status
-from runbook.http import Timeouts
-from runbook.moyasar_webhooks import (
+from runbook.clients.http import Timeouts
+from runbook.clients.moyasar_webhooks import (
     MoyasarKeyRejected,
     MoyasarWebhooksClient,
     WebhookAttempt,
@@ -26,6 +20,12 @@ from runbook.moyasar_webhooks import (
     rejected_events,
     window_start,
 )
+from runbook.core.config import Config, parse_config
+from runbook.core.errors import ServiceUnavailable
+from runbook.core.findings import Status
+from runbook.drill.fakes.moyasar import FakeMoyasar, payment
+from runbook.drill.fakes.moyasar_webhooks import WebhookLog, serve_webhook_log, webhook_attempt
+from runbook.drill.fakes.server import LoopbackServer
 
 KEY = "sk_test_moyasar-key-8a7b6c5d"
 KEY_ENV = "TEST_MOYASAR_SECRET_KEY"

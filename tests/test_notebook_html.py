@@ -8,8 +8,8 @@ import base64
 import nbformat
 import pytest
 
-from runbook import notebook_html
-from runbook.errors import RecordError
+from runbook.core.errors import RecordError
+from runbook.postmortem import notebook_html
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 

@@ -12,12 +12,12 @@ import pytest
 from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding, local_links
 from runbook import postmortem
+from runbook.archive.record import Archive
+from runbook.core.errors import UnknownIncident
+from runbook.core.redaction import registry
 from runbook.drill.run import run_drill
-from runbook.errors import UnknownIncident
-from runbook.postmortem_history import action_outcome, load_history
-from runbook.postmortem_merge import block, merge
-from runbook.record import Archive
-from runbook.secrets import registry
+from runbook.postmortem.history import action_outcome, load_history
+from runbook.postmortem.merge import block, merge
 
 INCIDENT = "inc-drill-pm"
 HEADINGS = ["## Timeline", "## Root cause", "## What worked", "## What didn't",
@@ -229,8 +229,8 @@ def test_cli_after_a_drill_outage(tmp_path: Path, runs_dir: Path) -> None:
 def test_postmortem_notebook(archive: Archive, tmp_path: Path) -> None:
     import nbformat
 
-    from runbook.config import load_config
-    from runbook.runner import run_notebook
+    from runbook.core.config import load_config
+    from runbook.host.runner import run_notebook
 
     config_path = tmp_path / "runbook.toml"
     config_path.write_text('[service]\nname = "dealix"\nbase_url = "https://api.dealix.me"\n')

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import Config, parse_config
-from runbook.drill.fake_railway import TOKEN_ENV, FakeRailway, Mutation, with_railway
-from runbook.drill.server import LoopbackServer, json_response
-from runbook.drill.target import simulated_target
-from runbook.errors import (
+from runbook.clients.http import Timeouts
+from runbook.clients.railway import MAX_LOG_LINES, RailwayClient
+from runbook.core.config import Config, parse_config
+from runbook.core.errors import (
     AuthError,
     ConfigError,
     RateLimited,
     ServiceError,
     ServiceUnavailable,
 )
-from runbook.http import Timeouts
-from runbook.railway import MAX_LOG_LINES, RailwayClient
-from runbook.secrets import registry
+from runbook.core.redaction import registry
+from runbook.drill.fakes.railway import TOKEN_ENV, FakeRailway, Mutation, with_railway
+from runbook.drill.fakes.server import LoopbackServer, json_response
+from runbook.drill.target import simulated_target
 
 TOKEN = "railway-token-0123456789"
 FAST = Timeouts(connect=1.0, read=0.5)

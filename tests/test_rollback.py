@@ -12,12 +12,12 @@ import pytest
 
 from mitigate_fixtures import start_session
 from runbook import actions, rollback
-from runbook.config import load_config
-from runbook.drill.fake_railway import FakeRailway
-from runbook.drill.scenarios_mitigate import bad_deploy, staged
+from runbook.core.config import load_config
+from runbook.core.errors import ActionRefused
+from runbook.drill.fakes.railway import FakeRailway
+from runbook.drill.scenarios.mitigate import bad_deploy, staged
 from runbook.drill.target import Target, simulated_target
-from runbook.errors import ActionRefused
-from runbook.runner import run_notebook
+from runbook.host.runner import run_notebook
 from runbook.session import Session
 
 FAST = rollback.WaitPolicy(bound=20, first_interval=0.05, max_interval=0.2,

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from runbook.secrets import SecretRegistry, fingerprint
+from runbook.core.redaction import SecretRegistry, fingerprint
 
 CANARY = "canary-7f3a9c2e-token"
 
@@ -68,7 +68,7 @@ def test_fingerprint_is_8_hex_of_sha256() -> None:
 
 
 def test_platform_variables_that_name_things_are_not_secret() -> None:
-    from runbook.secrets import looks_secret
+    from runbook.core.redaction import looks_secret
 
     assert not looks_secret("PGUSER", "postgres")
     assert not looks_secret("PGDATABASE", "railway")

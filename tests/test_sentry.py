@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from runbook import error_spike, sentry
-from runbook.config import Config, parse_config
-from runbook.drill.fake_railway import with_railway
-from runbook.drill.fake_sentry import FakeSentry, with_sentry
-from runbook.drill.server import LoopbackServer, json_response
+from runbook import error_spike
+from runbook.clients import sentry
+from runbook.clients.http import Timeouts
+from runbook.clients.sentry import Bucket, SentryClient, assess, classify
+from runbook.core.config import Config, parse_config
+from runbook.core.errors import AuthError, RateLimited, ServiceError, ServiceUnavailable
+from runbook.core.findings import Status
+from runbook.drill.fakes.railway import with_railway
+from runbook.drill.fakes.sentry import FakeSentry, with_sentry
+from runbook.drill.fakes.server import LoopbackServer, json_response
 from runbook.drill.target import simulated_target
-from runbook.errors import AuthError, RateLimited, ServiceError, ServiceUnavailable
-from runbook.findings import Status
-from runbook.http import Timeouts
-from runbook.sentry import Bucket, SentryClient, assess, classify
 
 TOKEN = "sntrys_0123456789abcdef0123"
 FAST = Timeouts(connect=1.0, read=0.5)

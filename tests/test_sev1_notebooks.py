@@ -8,11 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from runbook.core.findings import Status
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill
-from runbook.drill.scenarios_core import outage
+from runbook.drill.scenarios.core import outage
 from runbook.drill.target import Target
-from runbook.findings import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("sev1_response", "api_404", "error_spike")
@@ -58,7 +58,6 @@ def hung_uptime(target: Target) -> None:
 
 @pytest.mark.slow
 def test_sev1_finishes_with_a_hung_service(runs_dir: Path) -> None:
-    scenarios._load_all()
     scenarios.register(scenarios.Scenario(
         "outage-uptime-hung", "outage, and UptimeRobot accepts but never answers",
         "sev1_response", hung_uptime, expect_failing=("health.down", "deploy.crashed")))

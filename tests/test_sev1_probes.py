@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from runbook import api404, mitigation, sev1
-from runbook.config import Config, parse_config
-from runbook.drill.scenarios_sev1 import WRONG_START_COMMAND, api_404, crash, with_monitoring
+from runbook.clients.http import Timeouts
+from runbook.core.config import Config, parse_config
+from runbook.core.findings import Finding, Status, failed
+from runbook.drill.scenarios.sev1 import WRONG_START_COMMAND, api_404, crash, with_monitoring
 from runbook.drill.target import Target, simulated_target
-from runbook.findings import Finding, Status, failed
-from runbook.http import Timeouts
 
 FAST = Timeouts(connect=1.0, read=0.5)
 

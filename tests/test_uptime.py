@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import Config, parse_config
-from runbook.drill.fake_uptime import FakeMonitor, FakeUptimeRobot
-from runbook.drill.server import LoopbackServer, json_response
-from runbook.errors import AuthError, RateLimited, ServiceUnavailable
-from runbook.findings import Status
-from runbook.http import Timeouts
-from runbook.uptime import UptimeRobotClient, check_uptime
+from runbook.clients.http import Timeouts
+from runbook.clients.uptimerobot import UptimeRobotClient, check_uptime
+from runbook.core.config import Config, parse_config
+from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
+from runbook.core.findings import Status
+from runbook.drill.fakes.server import LoopbackServer, json_response
+from runbook.drill.fakes.uptimerobot import FakeMonitor, FakeUptimeRobot
 
 KEY = "u1234567-abcdefabcdefabcdef"
 FAST = Timeouts(connect=1.0, read=0.5)

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from runbook import actions, session, webhook, webhook_fix
-from runbook.config import Config
-from runbook.drill.fake_moyasar import DASHBOARD_SECRET_ENV, WEBHOOK_SECRET_ENV
-from runbook.drill.server import FakeService, Request, Response, json_response
+from runbook.core.config import Config
+from runbook.core.findings import Finding, Status
+from runbook.core.redaction import fingerprint, registry
+from runbook.drill.fakes.moyasar import DASHBOARD_SECRET_ENV, WEBHOOK_SECRET_ENV
+from runbook.drill.fakes.server import FakeService, Request, Response, json_response
 from runbook.drill.target import Target
-from runbook.findings import Finding, Status
-from runbook.secrets import fingerprint, registry
 from runbook.webhook import DASHBOARD, RAILWAY_VARIABLE, SecretCopies, SecretCopy
 from webhook_fixtures import APP_COPY, DASHBOARD_COPY, FAST, configure, rejecting, target
 

@@ -14,12 +14,12 @@ import nbformat
 import pytest
 
 from conftest import ROOT, all_bytes_under
-from runbook import cli
-from runbook.config import load_config
-from runbook.drill import scenarios_webhook
-from runbook.drill.scenarios_webhook import webhook_rejecting
+from runbook.core.config import load_config
+from runbook.drill.scenarios import webhook as webhook_scenarios
+from runbook.drill.scenarios.webhook import webhook_rejecting
 from runbook.drill.target import simulated_target
-from runbook.runner import run_notebook
+from runbook.host import cli
+from runbook.host.runner import run_notebook
 from runbook.webhook import RAILWAY_VARIABLE
 from webhook_fixtures import APP_COPY, DASHBOARD_COPY
 
@@ -68,7 +68,7 @@ def test_drill_diagnoses_and_keeps_the_secrets_out(
         scenario: str, code: str, values: tuple[str, str], runs_dir: Path,
         monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     chosen = iter(values if scenario == "webhook-401" else values[1:])
-    monkeypatch.setattr(scenarios_webhook, "drill_secret", lambda: next(chosen))
+    monkeypatch.setattr(webhook_scenarios, "drill_secret", lambda: next(chosen))
     exit_code = cli.main(["drill", scenario])
     out, err = capfd.readouterr()
     assert exit_code == 0, out + err

@@ -15,13 +15,13 @@ from mitigate_fixtures import start_session
 from nbfactory import write_config, write_notebook
 from runbook import actions, banner, widgets
 from runbook.actions import Action, Outcome, StepLog
-from runbook.config import load_config
-from runbook.drill.fake_slack import FakeSlack
-from runbook.drill.server import LoopbackServer
-from runbook.findings import failed, passed
-from runbook.record import read_lines
-from runbook.runner import run_notebook
-from runbook.secrets import fingerprint, registry
+from runbook.archive.record import read_lines
+from runbook.core.config import load_config
+from runbook.core.findings import failed, passed
+from runbook.core.redaction import fingerprint, registry
+from runbook.drill.fakes.server import LoopbackServer
+from runbook.drill.fakes.slack import FakeSlack
+from runbook.host.runner import run_notebook
 
 LIB = Path(__file__).resolve().parents[1] / "lib" / "runbook"
 
@@ -242,7 +242,7 @@ def test_headless_banner_at_the_top_shows_the_final_sev(tmp_path: Path) -> None:
         tmp_path, "banner_nb",
         "import runbook.session\nfrom runbook import banner\n"
         "rb = runbook.session.start('banner_nb', incident_id=incident_id)\nbanner.status(rb)",
-        "from runbook.findings import failed\n"
+        "from runbook.core.findings import failed\n"
         "rb.report(failed('health.down', '/healthz answers 502'))")
     result = run_notebook(str(notebook), [], load_config(config), progress=False)
     assert result.status == "completed", result.error

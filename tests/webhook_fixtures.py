@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runbook.config import Config, load_config
-from runbook.drill.scenarios_webhook import webhook_rejecting
+from runbook.clients.http import Timeouts
+from runbook.core.config import Config, load_config
+from runbook.drill.scenarios.webhook import webhook_rejecting
 from runbook.drill.target import Target, simulated_target
-from runbook.http import Timeouts
 from runbook.webhook import forget_typed
 
 FAST = Timeouts(connect=1.0, read=2.0)

@@ -30,7 +30,7 @@ wait_seconds: float = 300.0  # after the change, how long to wait for the redepl
 """),
     code("""
 import runbook.session
-from runbook import moyasar_webhooks, webhook, webhook_fix, widgets
+from runbook import webhook, webhook_fix, widgets
 
 rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path)
 rb.config.url(rb.config.service.webhook_path)
@@ -80,8 +80,8 @@ Moyasar's delivery log: the deliveries answered 401, and the payments Moyasar ch
 they were rejected, re-fetched now. Reconcile each with Dealix's records.
 """),
     code("""
-since = moyasar_webhooks.window_start(rb.incident_started, lookback_hours)
-at_risk = moyasar_webhooks.deliveries_at_risk(rb.config, rb.timeouts, since)
+since = webhook.window_start(rb.incident_started, lookback_hours)
+at_risk = webhook.deliveries_at_risk(rb.config, rb.timeouts, since)
 rb.report(at_risk.findings, title="Step 4: deliveries answered 401")
 """),
     code("""

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runbook import record as records
-from runbook import timeutil
+from runbook.archive import record as records
+from runbook.core import clock
+from runbook.core.errors import ActionRefused, RunbookError
+from runbook.core.findings import Finding, Status, errored, failed, passed
+from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
-from runbook.errors import ActionRefused, RunbookError
-from runbook.findings import Finding, Status, errored, failed, passed
-from runbook.secrets import registry
 
 LEDGER = "actions.jsonl"
 LOCKS = "locks"
@@ -72,7 +72,7 @@ class StepLog:
         self.steps: list[dict[str, Any]] = []
 
     def step(self, text: str, **details: Any) -> dict[str, Any]:
-        entry = {"at": timeutil.iso(timeutil.now()), "step": text, **details}
+        entry = {"at": clock.iso(clock.now()), "step": text, **details}
         self.steps.append(entry)
         return entry
 
@@ -263,7 +263,7 @@ def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
                 f"{holder.get('holder', 'an unknown responder')} since "
                 f"{holder.get('since', 'an unknown time')}. Wait for it to finish, then run "
                 "again: a success is not repeated, its result is shown") from None
-        info = {"holder": holder_identity(rb), "since": timeutil.iso(timeutil.now()),
+        info = {"holder": holder_identity(rb), "since": clock.iso(clock.now()),
                 "name": name, "target": target}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
@@ -373,7 +373,7 @@ def _result(action: Action, status: str, dry_run: bool, summary: str, *,
             details: Mapping[str, Any] | None = None,
             earlier: dict[str, Any] | None = None) -> ActionResult:
     return ActionResult(action.name, action.target, status, dry_run, summary, action.plan,
-                        timeutil.iso(timeutil.now()), list(findings or []), list(steps or []),
+                        clock.iso(clock.now()), list(findings or []), list(steps or []),
                         dict(details if details is not None else action.details), earlier)
 
 

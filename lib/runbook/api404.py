@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runbook import api_routes, deploys, railway
-from runbook.concurrency import run_concurrently
-from runbook.config import Config
-from runbook.deploys import LogTail
-from runbook.findings import Finding, skipped
-from runbook.http import Timeouts
-from runbook.railway import Deployment, RailwayClient
-from runbook.secrets import registry
+from runbook.checks import api_routes, deploys
+from runbook.checks.deploys import LogTail
+from runbook.clients import railway
+from runbook.clients.http import Timeouts
+from runbook.clients.railway import Deployment, RailwayClient
+from runbook.core.concurrency import run_concurrently
+from runbook.core.config import Config
+from runbook.core.findings import Finding, skipped
+from runbook.core.redaction import registry
 
 LOG_LINES = 60
 

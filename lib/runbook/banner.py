@@ -17,10 +17,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
-from runbook import timeutil
+from runbook.core import clock
+from runbook.core.findings import Finding, Status
+from runbook.core.severity import classify, format_delta
 from runbook.display import COLOURS
-from runbook.findings import Finding, Status
-from runbook.severity import classify, format_delta
 
 TICK_SECONDS = 15.0
 
@@ -93,7 +93,7 @@ class StatusBanner:
 
     def state(self, now: datetime | None = None) -> dict[str, Any]:
         """{level, time_left, deadline, failing}: what the banner shows, as data."""
-        now = now or timeutil.now()
+        now = now or clock.now()
         severity = classify(self.rb.findings)
         failing = sum(1 for f in self.rb.findings if f.failed)
         if severity is None:
@@ -105,7 +105,7 @@ class StatusBanner:
         return {"level": severity.level, "failing": failing, "overdue": overdue,
                 "time_left": (f"overdue by {format_delta(-left)}" if overdue
                               else f"{format_delta(left)} left"),
-                "deadline": timeutil.both_zones(deadline),
+                "deadline": clock.both_zones(deadline),
                 "respond_within": format_delta(severity.response_time)}
 
     def text(self, now: datetime | None = None) -> str:
@@ -114,7 +114,7 @@ class StatusBanner:
         if s["level"] is None:
             checked = len(self.rb.findings)
             return (f"No severity yet: nothing failed in {checked} finding(s) so far · "
-                    f"{incident}, started {timeutil.both_zones(self.rb.incident_started)}")
+                    f"{incident}, started {clock.both_zones(self.rb.incident_started)}")
         return (f"{s['level']} · {s['time_left']} (respond by {s['deadline']}) · "
                 f"{s['failing']} failing · {incident}")
 

@@ -24,13 +24,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from runbook import record as records
-from runbook import timeutil
 from runbook.actions import Action, ActionSession, Outcome, StepLog, ledger
-from runbook.config import Config
-from runbook.errors import BadInput
-from runbook.findings import Finding, failed, passed, skipped
-from runbook.http import (
+from runbook.archive import record as records
+from runbook.clients.http import (
     Timeouts,
     client,
     describe_failure,
@@ -39,8 +35,12 @@ from runbook.http import (
     retry_after_seconds,
     transport_failure,
 )
-from runbook.secrets import registry
-from runbook.severity import classify
+from runbook.core import clock
+from runbook.core.config import Config
+from runbook.core.errors import BadInput
+from runbook.core.findings import Finding, failed, passed, skipped
+from runbook.core.redaction import registry
+from runbook.core.severity import classify
 
 UPDATE_MINUTES = 30
 MAX_RETRY_AFTER = 10.0      # seconds we wait on a 429 before reporting it instead
@@ -379,7 +379,7 @@ def slack_text(rb: CommsSession, headline: str = "", kind: str = "outage",
         first = next((f for f in findings if f.failed), None)
         headline = first.summary if first else "incident in progress"
     started = getattr(rb, "incident_started", None)
-    since = f" Started {timeutil.both_zones(started)}." if started else ""
+    since = f" Started {clock.both_zones(started)}." if started else ""
     if kind == "resolved":
         return f":white_check_mark: Resolved — Dealix incident {rb.incident_id}: {headline}."
     prefix = f":rotating_light: {level} " if level else ":rotating_light: "

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from runbook import timeutil
-from runbook.config import Config, Contact
-from runbook.findings import Finding
+from runbook.core import clock
+from runbook.core.config import Config, Contact
+from runbook.core.findings import Finding
 
 ISSUES = ("backend", "payments", "dns", "hosting")
 STALE_AFTER_DAYS = 31   # the runbook's monthly check: older details may be out of date
@@ -94,7 +94,7 @@ def issue_of(finding: Finding) -> str | None:
 
 
 def stale_note(contact: Contact, today: date | None = None) -> str:
-    today = today or timeutil.now().date()
+    today = today or clock.now().date()
     if not contact.verified:
         return "never confirmed: check the details"
     try:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from runbook import timeutil
-from runbook.findings import Finding, Status
-from runbook.severity import Severity, format_delta
+from runbook.core import clock
+from runbook.core.findings import Finding, Status
+from runbook.core.severity import Severity, format_delta
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,11 +98,11 @@ class SeverityView:
     def __repr__(self) -> str:
         if not self.severity:
             return (f"No severity: nothing failed. Incident {self.incident_id}, started "
-                    f"{timeutil.both_zones(self.incident_started)}.")
+                    f"{clock.both_zones(self.incident_started)}.")
         s = self.severity
         return (f"{s.level}: {s.definition}. Respond within {format_delta(s.response_time)} "
                 f"({self.time_left()}; deadline "
-                f"{timeutil.both_zones(s.deadline(self.incident_started))}). "
+                f"{clock.both_zones(s.deadline(self.incident_started))}). "
                 f"Communicate: {s.communication}. Incident {self.incident_id}.")
 
     def _repr_html_(self) -> str:
@@ -112,7 +112,7 @@ class SeverityView:
                     f"<code>{html.escape(self.incident_id)}</code></div>")
         s = self.severity
         colour = COLOURS[Status.FAIL] if s.level in ("SEV-1", "SEV-2") else COLOURS[Status.ERROR]
-        deadline = timeutil.both_zones(s.deadline(self.incident_started))
+        deadline = clock.both_zones(s.deadline(self.incident_started))
         return (f'<div class="runbook-severity" style="padding:8px;border-left:6px solid '
                 f'{colour}"><span style="font-size:1.6em;font-weight:bold;color:{colour}">'
                 f"{s.level}</span> — {html.escape(s.definition)}<br>"

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from runbook import deploys, sentry, timeutil
-from runbook.concurrency import run_concurrently
-from runbook.config import Config
-from runbook.findings import Finding, Status, passed, skipped
-from runbook.http import Timeouts
-from runbook.railway import Deployment, RailwayClient
+from runbook.checks import deploys
+from runbook.clients import sentry
+from runbook.clients.http import Timeouts
+from runbook.clients.railway import Deployment, RailwayClient
+from runbook.core import clock
+from runbook.core.concurrency import run_concurrently
+from runbook.core.config import Config
+from runbook.core.findings import Finding, Status, passed, skipped
 
 
 @dataclass
@@ -53,7 +55,7 @@ class ErrorChart:
         if self.deployment is not None:
             axes.axvline(float(date2num(self.deployment.created_at)), color="#d93025", linewidth=2,
                          label=f"deploy {self.deployment.short_commit or self.deployment.id[:8]}"
-                               f" ({timeutil.both_zones(self.deployment.created_at)})")
+                               f" ({clock.both_zones(self.deployment.created_at)})")
         axes.xaxis_date()
         axes.set_ylabel("errors per 5 min")
         axes.set_title("Sentry errors (UTC)")
@@ -71,10 +73,10 @@ class ErrorChart:
         if not self.buckets:
             return "(no error series)"
         peak = max(self.buckets, key=lambda b: b.count)
-        deploy = (f"; deploy at {timeutil.both_zones(self.deployment.created_at)}"
+        deploy = (f"; deploy at {clock.both_zones(self.deployment.created_at)}"
                   if self.deployment else "")
         return (f"{len(self.buckets)} buckets of 5 min; peak {peak.count} at "
-                f"{timeutil.both_zones(peak.at)}{deploy}")
+                f"{clock.both_zones(peak.at)}{deploy}")
 
 
 def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
@@ -94,7 +96,7 @@ def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
             return skipped("deploy.recent", "Railway is not configured: the spike cannot be "
                            "tied to a deploy")
         report.deployment = RailwayClient.from_config(config, timeouts).latest_deployment()
-        return deploys.last_deploy_finding(report.deployment, timeutil.now())
+        return deploys.last_deploy_finding(report.deployment, clock.now())
 
     fetched = run_concurrently({"errors.normal": fetch_series, "deploy.recent": fetch_deploy},
                                bound=timeouts.total * 3 + 1.0)
@@ -105,6 +107,6 @@ def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
         label = (f"{deployment.short_commit} {deployment.commit_message}".strip()
                  if deployment else "")
         report.findings.insert(0, sentry.classify(
-            sentry.assess(report.buckets, timeutil.now()),
+            sentry.assess(report.buckets, clock.now()),
             deployment.created_at if deployment else None, label))
     return report

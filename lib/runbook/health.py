@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.concurrency import run_concurrently
-from runbook.config import Config
-from runbook.findings import Finding, failed, passed
-from runbook.http import Timeouts, describe_failure, excerpt, get_once
+from runbook.clients.http import Timeouts, describe_failure, excerpt, get_once
+from runbook.core.concurrency import run_concurrently
+from runbook.core.config import Config
+from runbook.core.findings import Finding, failed, passed
 
 RAILWAY_502_HINT = "Application failed to respond"
 

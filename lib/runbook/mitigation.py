@@ -7,7 +7,7 @@ import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from runbook.findings import Finding, Status
+from runbook.core.findings import Finding, Status
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from runbook import timeutil
-from runbook.concurrency import Check, run_concurrently
-from runbook.config import Config
-from runbook.display import COLOURS, ICONS, FindingsView
-from runbook.errors import ServiceError, ServiceUnavailable
-from runbook.findings import Finding, Status, errored, failed, passed, skipped
-from runbook.http import (
+from runbook.clients.http import (
     Timeouts,
     client,
     describe_failure,
@@ -36,7 +30,13 @@ from runbook.http import (
     retry_after_seconds,
     transport_failure,
 )
-from runbook.secrets import registry
+from runbook.core import clock
+from runbook.core.concurrency import Check, run_concurrently
+from runbook.core.config import Config
+from runbook.core.errors import ServiceError, ServiceUnavailable
+from runbook.core.findings import Finding, Status, errored, failed, passed, skipped
+from runbook.core.redaction import registry
+from runbook.display import COLOURS, ICONS, FindingsView
 
 CONTACT_MAX_AGE_DAYS = 31
 SENTRY_WAIT_SECONDS = 90.0       # Sentry usually shows an event within seconds; allow a backlog
@@ -111,7 +111,7 @@ def check_sentry(config: Config, timeouts: Timeouts, wait_seconds: float = SENTR
                        "backend's Sentry DSN (Project Settings → Client Keys) to send a test "
                        "error")
     token = registry().read_env(settings.token_env)
-    moment = timeutil.iso(timeutil.now())
+    moment = clock.iso(clock.now())
     message = (f"Dealix runbook monthly monitoring check: test error at {moment}"
                + (f" (incident {incident_id})" if incident_id else ""))
     from sentry_sdk.utils import BadDsn
@@ -186,7 +186,7 @@ def monitor_finding(monitor: dict[str, Any], now: datetime,
     evidence: dict[str, Any] = {"monitor_id": monitor.get("id"), "monitor": name,
                                 "status": UPTIME_STATUS.get(status, f"unknown ({status})"),
                                 "interval_seconds": monitor.get("interval"),
-                                "last_activity": timeutil.iso(last) if last else None}
+                                "last_activity": clock.iso(last) if last else None}
     if status == 0:
         return failed("uptime.paused", f"UptimeRobot: {name} is paused: nobody is watching it",
                       "resume the monitor in UptimeRobot (Dashboard → the monitor → Resume)",
@@ -199,7 +199,7 @@ def monitor_finding(monitor: dict[str, Any], now: datetime,
         return errored("uptime.monitors", f"UptimeRobot: {name} has an unknown status "
                        f"{status}", **evidence)
     if last is None or now - last > stale_after:
-        ago = f"last activity {timeutil.both_zones(last)}" if last else "no check or log at all"
+        ago = f"last activity {clock.both_zones(last)}" if last else "no check or log at all"
         return failed("uptime.stale", f"UptimeRobot: {name} shows {ago}: it may have stopped "
                       "polling", "open the monitor in UptimeRobot; check the account's plan "
                       "and the monitor's interval; pause and resume it", **evidence)
@@ -224,7 +224,7 @@ def check_uptime(config: Config, timeouts: Timeouts,
     if not monitors:
         return [failed("uptime.no_monitors", "UptimeRobot has no monitors: nothing watches "
                        "Dealix", "add an HTTP(s) monitor for /healthz (keyword `ok`, 5 min)")]
-    moment = now or timeutil.now()
+    moment = now or clock.now()
     return [monitor_finding(m, moment, stale_after) for m in monitors]
 
 
@@ -275,7 +275,7 @@ def check_slack(config: Config, timeouts: Timeouts, text: str) -> Finding:
 
 def check_contacts(config: Config, today: date | None = None,
                    max_age_days: int = CONTACT_MAX_AGE_DAYS) -> list[Finding]:
-    today = today or timeutil.now().date()
+    today = today or clock.now().date()
     if not config.contacts:
         return [failed("contacts.none", "no emergency contacts in the config",
                        "add the runbook's Who to Contact table as [[contacts]] entries, each "
@@ -350,7 +350,7 @@ class Checklist:
 
     @property
     def status(self) -> Status:
-        from runbook.findings import worst
+        from runbook.core.findings import worst
 
         return worst(self.findings)
 

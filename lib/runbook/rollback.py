@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runbook import health, timeutil
+from runbook import health
 from runbook.actions import Action, Outcome, StepLog
-from runbook.config import Config
-from runbook.errors import BadInput, RunbookError
-from runbook.findings import Finding, errored, failed, passed
-from runbook.http import Timeouts
-from runbook.railway import CRASHED, FAILED, IN_PROGRESS, Deployment, RailwayClient
+from runbook.clients.http import Timeouts
+from runbook.clients.railway import CRASHED, FAILED, IN_PROGRESS, Deployment, RailwayClient
+from runbook.core import clock
+from runbook.core.config import Config
+from runbook.core.errors import BadInput, RunbookError
+from runbook.core.findings import Finding, errored, failed, passed
 
 # Statuses a previous deployment may have and still be one that ran successfully.
 WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
@@ -82,7 +83,7 @@ def describe(deployment: Deployment) -> str:
     commit = (f"commit {deployment.short_commit} \"{deployment.commit_message}\""
               if deployment.commit_hash else "no commit recorded")
     return (f"deployment {deployment.id} ({deployment.status}, "
-            f"{timeutil.both_zones(deployment.created_at)}, {commit})")
+            f"{clock.both_zones(deployment.created_at)}, {commit})")
 
 
 def choose_rollback(deployments: list[Deployment], deployment_id: str = ""
@@ -129,7 +130,7 @@ def rollback_action(rb: HasConfig, deployment_id: str = "",
                "current commit": f"{current.short_commit} {current.commit_message}".strip(),
                "roll back to": chosen.id, "its status": chosen.status,
                "its commit": f"{chosen.short_commit} {chosen.commit_message}".strip(),
-               "its created": timeutil.both_zones(chosen.created_at)}
+               "its created": clock.both_zones(chosen.created_at)}
 
     def execute(log: StepLog) -> Outcome:
         before = {d.id for d in client.deployments(first=50)}
@@ -337,7 +338,7 @@ class DeploymentsView:
         lines = ["recent deployments (newest first):"]
         for d in self.deployments:
             lines.append(f"  {d.id[:12]:<12} {d.status:<12} "
-                         f"{timeutil.both_zones(d.created_at):<34} {d.short_commit:<8} "
+                         f"{clock.both_zones(d.created_at):<34} {d.short_commit:<8} "
                          f"{d.commit_message[:60]}{'  [can roll back]' if d.can_rollback else ''}")
         return "\n".join(lines)
 
@@ -346,7 +347,7 @@ class DeploymentsView:
             return f"<b>Cannot read the deployments:</b> {html.escape(self.error)}"
         rows = "".join(
             f"<tr><td><code>{html.escape(d.id)}</code></td><td>{html.escape(d.status)}</td>"
-            f"<td>{html.escape(timeutil.both_zones(d.created_at))}</td>"
+            f"<td>{html.escape(clock.both_zones(d.created_at))}</td>"
             f"<td><code>{html.escape(d.short_commit)}</code></td>"
             f"<td style='text-align:left'>{html.escape(d.commit_message)}</td>"
             f"<td>{'yes' if d.can_rollback else ''}</td></tr>" for d in self.deployments)
@@ -383,9 +384,9 @@ def plan_mitigation(rb: HasConfig, mitigation: str = "rollback", *, deployment_i
         return restart_action(rb, policy)
     if choice == "redeploy":
         return redeploy_action(rb, policy)
-    from runbook import gitops
+    from runbook.clients import git
 
     if not revert_sha.strip():
         raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
                        "deployments table shows each deployment's commit)")
-    return gitops.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)
+    return git.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)

@@ -19,21 +19,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runbook import kernel_redaction, timeutil
-from runbook import record as records
-from runbook.config import Config, load_config
+from runbook import kernel_output
+from runbook.archive import record as records
+from runbook.clients.http import Timeouts
+from runbook.core import clock
+from runbook.core.config import Config, load_config
+from runbook.core.findings import Finding
+from runbook.core.redaction import registry
+from runbook.core.severity import classify
 from runbook.display import FindingsView, SeverityView
-from runbook.findings import Finding
-from runbook.http import Timeouts
-from runbook.runner import (
+from runbook.host.runner import (
     ENV_CONFIG,
     ENV_INCIDENT,
     ENV_INCIDENT_STARTED,
     ENV_NOTEBOOK,
     ENV_RUN_DIR,
 )
-from runbook.secrets import registry
-from runbook.severity import classify
 
 
 class Session:
@@ -62,7 +63,7 @@ class Session:
         return records.Archive(self.run_dir.parent.parent)
 
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
-        event = registry().redact_obj({"type": kind, "at": timeutil.iso(timeutil.now()),
+        event = registry().redact_obj({"type": kind, "at": clock.iso(clock.now()),
                                        **payload})
         records.append_line(self.run_dir / "events.jsonl", event)
         for listener in list(self._listeners):
@@ -79,7 +80,7 @@ class Session:
 
     def record_action(self, action: dict[str, Any]) -> dict[str, Any]:
         """Record an action, dry or real: {name, dry_run, result, at, …}."""
-        entry = registry().redact_obj({"at": timeutil.iso(timeutil.now()), **action})
+        entry = registry().redact_obj({"at": clock.iso(clock.now()), **action})
         self.actions.append(entry)
         self._event("action", {"action": entry})
         return entry
@@ -88,7 +89,7 @@ class Session:
         """The severity the findings so far call for, with the time left; recorded."""
         severity = classify(self.findings)
         self._event("severity", {"severity": severity.level if severity else None})
-        return SeverityView(severity, self.incident_id, self.incident_started, timeutil.now())
+        return SeverityView(severity, self.incident_id, self.incident_started, clock.now())
 
     def all_findings(self, title: str = "All findings") -> FindingsView:
         return FindingsView(list(self.findings), title)
@@ -115,13 +116,13 @@ def _open(notebook: str, incident_id: str, config_path: str, incident_started: s
     config = load_config(config_path or os.environ.get(ENV_CONFIG) or None)
     for name in config.secret_env_names():
         registry().read_env(name)
-    kernel_redaction.install()
+    kernel_output.install()
     run_dir_env = os.environ.get(ENV_RUN_DIR)
     if run_dir_env and os.environ.get(ENV_NOTEBOOK, notebook) == notebook:
         run_dir = Path(run_dir_env)
         incident = os.environ.get(ENV_INCIDENT) or incident_id
-        started = timeutil.parse_iso(os.environ[ENV_INCIDENT_STARTED]) \
-            if os.environ.get(ENV_INCIDENT_STARTED) else timeutil.now()
+        started = clock.parse_iso(os.environ[ENV_INCIDENT_STARTED]) \
+            if os.environ.get(ENV_INCIDENT_STARTED) else clock.now()
         return Session(config, notebook, incident, started, run_dir, "headless")
     return _start_interactive(config, notebook, incident_id, incident_started)
 
@@ -130,14 +131,14 @@ def _start_interactive(config: Config, notebook: str, incident_id: str,
                        incident_started: str) -> Session:
     archive = records.Archive(config.runs_dir())
     archive.ensure_writable()
-    now = timeutil.now()
+    now = clock.now()
     incident = records.check_incident_id(incident_id) if incident_id else \
         records.new_incident_id(now)
-    started = timeutil.parse_iso(incident_started) if incident_started else None
+    started = clock.parse_iso(incident_started) if incident_started else None
     header = archive.open_incident(incident, now, started, opened_by=notebook)
     run_dir = archive.new_run_dir(incident, notebook, now)
     archive.mark_started(run_dir, {"incident_id": incident, "notebook": notebook,
-                                   "started_at": timeutil.iso(now), "mode": "interactive",
+                                   "started_at": clock.iso(now), "mode": "interactive",
                                    "parameters": {}})
-    return Session(config, notebook, incident, timeutil.parse_iso(header["started_at"]),
+    return Session(config, notebook, incident, clock.parse_iso(header["started_at"]),
                    run_dir, "interactive")

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runbook import db, deploys, health, moyasar, timeutil, uptime
-from runbook.concurrency import Check, run_concurrently
-from runbook.config import Config
-from runbook.findings import Finding, failed, passed, skipped
-from runbook.http import Timeouts
-from runbook.railway import Deployment, RailwayClient
-from runbook.secrets import registry
+from runbook import db, health
+from runbook.checks import deploys
+from runbook.clients import moyasar, uptimerobot
+from runbook.clients.http import Timeouts
+from runbook.clients.railway import Deployment, RailwayClient
+from runbook.core import clock
+from runbook.core.concurrency import Check, run_concurrently
+from runbook.core.config import Config
+from runbook.core.findings import Finding, failed, passed, skipped
+from runbook.core.redaction import registry
 
 FIX_DB = ("The app cannot reach Postgres: follow the database section (db_refused notebook): "
           "Railway → PostgreSQL service status, copy the connection string, update "
@@ -100,13 +103,13 @@ def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[
                             "checked")]
         report.deployment = RailwayClient.from_config(config, timeouts).latest_deployment()
         return [deploys.status_finding(report.deployment),
-                deploys.last_deploy_finding(report.deployment, timeutil.now())]
+                deploys.last_deploy_finding(report.deployment, clock.now())]
 
     return {
         "health.healthz": lambda: health.probe_healthz(config, timeouts),
         "health.deep": lambda: health.probe_deep(config, timeouts),
         "deploy.ok": railway_check,
-        "uptime.up": lambda: uptime.check_uptime(config, timeouts),
+        "uptime.up": lambda: uptimerobot.check_uptime(config, timeouts),
         "db.ok": lambda: check_db_connection(config, timeouts),
         "moyasar.ok": lambda: moyasar.check_outage(config, timeouts),
     }

@@ -27,14 +27,19 @@ from typing import Any
 
 import httpx
 
-from runbook import timeutil
-from runbook.concurrency import run_concurrently
-from runbook.config import Config
-from runbook.errors import ServiceError
-from runbook.findings import Finding, Status, errored, failed, passed, skipped
-from runbook.http import Timeouts, client, describe_failure, excerpt, transport_failure
-from runbook.railway import RailwayClient
-from runbook.secrets import fingerprint, registry
+from runbook.clients.http import Timeouts, client, describe_failure, excerpt, transport_failure
+from runbook.clients.moyasar_webhooks import deliveries_at_risk, window_start
+from runbook.clients.railway import RailwayClient
+from runbook.core import clock
+from runbook.core.concurrency import run_concurrently
+from runbook.core.config import Config
+from runbook.core.errors import ServiceError
+from runbook.core.findings import Finding, Status, errored, failed, passed, skipped
+from runbook.core.redaction import fingerprint, registry
+
+__all__ = ["DEFAULT_DASHBOARD_ENV", "RAILWAY_VARIABLE", "SecretCopies", "SecretCopy", "compare",
+           "dashboard_secret_widget", "deliveries_at_risk", "prove_live", "read_copies",
+           "window_start"]
 
 RAILWAY_VARIABLE = "MOYASAR_WEBHOOK_SECRET"   # the app's variable name on Railway
 DEFAULT_DASHBOARD_ENV = "MOYASAR_DASHBOARD_WEBHOOK_SECRET"
@@ -280,7 +285,7 @@ def compare(app: SecretCopy, dashboard: SecretCopy) -> Finding:
 
 def verification_event(token: str) -> dict[str, Any]:
     """A delivery in Moyasar's envelope that is plainly a runbook probe, not a payment."""
-    now = timeutil.iso(timeutil.now())
+    now = clock.iso(clock.now())
     probe_id = PROBE_PREFIX + uuid.uuid4().hex
     return {"id": probe_id, "type": "payment_verified", "created_at": now, "secret_token": token,
             "account_name": "dealix-runbook-probe", "live": False,

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 
 from runbook.actions import Action, Outcome, StepLog
-from runbook.config import Config
-from runbook.findings import failed, passed
-from runbook.http import Timeouts
-from runbook.railway import RailwayClient
-from runbook.secrets import fingerprint
+from runbook.clients.http import Timeouts
+from runbook.clients.railway import RailwayClient
+from runbook.core.config import Config
+from runbook.core.findings import failed, passed
+from runbook.core.redaction import fingerprint
 from runbook.webhook import (
     FIX,
     FIX_STALE,

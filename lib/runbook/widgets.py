@@ -22,12 +22,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from runbook import actions, timeutil
+from runbook import actions
 from runbook.actions import Action, ActionResult, ActionSession
+from runbook.core import clock
+from runbook.core.errors import ActionRefused
+from runbook.core.findings import Status
+from runbook.core.redaction import fingerprint, registry
 from runbook.display import COLOURS
-from runbook.errors import ActionRefused
-from runbook.findings import Status
-from runbook.secrets import fingerprint, registry
 
 REFUSED_AGAIN = "refused"
 
@@ -131,7 +132,7 @@ class ConfirmButton:
             COLOURS[Status.ERROR],
             f"<b>Refused:</b> this button already ran the action at "
             f"{html.escape(earlier.at)} (click {len(self.refusals) + 1}, at "
-            f"{timeutil.iso(timeutil.now())}); it is not repeated. The earlier result:"
+            f"{clock.iso(clock.now())}); it is not repeated. The earlier result:"
         ) + earlier._repr_html_()
         return earlier
 
@@ -271,7 +272,7 @@ class ArchiveButton:
         self.box = ipywidgets.VBox([self.button, self.status])
 
     def click(self, _button: Any = None) -> Any:
-        from runbook.interactive import archive_notebook
+        from runbook.archive.interactive import archive_notebook
 
         try:
             self.archived = archive_notebook(self.path, self.rb.incident_id, self.rb.config)

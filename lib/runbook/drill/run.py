@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook.config import load_config
+from runbook.core.config import load_config
+from runbook.core.findings import Status
 from runbook.drill import scenarios
 from runbook.drill.target import simulated_target
-from runbook.findings import Status
-from runbook.runner import RunResult, run_notebook
+from runbook.host.runner import RunResult, run_notebook
 
 EXIT_MISMATCH = 3
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook.drill.dealix import AppState, DealixApp
-from runbook.drill.server import FakeService, LoopbackServer
+from runbook.drill.fakes.dealix import AppState, DealixApp
+from runbook.drill.fakes.server import FakeService, LoopbackServer
 
 
 def _toml_value(value: Any) -> str:

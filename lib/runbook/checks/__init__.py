@@ -1,0 +1,1 @@
+"""Checks: client data turned into findings."""

@@ -1,0 +1,167 @@
+"""HTTP plumbing shared by every client: explicit timeouts, transport-failure classes, 429s.
+
+Clients of outside services (Railway, UptimeRobot, Sentry, Moyasar, Slack…) go through
+`request`, which turns httpx's exceptions into the library's `ServiceError`s, retries a 429
+only after its `Retry-After` and within a bound, and never puts a secret into a message.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
+from runbook.core.redaction import redact
+
+USER_AGENT = "dealix-runbook/0.1"
+MAX_BODY_EXCERPT = 300
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 3.0
+    read: float = 5.0
+
+    def httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read,
+                             pool=self.connect)
+
+    @property
+    def total(self) -> float:
+        """The longest one request can take: connecting, then waiting for the answer."""
+        return self.connect + self.read
+
+
+def client(timeouts: Timeouts, headers: Mapping[str, str] | None = None,
+           auth: httpx.Auth | tuple[str, str] | None = None) -> httpx.Client:
+    all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+    # trust_env=False: a proxy from the environment must not swallow probes of loopback fakes.
+    return httpx.Client(timeout=timeouts.httpx(), headers=all_headers, auth=auth,
+                        follow_redirects=False, trust_env=False)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def transport_failure(exc: BaseException) -> str:
+    """One of: timeout, dns, refused, tls, connect, protocol — what a responder acts on."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    chain = _causes(exc)
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(
+            marker in text for marker in ("name or service not known", "name resolution",
+                                          "nodename nor servname", "no address associated",
+                                          "errno -2", "errno -3", "errno -5")):
+        return "dns"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text \
+            or f"errno {errno.ECONNREFUSED}" in text:
+        return "refused"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return "tls"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect"
+    return "protocol"
+
+
+def describe_failure(kind: str, url: str) -> str:
+    host = httpx.URL(url).host
+    return {
+        "timeout": f"no answer from {host} within the timeout",
+        "dns": f"the host name {host} does not resolve (DNS)",
+        "refused": f"{host} refused the connection (nothing listening)",
+        "tls": f"the TLS handshake with {host} failed",
+        "connect": f"could not connect to {host}",
+        "protocol": f"{host} broke the HTTP exchange",
+    }[kind]
+
+
+def required_secret(service: str, env_name: str, how_to_get: str) -> str:
+    """A client's credential, read (and registered) by its env var's name; AuthError naming
+    the variable and how to get the value when it is unset."""
+    from runbook.core.redaction import registry
+
+    value = registry().read_env(env_name)
+    if not value:
+        raise AuthError(service, f"${env_name} is not set: {how_to_get}")
+    return value
+
+
+def get_once(url: str, timeouts: Timeouts) -> tuple[httpx.Response | None, str, float]:
+    """One GET for a probe: (response with its body read, failure kind, seconds). The failure
+    kind (see `transport_failure`) is "" when an answer came back, whatever its status."""
+    started = time.monotonic()
+    with client(timeouts) as http:
+        try:
+            response = http.get(url)
+            response.read()
+        except httpx.HTTPError as exc:
+            return None, transport_failure(exc), time.monotonic() - started
+    return response, "", time.monotonic() - started
+
+
+def excerpt(body: str) -> str:
+    text = redact(body.strip())
+    return text if len(text) <= MAX_BODY_EXCERPT else text[:MAX_BODY_EXCERPT] + "…"
+
+
+def retry_after_seconds(response: httpx.Response, default: float = 1.0) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return default
+
+
+def request(http: httpx.Client, service: str, method: str, url: str, *,
+            credential_env: str = "", max_rate_limit_wait: float = 10.0,
+            **kwargs: Any) -> httpx.Response:
+    """Send one request; raise a ServiceError a responder can act on for any failure.
+
+    A 429 is retried after its Retry-After, as long as the total waiting stays within
+    `max_rate_limit_wait`; 401/403 raise AuthError naming `credential_env`.
+    """
+    waited = 0.0
+    while True:
+        try:
+            response = http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            kind = transport_failure(exc)
+            raise ServiceUnavailable(service, describe_failure(kind, url)) from None
+        if response.status_code == 429:
+            delay = retry_after_seconds(response)
+            if waited + delay > max_rate_limit_wait:
+                raise RateLimited(service, f"rate limited (429); Retry-After {delay:g}s is past "
+                                  f"the {max_rate_limit_wait:g}s bound: try again shortly")
+            time.sleep(delay)
+            waited += delay
+            continue
+        if response.status_code in (401, 403):
+            hint = f": check the value of ${credential_env}" if credential_env else ""
+            raise AuthError(service, f"credentials refused ({response.status_code} "
+                            f"{excerpt(response.text)}){hint}")
+        if response.status_code >= 500:
+            raise ServiceUnavailable(service, f"server error {response.status_code}: "
+                                     f"{excerpt(response.text)}")
+        return response
+
+
+def json_body(response: httpx.Response, service: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ServiceUnavailable(service, f"answered {response.status_code} with a body that is "
+                                 f"not JSON: {excerpt(response.text)}") from None

@@ -1,0 +1,1 @@
+"""The core types every other part uses: errors, findings, severity, the config, redaction, time."""

@@ -1,0 +1,327 @@
+"""The target config (`runbook.toml`): which Dealix to look at, and where its services live.
+
+The file holds only the *names* of environment variables for secrets (every key ending in
+`_env`); values are read through `runbook.secrets`. Loading validates everything up front: a
+missing file, section or key, an unknown key (usually a typo) or a wrong type raises
+`ConfigError` naming the file and the key, before anything is started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+from urllib.parse import urlsplit
+
+from runbook.core.errors import ConfigError
+
+DEFAULT_CONFIG = "runbook.toml"
+CONFIG_ENV = "RUNBOOK_CONFIG"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    base_url: str
+    healthz_path: str = "/healthz"
+    deep_health_path: str = "/healthz?deep=1"
+    api_probe_path: str = "/api/v1/pricing/plans"
+    protected_probe_path: str = "/api/v1/leads"  # any /api/v1 route that needs X-API-Key
+    webhook_path: str = "/api/v1/webhooks/moyasar"
+
+
+@dataclass(frozen=True)
+class ProbesConfig:
+    connect_timeout: float = 3.0   # seconds to open a TCP connection
+    read_timeout: float = 5.0      # seconds to wait for an answer once connected
+
+
+@dataclass(frozen=True)
+class RailwayConfig:
+    project_id: str
+    environment_id: str
+    service_id: str
+    api_url: str = "https://backboard.railway.com/graphql/v2"
+    token_env: str = "RAILWAY_TOKEN"
+    # "account" (Authorization: Bearer) or "project" (Project-Access-Token)
+    token_kind: str = "account"
+    expected_start_command: str = "/app/start.sh"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url_env: str = "DATABASE_URL"
+    railway_service_id: str = ""   # the Railway Postgres service, for its status and current URL
+    connect_timeout: float = 3.0
+
+
+@dataclass(frozen=True)
+class MoyasarConfig:
+    api_url: str = "https://api.moyasar.com/v1"
+    secret_key_env: str = "MOYASAR_SECRET_KEY"
+    webhook_secret_env: str = "MOYASAR_WEBHOOK_SECRET"
+    dashboard_secret_env: str = "MOYASAR_DASHBOARD_WEBHOOK_SECRET"
+
+
+@dataclass(frozen=True)
+class SentryConfig:
+    org: str
+    project: str
+    api_url: str = "https://sentry.io/api/0"
+    token_env: str = "SENTRY_AUTH_TOKEN"
+    dsn_env: str = "SENTRY_DSN"
+    project_id: str = ""           # numeric id for events-stats; the slug is looked up when empty
+
+
+@dataclass(frozen=True)
+class UptimeRobotConfig:
+    api_url: str = "https://api.uptimerobot.com/v2"
+    api_key_env: str = "UPTIMEROBOT_API_KEY"
+    monitor_id: int = 0
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    webhook_url_env: str = "SLACK_WEBHOOK_URL"
+    channel: str = "#dealix-alerts"
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    smtp_host: str
+    from_address: str
+    smtp_port: int = 587
+    security: str = "starttls"     # "starttls", "ssl" or "none" (loopback tests only)
+    username: str = ""
+    password_env: str = "SMTP_PASSWORD"
+    recipients_csv: str = ""       # CSV with an `email` column: the customers to notify
+
+
+@dataclass(frozen=True)
+class StatuspageConfig:
+    page_id: str
+    api_url: str = "https://api.statuspage.io/v1"
+    api_key_env: str = "STATUSPAGE_API_KEY"
+    component_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    repo_path: str = "."
+    remote: str = "origin"
+    branch: str = "main"
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    runs_dir: str = "runs"
+    postmortems_dir: str = "docs/ops/postmortems"
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    role: str
+    issue: str                     # the runbook's "Issue" column: backend, payments, dns, hosting
+    channel: str = ""
+    phone: str = ""
+    verified: str = ""             # ISO date the details were last confirmed
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    service: ServiceConfig
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    railway: RailwayConfig | None = None
+    database: DatabaseConfig | None = None
+    moyasar: MoyasarConfig | None = None
+    sentry: SentryConfig | None = None
+    uptimerobot: UptimeRobotConfig | None = None
+    slack: SlackConfig | None = None
+    email: EmailConfig | None = None
+    statuspage: StatuspageConfig | None = None
+    git: GitConfig | None = None
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    contacts: list[Contact] = field(default_factory=list)
+
+    def secret_env_names(self) -> list[str]:
+        """Every env var name the config points at: each holds a secret (tokens, keys, URLs)."""
+        names: list[str] = []
+        for section in self.sections().values():
+            for f in dataclasses.fields(section):
+                if f.name.endswith("_env"):
+                    value = getattr(section, f.name)
+                    if value and value not in names:
+                        names.append(value)
+        return names
+
+    def sections(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _SECTIONS
+                if getattr(self, name) is not None}
+
+    def url(self, path: str) -> str:
+        return self.service.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def runs_dir(self) -> Path:
+        """Where records go: RUNBOOK_RUNS_DIR, else `[archive] runs_dir` beside the config."""
+        override = os.environ.get("RUNBOOK_RUNS_DIR")
+        base = Path(override) if override else Path(self.archive.runs_dir)
+        return base if base.is_absolute() else (Path.cwd() / base)
+
+
+_SECTIONS: dict[str, type] = {
+    "service": ServiceConfig,
+    "probes": ProbesConfig,
+    "railway": RailwayConfig,
+    "database": DatabaseConfig,
+    "moyasar": MoyasarConfig,
+    "sentry": SentryConfig,
+    "uptimerobot": UptimeRobotConfig,
+    "slack": SlackConfig,
+    "email": EmailConfig,
+    "statuspage": StatuspageConfig,
+    "git": GitConfig,
+    "archive": ArchiveConfig,
+}
+_REQUIRED_SECTIONS = ("service",)
+_CHOICES = {
+    ("railway", "token_kind"): ("account", "project"),
+    ("email", "security"): ("starttls", "ssl", "none"),
+}
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    """The config path to use: the one given, else $RUNBOOK_CONFIG, else ./runbook.toml."""
+    if path:
+        return Path(path)
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    config_path = resolve_path(path)
+    if not config_path.is_file():
+        raise ConfigError(
+            f"config file {config_path} not found: copy runbook.example.toml to {config_path}, "
+            f"or pass --config PATH (or set {CONFIG_ENV})")
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    return parse_config(raw, config_path)
+
+
+def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
+    where = str(config_path)
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"contacts"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown section [{unknown[0]}]; known sections: "
+                          + ", ".join(sorted([*_SECTIONS, "contacts"])))
+    for name in _REQUIRED_SECTIONS:
+        if name not in raw:
+            raise ConfigError(f"{where}: missing section [{name}]")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        if name in raw:
+            table = raw[name]
+            if not isinstance(table, dict):
+                raise ConfigError(f"{where}: [{name}] must be a table, got {_type_name(table)}")
+            sections[name] = _build(cls, table, f"[{name}]", where, name)
+    contacts = _contacts(raw.get("contacts", []), where)
+    config = Config(path=config_path, contacts=contacts, **sections)
+    _check_urls(config, where)
+    return config
+
+
+def _contacts(value: Any, where: str) -> list[Contact]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: contacts must be an array of tables ([[contacts]])")
+    result = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: contacts[{index}] must be a table")
+        result.append(_build(Contact, item, f"[[contacts]] #{index + 1}", where, "contacts"))
+    return result
+
+
+def _build(cls: type, table: dict[str, Any], label: str, where: str, section: str) -> Any:
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {label} {unknown[0]}; known keys: "
+                          + ", ".join(fields))
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing key {label} {name}")
+            continue
+        value = _coerce(table[name], hints[name], f"{label} {name}", where)
+        choices = _CHOICES.get((section, name))
+        if choices and value not in choices:
+            raise ConfigError(f"{where}: {label} {name} = {value!r}; expected one of "
+                              + ", ".join(choices))
+        if name.endswith("_env") and value and not _is_env_name(value):
+            raise ConfigError(
+                f"{where}: {label} {name} must be the NAME of an environment variable "
+                "(letters, digits, _), never a secret value")
+        values[name] = value
+    return cls(**values)
+
+
+def _is_env_name(value: str) -> bool:
+    return value.replace("_", "a").isalnum() and not value[0].isdigit() and value.isascii()
+
+
+def _coerce(value: Any, hint: Any, label: str, where: str) -> Any:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {label} must be an array, got {_type_name(value)}")
+        return [_coerce(v, item_type, f"{label}[{i}]", where) for i, v in enumerate(value)]
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {label} must be a number, got {_type_name(value)}")
+        if value < 0:
+            raise ConfigError(f"{where}: {label} must not be negative")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {label} must be an integer, got {_type_name(value)}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {label} must be true or false, got {_type_name(value)}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {label} must be a string, got {_type_name(value)}")
+        return value
+    raise ConfigError(f"{where}: {label}: unsupported type")  # pragma: no cover - schema bug
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _check_urls(config: Config, where: str) -> None:
+    for section_name, section in config.sections().items():
+        for f in dataclasses.fields(section):
+            if f.name in ("base_url", "api_url"):
+                url = getattr(section, f.name)
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise ConfigError(f"{where}: [{section_name}] {f.name} = {url!r} is not an "
+                                      "http(s) URL with a host")

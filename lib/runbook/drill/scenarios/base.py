@@ -1,0 +1,29 @@
+"""What a drill scenario is, and the registry each section's scenarios add themselves to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runbook.drill.target import Target
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    notebook: str
+    setup: Callable[[Target], None]
+    expect_failing: tuple[str, ...] = ()      # each must be reported with status fail
+    expect_passing: tuple[str, ...] = ()      # each must be reported with status pass
+    expect_severity: str | None = None        # None: the severity is not checked
+    expect_no_severity: bool = False
+    parameters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def register(scenario: Scenario) -> Scenario:
+    SCENARIOS[scenario.name] = scenario
+    return scenario

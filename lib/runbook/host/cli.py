@@ -1,0 +1,56 @@
+"""The `runbook` command. Exit codes: 0 done (findings may still fail: read the record),
+1 a cell failed or the run timed out, 2 bad input (nothing started), 3 a drill's diagnosis
+did not name the injected fault, 130 stopped by Ctrl-C or SIGTERM (the record says aborted)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from runbook.core.errors import BadInput, RunbookError
+from runbook.core.redaction import registry
+
+# jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds ~35
+# Earley parsers at import: a second of every command's start, for the `iri` format that no
+# notebook schema uses. Without it, jsonschema skips that one format check.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive"]
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the arguments, only the named command's module is imported (each
+    brings its own dependencies: papermill, nbconvert, matplotlib…), so `runbook runs` does
+    not pay for `runbook run`'s imports."""
+    parser = argparse.ArgumentParser(
+        prog="runbook", description="Executable incident runbooks for Dealix.",
+        epilog="Exit codes: 0 done, 1 a cell failed, 2 bad input, 3 drill mismatch, "
+               "130 aborted.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    named = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
+    for name in named:
+        importlib.import_module(f"runbook.host.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except BadInput as exc:
+        print(f"runbook: error: {registry().redact(str(exc))}", file=sys.stderr)
+        return 2
+    except RunbookError as exc:
+        print(f"runbook: {registry().redact(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("runbook: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

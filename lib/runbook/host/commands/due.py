@@ -1,0 +1,42 @@
+"""runbook due: SEV-1/SEV-2 incidents still without a postmortem, and the 48-hour clock."""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.core import clock
+from runbook.core.errors import BadInput
+from runbook.postmortem import places
+from runbook.postmortem.due import postmortems_due
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "due", help="SEV-1/SEV-2 incidents without a postmortem, with the 48 h left or overdue")
+    parser.add_argument("--out", help="folder the postmortems are in (default: the config's "
+                        "[archive] postmortems_dir, else ./docs/ops/postmortems)")
+    parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
+                        "./runbook.toml when present)")
+    parser.add_argument("--now", help="the time to measure from, ISO-8601 (default: now); "
+                        "for rehearsing the rule")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        now = clock.parse_iso(args.now) if args.now else clock.now()
+    except ValueError:
+        raise BadInput(f"--now {args.now!r} is not an ISO-8601 time "
+                       "(e.g. 2026-11-27T09:00:00Z)") from None
+    where = places(args.config, args.out)
+    due = postmortems_due(where.archive, where.postmortems_dir, now)
+    if not due:
+        print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.root} has "
+              f"one in {where.postmortems_dir}")
+        return 0
+    print(f"{len(due)} SEV-1/SEV-2 incident(s) without a postmortem in "
+          f"{where.postmortems_dir} (the runbook: within 48 hours):")
+    for item in due:
+        print("  " + repr(item))
+    print("write one with: runbook postmortem INCIDENT_ID")
+    return 0

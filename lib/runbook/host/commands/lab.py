@@ -1,0 +1,69 @@
+"""runbook lab [--config PATH] [--port N] [--notebooks DIR]: JupyterLab for a responder."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from runbook.core.config import load_config
+from runbook.core.errors import BadInput
+from runbook.host.lab import LabOptions, LabServer, check_port
+from runbook.host.runner import notebooks_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("lab", help="start JupyterLab on the runbook notebooks (127.0.0.1, "
+                            "a kernel of this environment, the config given to every kernel)")
+    parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
+                        "./runbook.toml)")
+    parser.add_argument("--port", type=int, default=0,
+                        help="port to listen on (default: any free port)")
+    parser.add_argument("--notebooks", help="directory to serve (default: the runbook's "
+                        "notebooks/)")
+    parser.set_defaults(handler=run)
+
+
+def options_from(args: argparse.Namespace) -> LabOptions:
+    """Everything checked before a server starts: the config loads, the directory exists."""
+    config = load_config(args.config)
+    directory = Path(args.notebooks) if args.notebooks else notebooks_dir()
+    if not directory.is_dir():
+        raise BadInput(f"notebooks directory {directory} not found")
+    return LabOptions(notebooks=directory.resolve(), config=config.path.resolve(),
+                      port=check_port(args.port))
+
+
+class _Stopped(Exception):
+    """SIGTERM: stop as Ctrl-C does."""
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from(args)
+    server = LabServer(options)
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    try:
+        server.start()
+        print(f"JupyterLab is serving {options.notebooks}")
+        print(f"  config:  {options.config} (RUNBOOK_CONFIG of every kernel)")
+        print(f"  open:    {server.url}")
+        print("Every notebook's findings and actions are recorded as they happen; archive a "
+              "saved notebook with `runbook archive PATH --incident ID`. Stop with Ctrl-C.",
+              flush=True)
+        assert server.process is not None
+        code = server.process.wait()
+        print(f"runbook: JupyterLab stopped on its own (exit {code}); its log ends:\n"
+              f"{server.log_tail()}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, _Stopped):
+        print("stopping JupyterLab and its kernels…", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,32 @@
+"""runbook run NOTEBOOK [-p NAME VALUE]... [--incident ID] [--config PATH] [--deadline S]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runbook.core.config import load_config
+from runbook.host.runner import describe, run_notebook
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="run a runbook notebook headless and archive the record")
+    parser.add_argument("notebook", help="notebook name (sev1_response) or path to an .ipynb")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="a notebook parameter (repeatable)")
+    parser.add_argument("--incident", help="incident id to file the run under (default: new)")
+    parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
+                        "./runbook.toml)")
+    parser.add_argument("--deadline", type=float, help="bound on the whole run, in seconds")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    result = run_notebook(args.notebook, [tuple(p) for p in args.parameter], config,
+                          incident_id=args.incident, deadline=args.deadline)
+    print(describe(result))
+    if result.status == "failed":
+        print(f"a cell failed: see the marked cell in {result.run_dir / 'notebook.ipynb'}",
+              file=sys.stderr)
+    return result.exit_code

@@ -1,0 +1,36 @@
+"""runbook verify [INCIDENT_ID]: check records against their chain and hashes (exit 1 if not)."""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.archive.record import Archive
+from runbook.archive.verify import verify_incident
+from runbook.host.commands.runs import archive_root
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("verify", help="check an incident's records against their hash "
+                            "chain; exit 1 and name the record when one was edited, removed "
+                            "or inserted")
+    parser.add_argument("incident", nargs="?", help="incident id (default: every incident)")
+    parser.add_argument("--config", help="config whose [archive] runs_dir to read")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    archive = Archive(archive_root(args.config))
+    incidents = [args.incident] if args.incident else archive.incidents()
+    intact = True
+    for incident in incidents:
+        problems = verify_incident(archive, incident)
+        if problems:
+            intact = False
+            print(f"{incident}: NOT intact")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"{incident}: intact")
+    if not incidents:
+        print(f"no incidents under {archive.root}")
+    return 0 if intact else 1

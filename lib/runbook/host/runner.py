@@ -1,0 +1,333 @@
+"""`runbook run`: papermill, wrapped so that every run leaves a sealed, redacted record.
+
+What papermill alone does not do, and this adds:
+- parameters are checked against the notebook before any kernel starts (papermill only warns);
+- every save papermill makes (after each cell) goes through the redactor, so no secret value is
+  ever written, not even in a partial notebook;
+- `--deadline` bounds the whole run (papermill bounds cells only); SIGTERM and Ctrl-C kill the
+  kernel (papermill leaves it running) and the partial notebook is kept;
+- a `started.json` marker is written before the kernel starts, so a runner killed with SIGKILL
+  still shows up as `interrupted`, never as missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import nbformat
+
+from runbook.archive import record as records
+from runbook.archive.notebook_io import ARCHIVE_SCHEME, register_archive_io
+from runbook.core import clock
+from runbook.core import severity as sev
+from runbook.core.config import Config
+from runbook.core.errors import BadInput
+from runbook.core.findings import Finding
+from runbook.core.redaction import registry
+from runbook.host.params import declared_parameters, read_notebook, validate
+
+KERNEL_NAME = "python3"
+ENV_RUN_DIR = "RUNBOOK_RUN_DIR"
+ENV_INCIDENT = "RUNBOOK_INCIDENT"
+ENV_INCIDENT_STARTED = "RUNBOOK_INCIDENT_STARTED"
+ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"
+ENV_CONFIG = "RUNBOOK_CONFIG"
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
+
+
+def notebooks_dir() -> Path:
+    override = os.environ.get("RUNBOOK_NOTEBOOKS")
+    return Path(override) if override else Path(__file__).resolve().parents[3] / "notebooks"
+
+
+def resolve_notebook(name: str) -> Path:
+    """`sev1_response`, `sev1_response.ipynb` or a path to any notebook."""
+    candidate = Path(name)
+    if candidate.suffix == ".ipynb" and candidate.is_file():
+        return candidate
+    stem = candidate.name.removesuffix(".ipynb")
+    path = notebooks_dir() / f"{stem}.ipynb"
+    if path.is_file():
+        return path
+    known = sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
+    raise BadInput(f"no notebook {name!r}; available: {', '.join(known) or '(none)'}")
+
+
+@dataclass
+class RunResult:
+    status: str
+    exit_code: int
+    run_dir: Path
+    record: dict[str, Any]
+    error: str = ""
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [Finding.from_dict(f) for f in self.record.get("findings", [])]
+
+
+@dataclass
+class _Stop:
+    """Why a run is being stopped from outside the cell loop (deadline, signal)."""
+
+    reason: str = ""          # "", "timed_out" or "aborted"
+    detail: str = ""
+    kernel_pid: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request(self, reason: str, detail: str) -> bool:
+        """Record the first reason, kill the kernel; False when there is no kernel yet."""
+        with self.lock:
+            if not self.reason:
+                self.reason, self.detail = reason, detail
+            pid = self.kernel_pid
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        return True
+
+
+class _Aborted(BaseException):
+    """Raised in the main thread by a signal that came before the kernel started."""
+
+
+def prepare(notebook: str, given: list[tuple[str, str]], config: Config
+            ) -> tuple[Path, nbformat.NotebookNode, dict[str, Any]]:
+    """Everything that can be refused is checked here, before anything is written."""
+    path = resolve_notebook(notebook)
+    nb = read_notebook(path)
+    declared = declared_parameters(nb, str(path))
+    for name in config.secret_env_names():
+        registry().read_env(name)
+    return path, nb, validate(declared, given, registry())
+
+
+def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
+                 incident_id: str | None = None, deadline: float | None = None,
+                 mode: str = "headless", progress: bool | None = None,
+                 on_started: Callable[[Path], None] | None = None) -> RunResult:
+    """Run one notebook headless and archive it. Raises BadInput before anything starts."""
+    path, nb, parameters = prepare(notebook, given, config)
+    if deadline is not None and deadline <= 0:
+        raise BadInput("--deadline must be a positive number of seconds")
+    archive = records.Archive(config.runs_dir())
+    archive.ensure_writable()
+    started = clock.now()
+    incident_id = records.check_incident_id(incident_id) if incident_id else \
+        records.new_incident_id(started)
+    name = path.stem
+    header = archive.open_incident(incident_id, started, opened_by=name)
+    run_dir = archive.new_run_dir(incident_id, name, started)
+    base_record: dict[str, Any] = {
+        "incident_id": incident_id, "notebook": name, "status": "aborted",
+        "started_at": clock.iso(started), "finished_at": None,
+        "parameters": registry().redact_obj(parameters), "severity": None,
+        "findings": [], "actions": [], "mode": mode,
+        "runbook_version": records.runbook_version(),
+    }
+    archive.mark_started(run_dir, {**base_record, "deadline_seconds": deadline})
+    if on_started:
+        on_started(run_dir)
+
+    kernel_parameters = {**parameters, "incident_id": incident_id} \
+        if "incident_id" in declared_parameters(nb) else parameters
+    env = {ENV_RUN_DIR: str(run_dir), ENV_INCIDENT: incident_id,
+           ENV_INCIDENT_STARTED: header["started_at"], ENV_NOTEBOOK: name,
+           ENV_CONFIG: str(config.path.resolve()),
+           "RUNBOOK_RUNS_DIR": str(archive.root)}
+    stop = _Stop()
+    outcome, error = _execute(path, run_dir / "notebook.ipynb", kernel_parameters, env, stop,
+                              deadline, sys.stderr.isatty() if progress is None else progress)
+    status = stop.reason or outcome
+    if stop.reason:
+        error = stop.detail
+    record = _finish(archive, run_dir, base_record, status, error)
+    exit_code = {"completed": EXIT_OK, "failed": EXIT_FAILED, "timed_out": EXIT_FAILED,
+                 "aborted": EXIT_ABORTED}[status]
+    return RunResult(status, exit_code, run_dir, record, error)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: _Stop) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if not stop.request("aborted", f"stopped by {name}"):
+            raise _Aborted(name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _execute(path: Path, output: Path, parameters: dict[str, Any], env: dict[str, str],
+             stop: _Stop, deadline: float | None, progress: bool) -> tuple[str, str]:
+    """Run the notebook; ('completed'|'failed'|'aborted', error text)."""
+    import papermill
+    from jupyter_client.manager import AsyncKernelManager
+    from papermill.exceptions import PapermillExecutionError
+
+    register_archive_io()
+    timer: threading.Timer | None = None
+    km: AsyncKernelManager | None = None
+    try:
+        with _stop_on_signals(stop):
+            km = _KernelManager(kernel_name=KERNEL_NAME, stop=stop, extra_env=env,
+                                cwd=str(path.parent))
+            if deadline is not None:
+                timer = threading.Timer(deadline, stop.request,
+                                        ("timed_out", f"the {deadline:g}s deadline passed"))
+                timer.daemon = True
+                timer.start()
+            papermill.execute_notebook(
+                str(path), ARCHIVE_SCHEME + str(output), parameters=parameters,
+                kernel_name=KERNEL_NAME, progress_bar=progress, km=km,
+                start_timeout=60, autosave_cell_every=10)
+        return "completed", ""
+    except PapermillExecutionError as exc:
+        return "failed", registry().redact(f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}")
+    except _Aborted as exc:
+        return "aborted", f"stopped by {exc} before the kernel started"
+    except Exception as exc:  # noqa: BLE001 - a dead kernel, a failed start: keep the record
+        kind = type(exc).__name__
+        if kind == "DeadKernelError" or stop.reason:
+            return "aborted", registry().redact(f"the kernel died: {exc}")
+        return "failed", registry().redact(f"{kind}: {exc}")
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if km is not None:
+            _shutdown(km)
+        if not output.is_file():
+            _write_unexecuted(path, output, parameters)
+
+
+def _shutdown(km: Any) -> None:
+    from jupyter_core.utils import run_sync
+
+    with contextlib.suppress(Exception):
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    km.cleanup_sockets()
+
+
+def _write_unexecuted(path: Path, output: Path, parameters: dict[str, Any]) -> None:
+    """The run stopped before papermill's first save: archive the notebook as it was given."""
+    from runbook.archive.notebook_io import save_notebook
+
+    nb = read_notebook(path)
+    nb.metadata["papermill"] = {"parameters": parameters}
+    save_notebook(nb, output)
+
+
+def _kernel_manager_class() -> type:
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        """A kernel of this environment for one run: its own environment and working directory
+        (nothing process-wide is changed, so runs can share a process), IPC sockets at a path
+        of its own, and its pid told to the stopper as soon as it exists."""
+
+        def __init__(self, stop: _Stop, extra_env: dict[str, str], cwd: str,
+                     **kwargs: Any) -> None:
+            # Unix sockets instead of TCP ports: nothing listens on the network, and a unique
+            # path per kernel cannot collide with a concurrent run.
+            socket_dir = tempfile.mkdtemp(prefix="rbk-")
+            super().__init__(transport="ipc", ip=str(Path(socket_dir) / "k"), **kwargs)
+            self._runbook_stop = stop
+            self._runbook_env = extra_env
+            self._runbook_cwd = cwd
+            self._runbook_socket_dir = socket_dir
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = {**os.environ, **kw.get("env", {}), **self._runbook_env}
+            kw["cwd"] = self._runbook_cwd
+            return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            process = getattr(self.provisioner, "process", None)
+            if process is not None:
+                with self._runbook_stop.lock:
+                    self._runbook_stop.kernel_pid = process.pid
+                    pending = self._runbook_stop.reason
+                if pending:  # a signal or the deadline came while the kernel was starting
+                    self._runbook_stop.request(pending, self._runbook_stop.detail)
+
+        def cleanup_sockets(self) -> None:
+            shutil.rmtree(self._runbook_socket_dir, ignore_errors=True)
+
+    return KernelManager
+
+
+def _KernelManager(**kwargs: Any) -> Any:
+    return _kernel_manager_class()(**kwargs)
+
+
+def _finish(archive: records.Archive, run_dir: Path, base: dict[str, Any], status: str,
+            error: str) -> dict[str, Any]:
+    """Mark the notebook, gather what the kernel reported, and seal the record."""
+    from runbook.archive.notebook_io import mark_notebook
+
+    notebook_path = run_dir / "notebook.ipynb"
+    mark_notebook(notebook_path, status, error)
+    events = records.read_lines(run_dir / "events.jsonl")
+    findings = [e["finding"] for e in events if e.get("type") == "finding"]
+    actions = [e["action"] for e in events if e.get("type") == "action"]
+    rated = [e for e in events if e.get("type") == "severity"]
+    # The notebook's own last word on severity wins, "none" included (a monthly check's failing
+    # item is not an incident); otherwise the findings are classified here.
+    severity = rated[-1].get("severity") if rated else None
+    if not rated and findings:
+        level = sev.classify(Finding.from_dict(f) for f in findings)
+        severity = level.level if level else None
+    record = {
+        **base, "status": status, "finished_at": clock.iso(clock.now()),
+        "severity": severity, "findings": findings, "actions": actions,
+        "notebook_sha256": records.sha256_file(notebook_path),
+    }
+    if error:
+        record["error"] = error
+    return archive.seal(run_dir, registry().redact_obj(record))
+
+
+def describe(result: RunResult) -> str:
+    """The runner's closing lines for a person."""
+    lines = [f"status: {result.status}" + (f" ({result.error})" if result.error else "")]
+    severity = result.record.get("severity")
+    lines.append(f"severity: {severity or 'none'}")
+    for finding in result.record.get("findings", []):
+        lines.append(f"  {finding['status']:<7} {finding['code']:<28} {finding['summary']}")
+    lines.append(f"record: {result.run_dir / 'record.json'}")
+    return registry().redact("\n".join(lines))
+
+
+def load_started(run_dir: Path) -> dict[str, Any]:
+    return dict(json.loads((run_dir / "started.json").read_text()))
+
+
+def incident_started(header: dict[str, Any]) -> datetime:
+    return clock.parse_iso(header["started_at"])

@@ -1,0 +1,230 @@
+"""An incident's story as its sealed records tell it: the runs, every finding and action with
+its time, the severity, and the response times against the severity's target.
+
+The records are the only source. A finding's time comes from the run's `events.jsonl` (written
+as it was reported); a record without events falls back to the run's finish time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from runbook.archive import record as records
+from runbook.core import clock
+from runbook.core.errors import RecordError
+from runbook.core.severity import SEVERITIES, Severity, format_delta
+
+POSTMORTEM_WINDOW = timedelta(hours=48)  # the runbook: every SEV-1/SEV-2 within 48 hours
+NEEDS_POSTMORTEM = ("SEV-1", "SEV-2")
+_FAILED_ACTION_STATES = {"failed", "error", "refused", "rejected", "timed_out"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One archived run of a notebook."""
+
+    name: str                 # the run directory's name, e.g. 20261127T121036Z-sev1_response
+    directory: Path
+    record: dict[str, Any]
+
+    @property
+    def notebook(self) -> str:
+        return str(self.record.get("notebook", ""))
+
+    @property
+    def status(self) -> str:
+        return str(self.record.get("status", ""))
+
+    @property
+    def started(self) -> datetime:
+        return clock.parse_iso(str(self.record["started_at"]))
+
+    @property
+    def finished(self) -> datetime:
+        value = self.record.get("finished_at")
+        return clock.parse_iso(str(value)) if value else self.started
+
+    @property
+    def notebook_path(self) -> Path:
+        return self.directory / "notebook.ipynb"
+
+    @property
+    def failing(self) -> list[dict[str, Any]]:
+        return [f for f in self.record.get("findings", []) if f.get("status") == "fail"]
+
+    @property
+    def all_clear(self) -> bool:
+        """A completed run that checked something and found nothing failing or erroring."""
+        findings = self.record.get("findings", [])
+        return self.status == "completed" and any(f.get("status") == "pass" for f in findings) \
+            and not any(f.get("status") in ("fail", "error") for f in findings)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the timeline."""
+
+    at: datetime
+    kind: str                 # run-started, finding, action, run-finished
+    run: Run
+    title: str
+    status: str               # a finding's status, an action's outcome, a run's status
+    code: str = ""
+    detail: str = ""
+
+
+def action_outcome(action: dict[str, Any]) -> str:
+    """'dry run', 'failed' or 'succeeded', from the fields an action record may carry."""
+    state = str(action.get("status") or action.get("outcome") or "").lower()
+    result = str(action.get("result") or "").lower()
+    if action.get("ok") is False or action.get("error") or state in _FAILED_ACTION_STATES \
+            or result.startswith(("error", "failed", "refused")):
+        return "failed"
+    if action.get("dry_run"):
+        return "dry run"
+    return "succeeded"
+
+
+@dataclass
+class ResponseTime:
+    label: str
+    took: timedelta | None    # None: the records show no such moment yet
+    target: timedelta | None  # None: no severity, so no target
+    at: datetime | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.took is None:
+            return "not reached (per the records)" if self.target else "—"
+        if self.target is None:
+            return "no target (no severity)"
+        return "met" if self.took <= self.target else "breached"
+
+    @property
+    def took_text(self) -> str:
+        return format_delta(self.took) if self.took is not None else "—"
+
+
+@dataclass
+class History:
+    incident_id: str
+    archive: records.Archive
+    started: datetime
+    runs: list[Run]
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def severity(self) -> Severity | None:
+        """The worst severity any run recorded."""
+        levels = sorted({str(r.record.get("severity")) for r in self.runs
+                         if r.record.get("severity") in SEVERITIES})
+        return SEVERITIES[levels[0]] if levels else None
+
+    @property
+    def findings(self) -> list[Event]:
+        return [e for e in self.events if e.kind == "finding"]
+
+    @property
+    def actions(self) -> list[Event]:
+        return [e for e in self.events if e.kind == "action"]
+
+    def first_failure(self) -> Event | None:
+        return next((e for e in self.findings if e.status == "fail"), None)
+
+    def mitigated(self) -> Run | None:
+        """The first all-clear run after the first failure: the fault verified gone."""
+        failure = self.first_failure()
+        if failure is None:
+            return None
+        return next((r for r in self.runs if r.all_clear and r.started >= failure.run.started
+                     and r is not failure.run), None)
+
+    def response_times(self) -> list[ResponseTime]:
+        severity = self.severity
+        target = severity.response_time if severity else None
+        first = self.runs[0].started if self.runs else None
+        times = [ResponseTime("Time to first response (first run)",
+                              first - self.started if first else None, target, first)]
+        mitigated = self.mitigated()
+        done = mitigated.finished if mitigated else None
+        times.append(ResponseTime("Time to mitigation (a run found nothing failing)",
+                                  done - self.started if done else None, target, done))
+        return times
+
+    def slug(self) -> str:
+        """The first failing finding (`health-down`), else the first notebook run."""
+        failure = self.first_failure()
+        name = failure.code if failure else (self.runs[0].notebook if self.runs else "")
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        return slug[:60].rstrip("-") or "incident"
+
+
+def _finding_times(run: Run) -> list[datetime]:
+    """When each of the record's findings was reported, in the record's order."""
+    times = []
+    for event in records.read_lines(run.directory / "events.jsonl"):
+        if event.get("type") == "finding" and event.get("at"):
+            try:
+                times.append(clock.parse_iso(str(event["at"])))
+            except ValueError:
+                times.append(run.finished)
+    return times
+
+
+def _run_events(run: Run) -> list[Event]:
+    events = [Event(run.started, "run-started", run, f"Run `{run.notebook}` started",
+                    str(run.record.get("mode") or "run"))]
+    findings = run.record.get("findings", [])
+    times = _finding_times(run)
+    if len(times) != len(findings):  # events lost or a record written otherwise
+        times = [run.finished] * len(findings)
+    for moment, finding in zip(times, findings, strict=True):
+        events.append(Event(moment, "finding", run, str(finding.get("summary", "")),
+                            str(finding["status"]), str(finding["code"]),
+                            str(finding.get("fix", ""))))
+    for action in run.record.get("actions", []):
+        try:
+            moment = clock.parse_iso(str(action.get("at"))) if action.get("at") \
+                else run.finished
+        except ValueError:
+            moment = run.finished
+        name = str(action.get("name", "action"))
+        result = str(action.get("result", ""))
+        events.append(Event(moment, "action", run, f"Action `{name}`" +
+                            (" (dry run)" if action.get("dry_run") else ""),
+                            action_outcome(action), name, result))
+    severity = run.record.get("severity") or "no severity"
+    events.append(Event(run.finished, "run-finished", run,
+                        f"Run `{run.notebook}` {run.status}: {severity}", run.status))
+    return events
+
+
+def incident_started(archive: records.Archive, incident_id: str) -> datetime | None:
+    header_path = archive.incident_dir(incident_id) / "incident.json"
+    try:
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+        return clock.parse_iso(str(header["started_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_history(archive: records.Archive, incident_id: str) -> History:
+    """Every sealed record of the incident, and its timeline in time order."""
+    sealed = records.incident_records(archive, incident_id)
+    if not sealed:
+        raise RecordError(f"incident {incident_id!r} has no sealed records under "
+                          f"{archive.root}: nothing to write a postmortem from")
+    runs = sorted((Run(path.parent.name, path.parent, data) for path, data in sealed),
+                  key=lambda r: (r.started, r.name))
+    started = incident_started(archive, incident_id) or runs[0].started
+    history = History(incident_id, archive, started, runs)
+    order = {"run-started": 0, "finding": 1, "action": 1, "run-finished": 2}
+    events = [e for run in runs for e in _run_events(run)]
+    # Stable: within one second the run's own order (started, findings, finished) is kept.
+    history.events = sorted(events, key=lambda e: (e.at, e.run.started, order[e.kind]))
+    return history

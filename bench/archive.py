@@ -20,7 +20,8 @@ from typing import Any
 import nbformat
 
 from bench.common import BIN, Figure, at_least, below, median, ms, timed
-from runbook.archive.record import Archive, RunRow, append_line, index_summary, list_runs
+from runbook.archive.layout import NOTEBOOK
+from runbook.archive.record import Archive, RunRow, index_summary, list_runs
 from runbook.core import clock
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -76,7 +77,7 @@ def synthesize_archive(root: Path, count: int) -> Archive:
         run_dir.mkdir(parents=True, exist_ok=True)
         record = record_for(incident, notebook, started, index)
         (run_dir / "record.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-        run = archive.rel(run_dir)
+        run = f"{incident}/{run_dir.name}"
         lines.append(json.dumps({"event": "started", "run": run, "incident_id": incident,
                                  "notebook": notebook, "started_at": record["started_at"],
                                  "pid": pid, "host": host}, separators=(",", ":")))
@@ -93,7 +94,8 @@ def list_by_reading_records(archive: Archive) -> list[RunRow]:
     for path in archive.root.glob("*/*/record.json"):
         record = json.loads(path.read_text(encoding="utf-8"))
         summary = index_summary(record)
-        rows.append(RunRow(archive.rel(path.parent), str(summary["incident_id"]),
+        run = f"{path.parent.parent.name}/{path.parent.name}"
+        rows.append(RunRow(run, str(summary["incident_id"]),
                            str(summary["notebook"]), str(summary["status"]),
                            summary["severity"], str(summary["started_at"]),
                            str(summary["first_failure"])))
@@ -163,16 +165,15 @@ def synthesize_incident(archive: Archive, incident: str, runs: int) -> None:
     for index in range(runs):
         notebook = NOTEBOOKS[index % len(NOTEBOOKS)]
         started = T0 + timedelta(minutes=2 * index)
-        run_dir = archive.new_run_dir(incident, notebook, started)
         record = record_for(incident, notebook, started, index)
-        archive.mark_started(run_dir, {k: record[k] for k in ("incident_id", "notebook",
-                                                               "started_at")})
+        run = archive.start_run(incident, notebook, started,
+                                {k: record[k] for k in ("incident_id", "notebook", "started_at")})
         for offset, item in enumerate(record["findings"]):
-            append_line(run_dir / "events.jsonl", {
+            archive.append_event(run, {
                 "type": "finding", "at": clock.iso(started + timedelta(seconds=offset + 1)),
                 "finding": item})
-        (run_dir / "notebook.ipynb").write_text(notebook_text(index), encoding="utf-8")
-        archive.seal(run_dir, record)
+        archive.store.replace(run.key(NOTEBOOK), notebook_text(index).encode("utf-8"))
+        archive.seal(run, record)
 
 
 def postmortem_200(runs: int = 200) -> Figure:

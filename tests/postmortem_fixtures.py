@@ -10,6 +10,7 @@ from typing import Any
 
 import nbformat
 
+from runbook.archive.layout import NOTEBOOK
 from runbook.archive.record import Archive
 from runbook.core import clock
 
@@ -31,24 +32,21 @@ def add_run(archive: Archive, incident: str, notebook: str, started: datetime, *
             incident_started: datetime | None = None) -> Path:
     """A sealed run, as the runner leaves it: started.json, events, notebook, record, index."""
     archive.open_incident(incident, incident_started or started)
-    run_dir = archive.new_run_dir(incident, notebook, started)
     base = {"incident_id": incident, "notebook": notebook, "started_at": clock.iso(started)}
-    archive.mark_started(run_dir, base)
+    run = archive.start_run(incident, notebook, started, base)
     findings = findings or []
     lines = []
     for index, finding in enumerate(findings):
         at = clock.iso(started + timedelta(seconds=1 + index))
         lines.append({"type": "finding", "at": at, "finding": finding})
-    from runbook.archive.record import append_line
-
     for line in lines:
-        append_line(run_dir / "events.jsonl", line)
-    (run_dir / "notebook.ipynb").write_text(notebook_with(output or notebook), encoding="utf-8")
-    archive.seal(run_dir, {**base, "status": status,
+        archive.append_event(run, line)
+    archive.store.replace(run.key(NOTEBOOK), notebook_with(output or notebook).encode("utf-8"))
+    archive.seal(run, {**base, "status": status,
                            "finished_at": clock.iso(started + timedelta(seconds=seconds)),
                            "parameters": {}, "severity": severity, "findings": findings,
                            "actions": actions or [], "mode": "drill"})
-    return run_dir
+    return archive.run_dir(run)
 
 
 def finding(code: str, status: str, summary: str = "", fix: str = "") -> dict[str, Any]:

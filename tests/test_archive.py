@@ -10,10 +10,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from archive_files import read_lines
 from conftest import ROOT, all_bytes_under, run_cli
 from mitigate_fixtures import start_session
 from runbook.archive import interactive
-from runbook.archive.record import Archive, list_runs, read_lines, read_record
+from runbook.archive.record import Archive, list_runs, read_record
 from runbook.archive.verify import verify_incident
 from runbook.core.config import load_config
 from runbook.core.errors import BadInput

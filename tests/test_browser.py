@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from archive_files import read_lines
 from conftest import RUNBOOK
 from runbook.archive import interactive
-from runbook.archive.record import read_lines, read_record
+from runbook.archive.record import read_record
 from runbook.core.config import load_config
 from runbook.drill.fakes.slack import FakeSlack, with_slack
 from runbook.drill.scenarios.core import outage

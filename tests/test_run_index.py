@@ -9,8 +9,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from archive_files import append_line, read_lines
 from runbook.archive import index as run_index
-from runbook.archive.record import Archive, RunRow, append_line, list_runs, read_lines
+from runbook.archive.record import Archive, RunRow, list_runs
 
 
 def naive_rows(archive: Archive, incident_id: str | None = None) -> list[tuple[Any, ...]]:

@@ -11,11 +11,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from archive_files import read_lines
 from mitigate_fixtures import start_session
 from nbfactory import write_config, write_notebook
 from runbook import actions, banner, widgets
 from runbook.actions import Action, Outcome, StepLog
-from runbook.archive.record import read_lines
 from runbook.core.config import load_config
 from runbook.core.findings import failed, passed
 from runbook.core.redaction import fingerprint, registry

@@ -9,10 +9,10 @@ exactly what would happen before anything does:
 
 The guards, all keyed by (incident, action name, target):
 - `confirm=False` (the default) is a dry run: the plan is recorded, nothing is executed.
-- One at a time: a lock file under `runs/<incident>/locks/`, taken with a non-blocking flock.
-  A second responder is refused with the holder's name and since when. A crashed holder's
-  lock is released by the kernel, so a lock is never stale.
-- Never twice: `runs/<incident>/actions.jsonl` keeps every confirmed attempt, written under the
+- One at a time: the archive's lock for (incident, action, target), never waited for. A
+  second responder is refused with the holder's name and since when. A crashed holder's lock
+  is released, so a lock is never stale.
+- Never twice: the incident's actions ledger keeps every confirmed attempt, written under the
   lock. An action that already succeeded for the same incident and target is not executed
   again; the earlier result is returned.
 - Every run, dry or real, refused or already done, is recorded in the session's record.
@@ -21,29 +21,24 @@ The guards, all keyed by (incident, action name, target):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
-import hashlib
 import html
-import json
 import os
-import re
 import socket
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from runbook.archive import layout
 from runbook.archive import record as records
+from runbook.archive.layout import RunRef
+from runbook.archive.store import LockHeld
 from runbook.core import clock
 from runbook.core.errors import ActionRefused, RunbookError
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
-
-LEDGER = "actions.jsonl"
-LOCKS = "locks"
 
 # What a run of an action came to.
 DRY_RUN = "dry_run"            # confirm was not given: planned and recorded, nothing done
@@ -59,6 +54,8 @@ class ActionSession(Protocol):
 
     incident_id: str
     run_dir: Path
+    archive: records.Archive
+    run: RunRef
 
     def record_action(self, action: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -207,21 +204,13 @@ class ActionResult:
         return registry().redact("".join(parts))
 
 
-# ---------------------------------------------------------------- files under the incident
-
-def incident_dir(rb: ActionSession) -> Path:
-    """`runs/<incident>/`: the run directory's parent, shared by every run of the incident."""
-    return Path(rb.run_dir).parent
-
-
-def ledger_path(rb: ActionSession) -> Path:
-    return incident_dir(rb) / LEDGER
-
+# ---------------------------------------------------------------- the incident's ledger and locks
 
 def ledger(rb: ActionSession, name: str | None = None,
            target: str | None = None) -> list[dict[str, Any]]:
     """The incident's confirmed attempts, oldest first, optionally for one action/target."""
-    return [entry for entry in records.read_lines(ledger_path(rb))
+    key = layout.incident_key(rb.run.incident_id, layout.LEDGER)
+    return [entry for entry in rb.archive.store.read_lines(key)
             if (name is None or entry.get("name") == name)
             and (target is None or entry.get("target") == target)]
 
@@ -231,63 +220,30 @@ def succeeded_before(rb: ActionSession, name: str, target: str) -> dict[str, Any
     return next((e for e in ledger(rb, name, target) if e.get("status") == SUCCEEDED), None)
 
 
-def lock_path(rb: ActionSession, name: str, target: str) -> Path:
-    # Readable, filesystem-safe, and unique: a slug plus a short hash of the exact key.
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{name}--{target}")[:80]
-    digest = hashlib.sha256(f"{name}\0{target}".encode()).hexdigest()[:10]
-    return incident_dir(rb) / LOCKS / f"{slug}-{digest}.lock"
-
-
 def holder_identity(rb: ActionSession) -> str:
-    """Who runs this: user@host, pid, and the run directory (which names the notebook)."""
+    """Who runs this: user@host, pid, and the run (which names the notebook)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()} pid {os.getpid()} ({Path(rb.run_dir).name})"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()} ({rb.run.name})"
 
 
 @contextlib.contextmanager
 def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
     """Hold the (incident, name, target) lock, or raise ActionRefused naming its holder."""
-    path = lock_path(rb, name, target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    info = {"holder": holder_identity(rb), "since": clock.iso(clock.now()),
+            "name": name, "target": target}
+    key = layout.action_lock_key(rb.run.incident_id, name, target)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            raise ActionRefused(
-                f"{name} on {target} is already running: held by "
-                f"{holder.get('holder', 'an unknown responder')} since "
-                f"{holder.get('since', 'an unknown time')}. Wait for it to finish, then run "
-                "again: a success is not repeated, its result is shown") from None
-        info = {"holder": holder_identity(rb), "since": clock.iso(clock.now()),
-                "name": name, "target": target}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        try:
-            yield info
-        finally:
-            os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)  # closing releases the flock
-
-
-def _read_holder(fd: int) -> dict[str, Any]:
-    # The holder writes its identity right after locking; give it a moment to appear.
-    for _ in range(20):
-        raw = os.pread(fd, 4096, 0)
-        if raw:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = None
-            if isinstance(data, dict):
-                return data
-        time.sleep(0.01)
-    return {}
+        with rb.archive.store.lock(key, info, wait=False) as lock:
+            yield lock
+    except LockHeld as exc:
+        raise ActionRefused(
+            f"{name} on {target} is already running: held by "
+            f"{exc.holder.get('holder', 'an unknown responder')} since "
+            f"{exc.holder.get('since', 'an unknown time')}. Wait for it to finish, then run "
+            "again: a success is not repeated, its result is shown") from None
 
 
 # ---------------------------------------------------------------- the one entry point
@@ -322,9 +278,10 @@ def run(rb: ActionSession, action: Action, *, confirm: bool = False,
                 # The earlier findings were reported by the run that made them.
                 return _finish(rb, _already_done(action, earlier, dry_run=False), report=False)
             result = _execute(action)
-            records.append_line(ledger_path(rb), registry().redact_obj(
-                {**result.to_record(), "holder": lock["holder"],
-                 "run": Path(rb.run_dir).name}))
+            rb.archive.store.append(
+                layout.incident_key(rb.run.incident_id, layout.LEDGER),
+                registry().redact_obj({**result.to_record(), "holder": lock["holder"],
+                                       "run": rb.run.name}))
     except ActionRefused as exc:
         refused = _result(action, REFUSED, False, str(exc))
         rb.record_action(refused.to_record())

@@ -25,7 +25,6 @@ from typing import Any, Protocol
 import httpx
 
 from runbook.actions import Action, ActionSession, Outcome, StepLog, ledger
-from runbook.archive import record as records
 from runbook.clients.http import (
     Timeouts,
     client,
@@ -121,9 +120,8 @@ class Route:
 def incident_findings(rb: ActionSession) -> list[Finding]:
     """Every finding reported in this incident so far, by any run (sealed or still open)."""
     found: list[Finding] = []
-    incident_dir = Path(rb.run_dir).parent
-    for events in sorted(incident_dir.glob("*/events.jsonl")):
-        for event in records.read_lines(events):
+    for run in rb.archive.runs_of(rb.run.incident_id):
+        for event in rb.archive.events(run):
             if event.get("type") == "finding" and isinstance(event.get("finding"), dict):
                 found.append(Finding.from_dict(event["finding"]))
     return found

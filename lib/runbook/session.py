@@ -7,7 +7,7 @@ A notebook opens one session in its first cell after the parameters:
 Headless, the runner has already opened the run directory and says where through the
 environment. Interactive (JupyterLab), the session opens its own run directory, so what a
 responder does is recorded as it happens. Each finding and action is appended to the run's
-`events.jsonl` at once: a crashed kernel or browser loses nothing already reported.
+events at once: a crashed kernel or browser loses nothing already reported.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from runbook import kernel_output
 from runbook.archive import record as records
+from runbook.archive.layout import RunRef
 from runbook.clients.http import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config, load_config
@@ -39,13 +40,16 @@ from runbook.host.runner import (
 
 class Session:
     def __init__(self, config: Config, notebook: str, incident_id: str,
-                 incident_started: datetime, run_dir: Path, mode: str) -> None:
+                 incident_started: datetime, run_dir: Path, mode: str,
+                 archive: records.Archive | None = None) -> None:
         self.config = config
         self.notebook = notebook
         self.incident_id = incident_id
         self.incident_started = incident_started
-        self.run_dir = run_dir
+        self.run_dir = run_dir      # where the run is kept, to show; reads and writes use `run`
         self.mode = mode
+        self.archive = archive or records.Archive(Path(run_dir).parent.parent)
+        self.run: RunRef = self.archive.run_ref(run_dir)
         self.findings: list[Finding] = []
         self.actions: list[dict[str, Any]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -58,14 +62,10 @@ class Session:
     def timeouts(self) -> Timeouts:
         return Timeouts(self.config.probes.connect_timeout, self.config.probes.read_timeout)
 
-    @property
-    def archive(self) -> records.Archive:
-        return records.Archive(self.run_dir.parent.parent)
-
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
         event = registry().redact_obj({"type": kind, "at": clock.iso(clock.now()),
                                        **payload})
-        records.append_line(self.run_dir / "events.jsonl", event)
+        self.archive.append_event(self.run, event)
         for listener in list(self._listeners):
             with contextlib.suppress(Exception):  # a display's trouble must not lose a finding
                 listener(event)
@@ -136,9 +136,8 @@ def _start_interactive(config: Config, notebook: str, incident_id: str,
         records.new_incident_id(now)
     started = clock.parse_iso(incident_started) if incident_started else None
     header = archive.open_incident(incident, now, started, opened_by=notebook)
-    run_dir = archive.new_run_dir(incident, notebook, now)
-    archive.mark_started(run_dir, {"incident_id": incident, "notebook": notebook,
-                                   "started_at": clock.iso(now), "mode": "interactive",
-                                   "parameters": {}})
+    run = archive.start_run(incident, notebook, now, {
+        "incident_id": incident, "notebook": notebook, "started_at": clock.iso(now),
+        "mode": "interactive", "parameters": {}})
     return Session(config, notebook, incident, clock.parse_iso(header["started_at"]),
-                   run_dir, "interactive")
+                   archive.run_dir(run), "interactive", archive)

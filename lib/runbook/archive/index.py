@@ -1,6 +1,6 @@
-"""The archive's listing at any size: `index.jsonl` folded into one row per run, kept folded.
+"""The archive's listing at any size: the index folded into one row per run, kept folded.
 
-`index.jsonl` only grows, two lines a run. Folding 20,000 lines costs a JSON parse each; the
+The index only grows, two lines a run. Folding 20,000 lines costs a JSON parse each; the
 snapshot beside it (`index.snapshot`: derived data, safe to delete) holds the rows folded up to
 a byte offset, so a listing parses only what was appended since. The snapshot is used only while
 the index still holds the bytes it was folded from (its first 4 KiB and the 4 KiB before the
@@ -14,13 +14,16 @@ import contextlib
 import hashlib
 import marshal
 import os
-import secrets
-from pathlib import Path
+import socket
+from dataclasses import dataclass, field
 from typing import Any
 
-from runbook.archive.record import json_lines
+from runbook.archive import layout
+from runbook.archive.lines import json_lines
+from runbook.archive.store import ArchiveStore, KeyMissing
+from runbook.core.errors import ArchiveError
 
-SNAPSHOT_NAME = "index.snapshot"
+SNAPSHOT_NAME = layout.INDEX_SNAPSHOT
 REFOLD_AFTER_LINES = 256     # write a new snapshot once this many lines came after the last
 _FORMAT = 1
 _CHECK_BYTES = 4096
@@ -57,60 +60,85 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _checks(handle: Any, covered: int) -> tuple[str, str]:
-    handle.seek(0)
-    head = handle.read(min(_CHECK_BYTES, covered))
-    handle.seek(max(0, covered - _CHECK_BYTES))
-    boundary = handle.read(min(_CHECK_BYTES, covered))
+def _checks(data: bytes, covered: int) -> tuple[str, str]:
+    head = data[:min(_CHECK_BYTES, covered)]
+    boundary = data[max(0, covered - _CHECK_BYTES):covered]
     return _digest(head), _digest(boundary)
 
 
-def _load_snapshot(path: Path, handle: Any, size: int) -> tuple[int, dict[str, Row]]:
+def _load_snapshot(store: ArchiveStore, data: bytes) -> tuple[int, dict[str, Row]]:
     """(offset, rows) from a snapshot that matches the index, else (0, {})."""
     try:
-        data = marshal.loads(path.read_bytes())
-        version, covered, head, boundary, rows = data
-        if version != _FORMAT or not isinstance(covered, int) or not 0 < covered <= size \
+        version, covered, head, boundary, rows = marshal.loads(store.read_bytes(SNAPSHOT_NAME))
+        if version != _FORMAT or not isinstance(covered, int) or not 0 < covered <= len(data) \
                 or not isinstance(rows, list):
             return 0, {}
-        if _checks(handle, covered) != (head, boundary):
+        if _checks(data, covered) != (head, boundary):
             return 0, {}
         if not all(isinstance(row, tuple) and len(row) == _ROW_FIELDS for row in rows):
             return 0, {}
         return covered, {row[0]: row for row in rows}
-    except (OSError, ValueError, EOFError, TypeError):
+    except (KeyMissing, OSError, ValueError, EOFError, TypeError):
         return 0, {}
 
 
-def _save_snapshot(path: Path, handle: Any, covered: int, rows: dict[str, Row]) -> None:
+def _save_snapshot(store: ArchiveStore, data: bytes, covered: int, rows: dict[str, Row]) -> None:
     """Best effort: a read-only archive is listed all the same, only not faster next time."""
-    head, boundary = _checks(handle, covered)
+    head, boundary = _checks(data, covered)
     payload = marshal.dumps((_FORMAT, covered, head, boundary, list(rows.values())))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError, ArchiveError):
+        store.replace(SNAPSHOT_NAME, payload)
 
 
-def read_rows(index_path: Path) -> dict[str, Row]:
+def read_rows(store: ArchiveStore) -> dict[str, Row]:
     """Every run's row, from the snapshot and the index lines written after it."""
-    snapshot = index_path.with_name(SNAPSHOT_NAME)
     try:
-        handle = index_path.open("rb")
-    except FileNotFoundError:
+        data = store.read_bytes(layout.INDEX)
+    except KeyMissing:
         return {}
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        covered, rows = _load_snapshot(snapshot, handle, size) if snapshot.is_file() \
-            else (0, {})
-        handle.seek(covered)
-        tail = handle.read(size - covered)
-        lines = fold(rows, tail)
-        if lines >= REFOLD_AFTER_LINES:
-            # The snapshot ends at the last newline: a line still being written is read again
-            # next time (folding a line twice changes nothing).
-            _save_snapshot(snapshot, handle, covered + tail.rfind(b"\n") + 1, rows)
+    covered, rows = _load_snapshot(store, data) if store.exists(SNAPSHOT_NAME) else (0, {})
+    tail = data[covered:]
+    lines = fold(rows, tail)
+    if lines >= REFOLD_AFTER_LINES:
+        # The snapshot ends at the last newline: a line still being written is read again
+        # next time (folding a line twice changes nothing).
+        _save_snapshot(store, data, covered + tail.rfind(b"\n") + 1, rows)
     return rows
+
+
+@dataclass
+class RunRow:
+    run: str
+    incident_id: str
+    notebook: str
+    status: str
+    severity: str | None
+    started_at: str
+    first_failure: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pid_alive(pid: Any, host: Any) -> bool:
+    if host != socket.gethostname() or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_rows(store: ArchiveStore, incident_id: str | None = None) -> list[RunRow]:
+    """Every run, from the index alone: a run that started but never finished is `running`
+    while its runner lives, and `interrupted` once it does not (killed, machine lost)."""
+    found = [row for row in read_rows(store).values()
+             if not incident_id or row[1] == incident_id]
+    found.sort(key=lambda row: (row[5], row[0]))
+    return [RunRow(run, incident, notebook,
+                   status if status is not None else
+                   ("running" if _pid_alive(pid, host) else "interrupted"),
+                   severity, started_at, first_failure)
+            for run, incident, notebook, status, severity, started_at, first_failure, pid, host
+            in found]

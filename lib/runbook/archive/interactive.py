@@ -14,7 +14,6 @@ holds just the notebook.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,12 @@ from typing import Any
 
 import nbformat
 
+from runbook.archive import layout
 from runbook.archive import record as records
+from runbook.archive.layout import RunRef
 from runbook.archive.notebook_io import save_notebook
+from runbook.archive.seal import seal_run
 from runbook.core import clock
-from runbook.core import severity as sev
 from runbook.core.config import Config
 from runbook.core.errors import BadInput
 from runbook.core.findings import Finding
@@ -33,7 +34,6 @@ from runbook.core.redaction import registry
 from runbook.host.params import declared_parameters, parameters_cell_index, read_notebook
 
 INTERACTIVE = "interactive"
-EVENTS = "events.jsonl"
 
 _SESSION_START = re.compile(r"session\.start\(\s*[\"']([A-Za-z0-9._-]+)[\"']")
 
@@ -43,6 +43,7 @@ class ArchivedRun:
     run_dir: Path
     record: dict[str, Any]
     reused_session: bool
+    record_location: str = ""
 
     @property
     def findings(self) -> list[Finding]:
@@ -58,7 +59,7 @@ class ArchivedRun:
                      for f in self.record.get("findings", []))
         if self.record.get("actions"):
             lines.append(f"actions: {len(self.record['actions'])}")
-        lines.append(f"record: {self.run_dir / 'record.json'}")
+        lines.append(f"record: {self.record_location or self.run_dir}")
         return registry().redact("\n".join(lines))
 
     def _repr_html_(self) -> str:
@@ -76,25 +77,14 @@ def session_names(nb: nbformat.NotebookNode, path: Path) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _started(run_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((run_dir / "started.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def session_runs(archive: records.Archive, incident_id: str, names: list[str]) -> list[Path]:
+def session_runs(archive: records.Archive, incident_id: str, names: list[str]) -> list[RunRef]:
     """The interactive sessions of these notebooks in the incident, oldest first."""
-    directory = archive.incident_dir(incident_id)
-    if not directory.is_dir():
-        return []
     found = []
-    for run_dir in directory.iterdir():
-        started = _started(run_dir) if run_dir.is_dir() else {}
+    for run in archive.runs_of(incident_id):
+        started = archive.started(run)
         if started.get("mode") == INTERACTIVE and started.get("notebook") in names:
-            found.append((str(started.get("started_at", "")), run_dir.name, run_dir))
-    return [run_dir for _, _, run_dir in sorted(found)]
+            found.append((str(started.get("started_at", "")), run.name, run))
+    return [run for _, _, run in sorted(found)]
 
 
 def notebook_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
@@ -105,18 +95,6 @@ def notebook_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
         return {name: p.default for name, p in declared_parameters(nb).items()}
     except BadInput:
         return {}
-
-
-def summarise(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], str | None]:
-    """(findings, actions, severity) from a run's events, as the runner seals them."""
-    findings = [e["finding"] for e in events if e.get("type") == "finding"]
-    actions = [e["action"] for e in events if e.get("type") == "action"]
-    severity = next((e.get("severity") for e in reversed(events) if e.get("type") == "severity"),
-                    None)
-    if severity is None and findings:
-        level = sev.classify(Finding.from_dict(f) for f in findings)
-        severity = level.level if level else None
-    return findings, actions, severity
 
 
 def archive_notebook(notebook_path: str | Path, incident_id: str,
@@ -135,38 +113,36 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
     names = session_names(nb, path)
     now = clock.now()
     header = archive.open_incident(incident, now, opened_by=names[0])
-    with records.locked(archive.incident_dir(incident) / ".archive.lock"):
-        run_dir, events, reused, origin = _choose_run_dir(archive, incident, names, now)
-        started = _started(run_dir)
+    with archive.store.lock(layout.incident_key(incident, layout.ARCHIVE_LOCK)):
+        run, events, reused, origin = _choose_run(archive, incident, names, now)
+        started = archive.started(run)
         nb.metadata["runbook"] = {"status": "completed", "error": "", "mode": INTERACTIVE,
                                   "archived_from": str(path.resolve())}
-        notebook_file = run_dir / "notebook.ipynb"
-        save_notebook(nb, notebook_file)
-        findings, actions, severity = summarise(events)
-        record: dict[str, Any] = {
+        save_notebook(nb, archive.store, run.key(layout.NOTEBOOK))
+        fields: dict[str, Any] = {
             "incident_id": incident, "notebook": str(started.get("notebook") or names[0]),
             "status": "completed",
             "started_at": str(started.get("started_at") or clock.iso(now)),
-            "finished_at": clock.iso(clock.now()),
+            "finished_at": None,
             "parameters": registry().redact_obj(notebook_parameters(nb)),
-            "severity": severity, "findings": findings, "actions": actions,
+            "severity": None, "findings": [], "actions": [],
             "mode": INTERACTIVE, "runbook_version": records.runbook_version(),
             "incident_started_at": header.get("started_at"),
             **origin,
-            "notebook_sha256": records.sha256_file(notebook_file),
         }
-        sealed = archive.seal(run_dir, registry().redact_obj(record))
-    return ArchivedRun(run_dir, sealed, reused)
+        sealed = seal_run(archive, run, fields, status="completed", events=events)
+    return ArchivedRun(archive.run_dir(run), sealed, reused,
+                       archive.location(run.key(layout.RECORD)))
 
 
-def _choose_run_dir(archive: records.Archive, incident: str, names: list[str], now: Any
-                    ) -> tuple[Path, list[dict[str, Any]], bool, dict[str, Any]]:
-    """(run directory, its events, whether it is the session's own, where the events came
-    from: the session directory the kernel appends to, and how many of its lines are in)."""
+def _choose_run(archive: records.Archive, incident: str, names: list[str], now: Any
+                ) -> tuple[RunRef, list[dict[str, Any]], bool, dict[str, Any]]:
+    """(run, its events, whether it is the session's own, where the events came from: the
+    session's run the kernel appends to, and how many of its lines are in)."""
     sessions = session_runs(archive, incident, names)
     newest = sessions[-1] if sessions else None
-    if newest is not None and not (newest / "record.json").is_file():
-        events = records.read_lines(newest / EVENTS)
+    if newest is not None and not archive.is_sealed(newest):
+        events = archive.events(newest)
         return newest, events, True, {"events_source": newest.name,
                                       "events_upto": len(events)}
     later: list[dict[str, Any]] = []
@@ -174,18 +150,17 @@ def _choose_run_dir(archive: records.Archive, incident: str, names: list[str], n
     if newest is not None:
         # Archived before, and the session went on: what the kernel appended to its events
         # since then goes into a new record.
-        sealed = records.read_record(newest / "record.json")
+        sealed = records.archived_record(archive, newest)
         source = str(sealed.get("events_source") or newest.name)
         upto = int(sealed.get("events_upto") or 0)
-        all_events = records.read_lines(newest.parent / source / EVENTS)
+        all_events = archive.events(RunRef(incident, source))
         later = all_events[upto:]
         origin = {"events_source": source, "events_upto": len(all_events),
                   "continues_run": newest.name}
     notebook = names[0]
-    run_dir = archive.new_run_dir(incident, notebook, now)
-    archive.mark_started(run_dir, {"incident_id": incident, "notebook": notebook,
-                                   "started_at": clock.iso(now), "mode": INTERACTIVE,
-                                   "parameters": {}})
+    run = archive.start_run(incident, notebook, now, {
+        "incident_id": incident, "notebook": notebook, "started_at": clock.iso(now),
+        "mode": INTERACTIVE, "parameters": {}})
     for event in later:
-        records.append_line(run_dir / EVENTS, event)
-    return run_dir, later, False, origin
+        archive.append_event(run, event)
+    return run, later, False, origin

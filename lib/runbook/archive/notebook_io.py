@@ -1,19 +1,21 @@
 """Every notebook byte the archive keeps is written here: redacted, size-capped, atomic.
 
 papermill writes the output notebook after every cell through its I/O registry; registering
-the `runbook-archive://` scheme routes each of those saves through `save_text`, so a secret
-never reaches the disk, not even in a notebook saved halfway through a run.
+the `runbook-archive://` scheme routes each of those saves through `save_text` into the
+archive's store, so a secret never reaches the disk, not even in a notebook saved halfway
+through a run.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import secrets
+import threading
 from typing import Any
 
 import nbformat
 
-from runbook.archive.record import write_atomic
+from runbook.archive.store import ArchiveStore
 from runbook.core.redaction import registry
 
 ARCHIVE_SCHEME = "runbook-archive://"
@@ -57,31 +59,56 @@ def clean_notebook_json(text: str) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def save_text(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, clean_notebook_json(text).encode("utf-8"))
+def save_text(text: str, store: ArchiveStore, key: str) -> None:
+    store.replace(key, clean_notebook_json(text).encode("utf-8"))
 
 
-def save_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
-    save_text(nbformat.writes(nb), path)
+def save_notebook(nb: nbformat.NotebookNode, store: ArchiveStore, key: str) -> None:
+    save_text(nbformat.writes(nb), store, key)
+
+
+# papermill names its output by a string: `runbook-archive://<store token>/<key>`, the token
+# standing for a store of this process (runs can share a process, each with its own store).
+_STORES: dict[str, ArchiveStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def notebook_url(store: ArchiveStore, key: str) -> str:
+    """The papermill output name that saves `key` through `save_text` into `store`."""
+    with _STORES_LOCK:
+        token = next((t for t, s in _STORES.items() if s is store), None)
+        if token is None:
+            token = secrets.token_hex(6)
+            _STORES[token] = store
+    return f"{ARCHIVE_SCHEME}{token}/{key}"
+
+
+def _resolve(url: str) -> tuple[ArchiveStore, str]:
+    token, _, key = url.removeprefix(ARCHIVE_SCHEME).partition("/")
+    with _STORES_LOCK:
+        return _STORES[token], key
 
 
 class _ArchiveHandler:
     @classmethod
     def read(cls, path: str) -> str:
-        return Path(path.removeprefix(ARCHIVE_SCHEME)).read_text(encoding="utf-8")
+        store, key = _resolve(path)
+        return store.read_bytes(key).decode("utf-8")
 
     @classmethod
     def listdir(cls, path: str) -> list[str]:
-        return [str(p) for p in Path(path.removeprefix(ARCHIVE_SCHEME)).iterdir()]
+        store, key = _resolve(path)
+        return [f"{path.rstrip('/')}/{name}" for name in store.children(key)]
 
     @classmethod
     def write(cls, buf: str, path: str) -> None:
-        save_text(buf, Path(path.removeprefix(ARCHIVE_SCHEME)))
+        store, key = _resolve(path)
+        save_text(buf, store, key)
 
     @classmethod
     def pretty_path(cls, path: str) -> str:
-        return path.removeprefix(ARCHIVE_SCHEME)
+        store, key = _resolve(path)
+        return store.location(key)
 
 
 def register_archive_io() -> None:
@@ -91,13 +118,13 @@ def register_archive_io() -> None:
         papermill_io.register(ARCHIVE_SCHEME, _ArchiveHandler)
 
 
-def mark_notebook(path: Path, status: str, error: str) -> None:
+def mark_notebook(store: ArchiveStore, key: str, status: str, error: str) -> None:
     """Put the run's outcome in the notebook's metadata, with a banner when it did not finish.
 
     papermill already marks a failing cell (its error banner and the cell's traceback); a run
     stopped by the deadline or a signal gets a banner naming the cell it was in.
     """
-    nb = nbformat.read(str(path), as_version=4)
+    nb = nbformat.reads(store.read_bytes(key).decode("utf-8"), as_version=4)
     nb.metadata["runbook"] = {"status": status, "error": error}
     if status in ("aborted", "timed_out"):
         running = next((i for i, c in enumerate(nb.cells)
@@ -110,4 +137,4 @@ def mark_notebook(path: Path, status: str, error: str) -> None:
         if running is not None:
             nb.cells[running].metadata.setdefault("tags", []).append("runbook-stopped-here")
         nb.cells.insert(0, banner)
-    save_notebook(nb, path)
+    save_notebook(nb, store, key)

@@ -1,43 +1,36 @@
-"""The archive: run directories, events, record.json, the per-incident hash chain, the index.
+"""The archive's façade: incidents, their runs, the sealed records, the chain and the index.
 
-    runs/
-      index.jsonl                       one line when a run starts, one when it ends
-      <incident>/
-        incident.json                   when the incident opened, and when it started
-        chain.jsonl                     each record's sha256, in the order they were sealed
-        <yyyymmddTHHMMSSZ>-<notebook>/
-          started.json                  written before the kernel starts (pid, host, params)
-          events.jsonl                  findings, actions, severity: appended as they happen
-          notebook.ipynb                the executed notebook, redacted, saved after each cell
-          record.json                   the sealed record (the design's contract)
-
-Every file write is atomic (temp file, then rename) or an O_APPEND of one line under a lock,
-so concurrent runs into one incident never interleave and a killed writer leaves no half file.
+What is where is `layout`'s; how it is kept is the store's (`store.LocalStore` on a
+filesystem). Every write is a write-once create, an atomic replace, or one appended line, so
+concurrent runs into one incident never interleave and a killed writer leaves no half file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import secrets as _random
-import shutil
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runbook.archive import layout
+from runbook.archive.index import RunRow, list_rows
+from runbook.archive.layout import RunRef
+from runbook.archive.lines import encode_json
+from runbook.archive.store import ArchiveStore, KeyExists, KeyMissing, LocalStore
 from runbook.core import clock
 from runbook.core.errors import ArchiveError, BadInput, RecordError, UnknownIncident
 
+__all__ = ["RECORD_STATUSES", "Archive", "RunRef", "RunRow", "archived_record",
+           "check_incident_id", "incident_records", "index_summary", "list_runs",
+           "new_incident_id", "parse_record", "read_record", "runbook_version"]
+
 RECORD_STATUSES = ("completed", "failed", "aborted", "timed_out")
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-MIN_FREE_BYTES = 5 * 1024 * 1024  # a record and its notebook, with room to spare
 
 
 def new_incident_id(moment: datetime) -> str:
@@ -49,79 +42,6 @@ def check_incident_id(incident_id: str) -> str:
         raise BadInput(f"incident id {incident_id!r} is not valid: use letters, digits, '.', '_' "
                        "or '-' (at most 64), starting with a letter or digit")
     return incident_id
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{_random.token_hex(4)}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: Any) -> bytes:
-    payload = (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
-    write_atomic(path, payload)
-    return payload
-
-
-def append_line(path: Path, data: dict[str, Any]) -> None:
-    """Append one JSON line; O_APPEND plus a lock keeps lines whole under concurrent writers."""
-    line = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-
-
-def json_lines(data: bytes) -> list[dict[str, Any]]:
-    """The JSON objects of the whole lines in `data`; a line that does not parse (a killed
-    writer's torn line) is skipped."""
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    try:
-        # One parse for all lines is several times faster than one per line.
-        parsed = json.loads(b"[" + b",".join(lines) + b"]")
-        if isinstance(parsed, list) and len(parsed) == len(lines):
-            return [item for item in parsed if isinstance(item, dict)]
-    except ValueError:
-        pass
-    result = []
-    for line in lines:
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict):
-            result.append(item)
-    return result
-
-
-def read_lines(path: Path) -> list[dict[str, Any]]:
-    """Every whole JSON line of a .jsonl file; a torn last line (a killed writer) is skipped."""
-    if not path.is_file():
-        return []
-    return json_lines(path.read_bytes())
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def runbook_version() -> str:
@@ -146,91 +66,153 @@ def runbook_version() -> str:
         return __version__
 
 
-@dataclass
 class Archive:
-    """The `runs/` directory."""
+    """The archive (`runs/`): incidents, their runs, the sealed records, the chain and the
+    index, kept in a store.
 
-    root: Path
+    Every read and write goes through `store`; `root` is where a `LocalStore` keeps it, and
+    what a person is told when there is nothing else to show.
+    """
+
+    def __init__(self, root: Path, store: ArchiveStore | None = None) -> None:
+        self.root = Path(root)
+        self.store: ArchiveStore = store if store is not None else LocalStore(self.root)
+
+    def __repr__(self) -> str:
+        return f"Archive({str(self.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Archive) and (other.root, other.store) == (self.root, self.store)
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    # ------------------------------------------------------------ where things are, for display
+
+    def location(self, key: str = "") -> str:
+        return self.store.location(key)
 
     @property
     def index_path(self) -> Path:
-        return self.root / "index.jsonl"
+        return Path(self.store.location(layout.INDEX))
 
     def incident_dir(self, incident_id: str) -> Path:
-        return self.root / check_incident_id(incident_id)
+        return Path(self.store.location(layout.incident_key(check_incident_id(incident_id))))
+
+    def run_dir(self, run: RunRef) -> Path:
+        return Path(self.store.location(run.prefix))
+
+    def run_ref(self, run_dir: Path) -> RunRef:
+        """The run a run directory holds (a run directory handed over as a path)."""
+        return RunRef(Path(run_dir).parent.name, Path(run_dir).name)
+
+    def rel(self, run: RunRef) -> str:
+        return run.prefix
+
+    # ------------------------------------------------------------ reading
+
+    def has_incident(self, incident_id: str) -> bool:
+        return bool(self.store.children(layout.incident_key(check_incident_id(incident_id))))
+
+    def incidents(self) -> list[str]:
+        return [name for name in self.store.children()
+                if self.store.exists(layout.incident_key(name, layout.INCIDENT_HEADER))]
+
+    def runs_of(self, incident_id: str) -> list[RunRef]:
+        """Every run directory of the incident, sealed or not, by name."""
+        prefix = layout.incident_key(check_incident_id(incident_id))
+        return [RunRef(incident_id, name) for name in self.store.children(prefix)
+                if self.store.children(f"{prefix}/{name}")]
+
+    def header(self, incident_id: str) -> dict[str, Any] | None:
+        data = self.read_json(layout.incident_key(incident_id, layout.INCIDENT_HEADER))
+        return data if isinstance(data, dict) else None
+
+    def started(self, run: RunRef) -> dict[str, Any]:
+        """The run's started.json, or {} when it is missing or unreadable."""
+        data = self.read_json(run.key(layout.STARTED))
+        return data if isinstance(data, dict) else {}
+
+    def read_json(self, key: str) -> Any:
+        """A JSON document, or None when it is missing or does not parse."""
+        try:
+            return json.loads(self.store.read_bytes(key))
+        except (KeyMissing, OSError, ValueError):
+            return None
+
+    def events(self, run: RunRef) -> list[dict[str, Any]]:
+        return self.store.read_lines(run.key(layout.EVENTS))
+
+    def chain(self, incident_id: str) -> list[dict[str, Any]]:
+        return self.store.read_lines(layout.incident_key(incident_id, layout.CHAIN))
+
+    def sha256(self, key: str) -> str:
+        return hashlib.sha256(self.store.read_bytes(key)).hexdigest()
+
+    def is_sealed(self, run: RunRef) -> bool:
+        return self.store.exists(run.key(layout.RECORD))
+
+    # ------------------------------------------------------------ writing
 
     def ensure_writable(self) -> None:
         """Fail before any kernel starts when records could not be kept."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}-{_random.token_hex(4)}"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-        except OSError as exc:
-            raise ArchiveError(f"cannot write to the archive {self.root}: {exc.strerror or exc}; "
-                               "free space or fix permissions, or set RUNBOOK_RUNS_DIR") from None
-        free = shutil.disk_usage(self.root).free
-        if free < MIN_FREE_BYTES:
-            raise ArchiveError(f"the archive {self.root} has only {free // 1024} KiB free; "
-                               f"at least {MIN_FREE_BYTES // (1024 * 1024)} MiB is needed")
+        self.store.ensure_writable()
 
     def open_incident(self, incident_id: str, opened_at: datetime,
                       started_at: datetime | None = None, opened_by: str = "") -> dict[str, Any]:
         """The incident's header, created by the first run that names it."""
-        directory = self.incident_dir(incident_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        header_path = directory / "incident.json"
-        with locked(directory / ".lock"):
-            if header_path.is_file():
-                header: dict[str, Any] = json.loads(header_path.read_text())
+        key = layout.incident_key(check_incident_id(incident_id), layout.INCIDENT_HEADER)
+        with self.store.lock(layout.incident_key(incident_id, layout.INCIDENT_LOCK)):
+            header = self.header(incident_id)
+            if header is not None:
                 return header
             header = {"incident_id": incident_id, "opened_at": clock.iso(opened_at),
                       "started_at": clock.iso(started_at or opened_at),
                       "opened_by": opened_by}
-            write_json_atomic(header_path, header)
+            try:
+                self.store.create(key, encode_json(header))
+            except KeyExists:  # opened meanwhile by a writer that does not take the lock
+                return self.header(incident_id) or header
             return header
 
-    def incidents(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and (p / "incident.json").is_file())
-
-    def new_run_dir(self, incident_id: str, notebook: str, moment: datetime) -> Path:
-        base = f"{clock.stamp(moment)}-{notebook}"
-        directory = self.incident_dir(incident_id)
-        for attempt in range(1000):
-            name = base if attempt == 0 else f"{base}-{attempt + 1}"
-            try:
-                (directory / name).mkdir(parents=True)
-                return directory / name
-            except FileExistsError:
-                continue
-        raise ArchiveError(f"too many runs of {notebook} in one second in {directory}")
-
-    def mark_started(self, run_dir: Path, info: dict[str, Any]) -> None:
+    def start_run(self, incident_id: str, notebook: str, moment: datetime,
+                  info: dict[str, Any]) -> RunRef:
+        """A new run of the incident, its started.json written (the first file of the run:
+        creating it claims the run's name) and its `started` line in the index."""
+        check_incident_id(incident_id)
         marker = {**info, "pid": os.getpid(), "host": socket.gethostname()}
-        write_json_atomic(run_dir / "started.json", marker)
-        append_line(self.index_path, {"event": "started", "run": self.rel(run_dir), **{
-            k: marker.get(k) for k in ("incident_id", "notebook", "started_at", "pid", "host")}})
+        payload = encode_json(marker)
+        base = f"{clock.stamp(moment)}-{notebook}"
+        for attempt in range(1000):
+            run = RunRef(incident_id, base if attempt == 0 else f"{base}-{attempt + 1}")
+            try:
+                self.store.create(run.key(layout.STARTED), payload)
+            except KeyExists:
+                continue
+            self.store.append(layout.INDEX, {"event": "started", "run": run.prefix, **{
+                k: marker.get(k) for k in ("incident_id", "notebook", "started_at", "pid",
+                                           "host")}})
+            return run
+        raise ArchiveError(f"too many runs of {notebook} in one second in "
+                           f"{self.location(layout.incident_key(incident_id))}")
 
-    def rel(self, run_dir: Path) -> str:
-        return run_dir.relative_to(self.root).as_posix()
+    def append_event(self, run: RunRef, event: dict[str, Any]) -> None:
+        self.store.append(run.key(layout.EVENTS), event)
 
-    def seal(self, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
-        """Chain and write record.json, then index it. Returns the record as written."""
-        incident_dir = run_dir.parent
-        with locked(incident_dir / ".lock"):
-            chain = read_lines(incident_dir / "chain.jsonl")
+    def seal(self, run: RunRef, record: dict[str, Any]) -> dict[str, Any]:
+        """Chain and write record.json (once), then index it. Returns the record as written."""
+        incident = run.incident_id
+        with self.store.lock(layout.incident_key(incident, layout.INCIDENT_LOCK)):
+            chain = self.chain(incident)
             previous = chain[-1]["sha256"] if chain else None
             record = {**record, "previous_record_sha256": previous}
-            payload = write_json_atomic(run_dir / "record.json", record)
-            digest = hashlib.sha256(payload).hexdigest()
-            append_line(incident_dir / "chain.jsonl", {
-                "run": run_dir.name, "sha256": digest, "previous": previous,
-                "sealed_at": record.get("finished_at")})
-        append_line(self.index_path, {"event": "finished", "run": self.rel(run_dir),
-                                      **index_summary(record)})
+            payload = encode_json(record)
+            self.store.create(run.key(layout.RECORD), payload)
+            self.store.append(layout.incident_key(incident, layout.CHAIN), {
+                "run": run.name, "sha256": hashlib.sha256(payload).hexdigest(),
+                "previous": previous, "sealed_at": record.get("finished_at")})
+        self.store.append(layout.INDEX, {"event": "finished", "run": run.prefix,
+                                         **index_summary(record)})
         return record
 
 
@@ -246,53 +228,37 @@ def index_summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass
-class RunRow:
-    run: str
-    incident_id: str
-    notebook: str
-    status: str
-    severity: str | None
-    started_at: str
-    first_failure: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _pid_alive(pid: Any, host: Any) -> bool:
-    if host != socket.gethostname() or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def list_runs(archive: Archive, incident_id: str | None = None) -> list[RunRow]:
-    """Every run, from the index alone: a run that started but never finished is `running`
-    while its runner lives, and `interrupted` once it does not (killed, machine lost)."""
-    from runbook.archive.index import read_rows
-
-    found = [row for row in read_rows(archive.index_path).values()
-             if not incident_id or row[1] == incident_id]
-    found.sort(key=lambda row: (row[5], row[0]))
-    return [RunRow(run, incident, notebook,
-                   status if status is not None else
-                   ("running" if _pid_alive(pid, host) else "interrupted"),
-                   severity, started_at, first_failure)
-            for run, incident, notebook, status, severity, started_at, first_failure, pid, host
-            in found]
+    """Every run, from the index alone (see `index.list_rows`)."""
+    return list_rows(archive.store, incident_id)
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """A record.json, checked for the contract's shape; RecordError says what is wrong."""
+    """A record.json file, checked for the contract's shape; RecordError says what is wrong."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        payload = path.read_bytes()
     except FileNotFoundError:
         raise RecordError(f"{path}: no such record") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except OSError as exc:
+        raise RecordError(f"{path}: not a readable JSON record ({exc})") from None
+    return parse_record(payload, str(path))
+
+
+def archived_record(archive: Archive, run: RunRef) -> dict[str, Any]:
+    """A run's sealed record, checked for the contract's shape."""
+    key = run.key(layout.RECORD)
+    try:
+        payload = archive.store.read_bytes(key)
+    except KeyMissing:
+        raise RecordError(f"{archive.location(key)}: no such record") from None
+    return parse_record(payload, archive.location(key))
+
+
+def parse_record(payload: bytes, path: str) -> dict[str, Any]:
+    """A record's bytes, checked for the contract's shape; `path` names it in the error."""
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise RecordError(f"{path}: not a readable JSON record ({exc})") from None
     if not isinstance(data, dict):
         raise RecordError(f"{path}: a record must be a JSON object")
@@ -311,14 +277,13 @@ def read_record(path: Path) -> dict[str, Any]:
     return data
 
 
-def incident_records(archive: Archive, incident_id: str) -> list[tuple[Path, dict[str, Any]]]:
+def incident_records(archive: Archive, incident_id: str) -> list[tuple[RunRef, dict[str, Any]]]:
     """The sealed records of an incident, in chain order."""
-    directory = archive.incident_dir(incident_id)
-    if not directory.is_dir():
+    if not archive.has_incident(incident_id):
         raise UnknownIncident(incident_id, archive.root)
     result = []
-    for entry in read_lines(directory / "chain.jsonl"):
-        path = directory / str(entry.get("run")) / "record.json"
-        if path.is_file():
-            result.append((path, read_record(path)))
+    for entry in archive.chain(incident_id):
+        run = RunRef(incident_id, str(entry.get("run")))
+        if archive.is_sealed(run):
+            result.append((run, archived_record(archive, run)))
     return result

@@ -13,7 +13,6 @@ What papermill alone does not do, and this adds:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -29,10 +28,18 @@ from typing import Any
 
 import nbformat
 
+from runbook.archive import layout
 from runbook.archive import record as records
-from runbook.archive.notebook_io import ARCHIVE_SCHEME, register_archive_io
+from runbook.archive.layout import RunRef
+from runbook.archive.notebook_io import (
+    mark_notebook,
+    notebook_url,
+    register_archive_io,
+    save_notebook,
+)
+from runbook.archive.seal import seal_run
+from runbook.archive.store import ArchiveStore
 from runbook.core import clock
-from runbook.core import severity as sev
 from runbook.core.config import Config
 from runbook.core.errors import BadInput
 from runbook.core.findings import Finding
@@ -74,6 +81,14 @@ class RunResult:
     run_dir: Path
     record: dict[str, Any]
     error: str = ""
+    archive: records.Archive | None = None
+    run: RunRef | None = None
+
+    def where(self, name: str) -> str:
+        """Where one of the run's files is kept (`layout.RECORD`, `layout.NOTEBOOK`), to show."""
+        archive = self.archive or records.Archive(self.run_dir.parent.parent)
+        run = self.run or archive.run_ref(self.run_dir)
+        return archive.location(run.key(name))
 
     @property
     def findings(self) -> list[Finding]:
@@ -134,7 +149,6 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
         records.new_incident_id(started)
     name = path.stem
     header = archive.open_incident(incident_id, started, opened_by=name)
-    run_dir = archive.new_run_dir(incident_id, name, started)
     base_record: dict[str, Any] = {
         "incident_id": incident_id, "notebook": name, "status": "aborted",
         "started_at": clock.iso(started), "finished_at": None,
@@ -142,7 +156,9 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
         "findings": [], "actions": [], "mode": mode,
         "runbook_version": records.runbook_version(),
     }
-    archive.mark_started(run_dir, {**base_record, "deadline_seconds": deadline})
+    run = archive.start_run(incident_id, name, started,
+                            {**base_record, "deadline_seconds": deadline})
+    run_dir = archive.run_dir(run)
     if on_started:
         on_started(run_dir)
 
@@ -153,15 +169,16 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
            ENV_CONFIG: str(config.path.resolve()),
            "RUNBOOK_RUNS_DIR": str(archive.root)}
     stop = _Stop()
-    outcome, error = _execute(path, run_dir / "notebook.ipynb", kernel_parameters, env, stop,
-                              deadline, sys.stderr.isatty() if progress is None else progress)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    outcome, error = _execute(path, archive.store, run.key(layout.NOTEBOOK), kernel_parameters,
+                              env, stop, deadline, show_progress)
     status = stop.reason or outcome
     if stop.reason:
         error = stop.detail
-    record = _finish(archive, run_dir, base_record, status, error)
+    record = _finish(archive, run, base_record, status, error)
     exit_code = {"completed": EXIT_OK, "failed": EXIT_FAILED, "timed_out": EXIT_FAILED,
                  "aborted": EXIT_ABORTED}[status]
-    return RunResult(status, exit_code, run_dir, record, error)
+    return RunResult(status, exit_code, run_dir, record, error, archive, run)
 
 
 @contextlib.contextmanager
@@ -183,8 +200,9 @@ def _stop_on_signals(stop: _Stop) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _execute(path: Path, output: Path, parameters: dict[str, Any], env: dict[str, str],
-             stop: _Stop, deadline: float | None, progress: bool) -> tuple[str, str]:
+def _execute(path: Path, store: ArchiveStore, output: str, parameters: dict[str, Any],
+             env: dict[str, str], stop: _Stop, deadline: float | None,
+             progress: bool) -> tuple[str, str]:
     """Run the notebook; ('completed'|'failed'|'aborted', error text)."""
     import papermill
     from jupyter_client.manager import AsyncKernelManager
@@ -203,7 +221,7 @@ def _execute(path: Path, output: Path, parameters: dict[str, Any], env: dict[str
                 timer.daemon = True
                 timer.start()
             papermill.execute_notebook(
-                str(path), ARCHIVE_SCHEME + str(output), parameters=parameters,
+                str(path), notebook_url(store, output), parameters=parameters,
                 kernel_name=KERNEL_NAME, progress_bar=progress, km=km,
                 start_timeout=60, autosave_cell_every=10)
         return "completed", ""
@@ -221,8 +239,8 @@ def _execute(path: Path, output: Path, parameters: dict[str, Any], env: dict[str
             timer.cancel()
         if km is not None:
             _shutdown(km)
-        if not output.is_file():
-            _write_unexecuted(path, output, parameters)
+        if not store.exists(output):
+            _write_unexecuted(path, store, output, parameters)
 
 
 def _shutdown(km: Any) -> None:
@@ -234,13 +252,12 @@ def _shutdown(km: Any) -> None:
     km.cleanup_sockets()
 
 
-def _write_unexecuted(path: Path, output: Path, parameters: dict[str, Any]) -> None:
+def _write_unexecuted(path: Path, store: ArchiveStore, output: str,
+                      parameters: dict[str, Any]) -> None:
     """The run stopped before papermill's first save: archive the notebook as it was given."""
-    from runbook.archive.notebook_io import save_notebook
-
     nb = read_notebook(path)
     nb.metadata["papermill"] = {"parameters": parameters}
-    save_notebook(nb, output)
+    save_notebook(nb, store, output)
 
 
 def _kernel_manager_class() -> type:
@@ -287,31 +304,11 @@ def _KernelManager(**kwargs: Any) -> Any:
     return _kernel_manager_class()(**kwargs)
 
 
-def _finish(archive: records.Archive, run_dir: Path, base: dict[str, Any], status: str,
+def _finish(archive: records.Archive, run: RunRef, base: dict[str, Any], status: str,
             error: str) -> dict[str, Any]:
-    """Mark the notebook, gather what the kernel reported, and seal the record."""
-    from runbook.archive.notebook_io import mark_notebook
-
-    notebook_path = run_dir / "notebook.ipynb"
-    mark_notebook(notebook_path, status, error)
-    events = records.read_lines(run_dir / "events.jsonl")
-    findings = [e["finding"] for e in events if e.get("type") == "finding"]
-    actions = [e["action"] for e in events if e.get("type") == "action"]
-    rated = [e for e in events if e.get("type") == "severity"]
-    # The notebook's own last word on severity wins, "none" included (a monthly check's failing
-    # item is not an incident); otherwise the findings are classified here.
-    severity = rated[-1].get("severity") if rated else None
-    if not rated and findings:
-        level = sev.classify(Finding.from_dict(f) for f in findings)
-        severity = level.level if level else None
-    record = {
-        **base, "status": status, "finished_at": clock.iso(clock.now()),
-        "severity": severity, "findings": findings, "actions": actions,
-        "notebook_sha256": records.sha256_file(notebook_path),
-    }
-    if error:
-        record["error"] = error
-    return archive.seal(run_dir, registry().redact_obj(record))
+    """Mark the notebook with the run's outcome, then seal the record."""
+    mark_notebook(archive.store, run.key(layout.NOTEBOOK), status, error)
+    return seal_run(archive, run, base, status=status, error=error)
 
 
 def describe(result: RunResult) -> str:
@@ -321,12 +318,8 @@ def describe(result: RunResult) -> str:
     lines.append(f"severity: {severity or 'none'}")
     for finding in result.record.get("findings", []):
         lines.append(f"  {finding['status']:<7} {finding['code']:<28} {finding['summary']}")
-    lines.append(f"record: {result.run_dir / 'record.json'}")
+    lines.append(f"record: {result.where(layout.RECORD)}")
     return registry().redact("\n".join(lines))
-
-
-def load_started(run_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((run_dir / "started.json").read_text()))
 
 
 def incident_started(header: dict[str, Any]) -> datetime:

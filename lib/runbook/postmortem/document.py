@@ -20,6 +20,7 @@ from runbook.archive.location import default_runs_dir
 from runbook.core import clock
 from runbook.core.config import Config, load_config, resolve_path
 from runbook.core.errors import BadInput
+from runbook.core.files import write_atomic
 from runbook.core.redaction import registry
 from runbook.core.severity import format_delta
 from runbook.postmortem import chart, evidence
@@ -248,11 +249,11 @@ def evidence_section(history: History, paths: Paths) -> str:
     lines = []
     for run in history.runs:
         page = _link(paths.page(run), paths.folder)
-        archived = _link(run.directory, paths.folder)
+        notebook = _link(run.notebook_path, paths.folder)
+        record = _link(run.record_path, paths.folder)
         lines.append(f"- [{run.name}]({page}) — `{run.notebook}`, {run.status}, "
                      f"{run.record.get('severity') or 'no severity'} "
-                     f"([archived run]({archived}/notebook.ipynb), "
-                     f"[record]({archived}/record.json))")
+                     f"([archived run]({notebook}), [record]({record}))")
     return "\n".join(lines)
 
 
@@ -342,15 +343,15 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
                       rendered=sum(1 for r in rendered if r.fresh),
                       render_errors=[f"{r.run}: {r.error}" for r in rendered if r.error])
     if written.created:
-        records.write_atomic(path, fresh.encode("utf-8"))
+        write_atomic(path, fresh.encode("utf-8"))
         return written
     merged = merge(path.read_text(encoding="utf-8"), fresh)
     if merged is None:
         side = path.with_name(path.name + ".new")
-        records.write_atomic(side, fresh.encode("utf-8"))
+        write_atomic(side, fresh.encode("utf-8"))
         written.side_file = side
         return written
     written.kept_edited = merged.kept_edited
     if merged.text != path.read_text(encoding="utf-8"):
-        records.write_atomic(path, merged.text.encode("utf-8"))
+        write_atomic(path, merged.text.encode("utf-8"))
     return written

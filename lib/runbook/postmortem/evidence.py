@@ -11,13 +11,15 @@ when its notebook changed: `manifest.json` keeps the SHA-256 of the notebook eac
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook.archive import record as records
+from runbook.archive.lines import encode_json
+from runbook.core.files import write_atomic
 from runbook.core.redaction import registry
 from runbook.postmortem import notebook_html
 from runbook.postmortem.history import Run
@@ -71,8 +73,8 @@ def _nbconvert_page(notebook: dict[str, object]) -> str:
     return str(page)
 
 
-def _render(run: Run, sha: str, engine: str = "fast") -> str:
-    notebook = json.loads(run.notebook_path.read_text(encoding="utf-8"))
+def _render(run: Run, data: bytes, sha: str, engine: str = "fast") -> str:
+    notebook = json.loads(data.decode("utf-8"))
     fields = dict(
         run=html.escape(run.name), incident=html.escape(str(run.record.get("incident_id"))),
         notebook=html.escape(run.notebook), status=html.escape(run.status),
@@ -104,22 +106,23 @@ def render_all(runs: Iterable[Run], directory: Path, engine: str = "fast") -> li
     results = []
     for run in runs:
         target = directory / page_name(run)
-        if not run.notebook_path.is_file():
+        data = run.notebook_bytes()
+        if data is None:
             results.append(Rendered(run.name, target, False, "the archived notebook is missing"))
             continue
-        sha = records.sha256_file(run.notebook_path)
+        sha = hashlib.sha256(data).hexdigest()
         stamp = sha if engine == "fast" else f"{sha}:{engine}"
         if manifest.get(run.name) == stamp and target.is_file():
             results.append(Rendered(run.name, target, False))
             continue
         try:
-            page = _render(run, sha, engine)
+            page = _render(run, data, sha, engine)
         except Exception as exc:  # noqa: BLE001 - one unreadable notebook must not stop the rest
             results.append(Rendered(run.name, target, False,
                                     registry().redact(f"{type(exc).__name__}: {exc}")))
             continue
-        records.write_atomic(target, page.encode("utf-8"))
+        write_atomic(target, page.encode("utf-8"))
         manifest[run.name] = stamp
         results.append(Rendered(run.name, target, True))
-    records.write_json_atomic(directory / MANIFEST, dict(sorted(manifest.items())))
+    write_atomic(directory / MANIFEST, encode_json(dict(sorted(manifest.items()))))
     return results

@@ -1,20 +1,22 @@
 """An incident's story as its sealed records tell it: the runs, every finding and action with
 its time, the severity, and the response times against the severity's target.
 
-The records are the only source. A finding's time comes from the run's `events.jsonl` (written
-as it was reported); a record without events falls back to the run's finish time.
+The records are the only source. A finding's time comes from the run's events (written as it
+was reported); a record without events falls back to the run's finish time.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runbook.archive import layout
 from runbook.archive import record as records
+from runbook.archive.layout import RunRef
+from runbook.archive.store import KeyMissing
 from runbook.core import clock
 from runbook.core.errors import RecordError
 from runbook.core.severity import SEVERITIES, Severity, format_delta
@@ -29,8 +31,10 @@ class Run:
     """One archived run of a notebook."""
 
     name: str                 # the run directory's name, e.g. 20261127T121036Z-sev1_response
-    directory: Path
+    directory: Path           # where the run is kept, for links
     record: dict[str, Any]
+    archive: records.Archive
+    ref: RunRef
 
     @property
     def notebook(self) -> str:
@@ -51,7 +55,20 @@ class Run:
 
     @property
     def notebook_path(self) -> Path:
-        return self.directory / "notebook.ipynb"
+        """Where the archived notebook is kept, for links."""
+        return Path(self.archive.location(self.ref.key(layout.NOTEBOOK)))
+
+    @property
+    def record_path(self) -> Path:
+        """Where the sealed record is kept, for links."""
+        return Path(self.archive.location(self.ref.key(layout.RECORD)))
+
+    def notebook_bytes(self) -> bytes | None:
+        """The archived notebook, or None when it is gone."""
+        try:
+            return self.archive.store.read_bytes(self.ref.key(layout.NOTEBOOK))
+        except KeyMissing:
+            return None
 
     @property
     def failing(self) -> list[dict[str, Any]]:
@@ -167,7 +184,7 @@ class History:
 def _finding_times(run: Run) -> list[datetime]:
     """When each of the record's findings was reported, in the record's order."""
     times = []
-    for event in records.read_lines(run.directory / "events.jsonl"):
+    for event in run.archive.events(run.ref):
         if event.get("type") == "finding" and event.get("at"):
             try:
                 times.append(clock.parse_iso(str(event["at"])))
@@ -205,11 +222,10 @@ def _run_events(run: Run) -> list[Event]:
 
 
 def incident_started(archive: records.Archive, incident_id: str) -> datetime | None:
-    header_path = archive.incident_dir(incident_id) / "incident.json"
+    header = archive.header(incident_id)
     try:
-        header = json.loads(header_path.read_text(encoding="utf-8"))
-        return clock.parse_iso(str(header["started_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        return clock.parse_iso(str(header["started_at"])) if header else None
+    except (ValueError, KeyError, TypeError):
         return None
 
 
@@ -219,7 +235,8 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     if not sealed:
         raise RecordError(f"incident {incident_id!r} has no sealed records under "
                           f"{archive.root}: nothing to write a postmortem from")
-    runs = sorted((Run(path.parent.name, path.parent, data) for path, data in sealed),
+    runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
+                   for ref, data in sealed),
                   key=lambda r: (r.started, r.name))
     started = incident_started(archive, incident_id) or runs[0].started
     history = History(incident_id, archive, started, runs)

@@ -95,7 +95,7 @@ def open_postmortem(incident_id: str = "", config_path: str = "",
         due = postmortems_due(where.archive, where.postmortems_dir)
         # Only incidents with a sealed run: this notebook's own run (headless) has none yet.
         sealed = {i: incident_started(where.archive, i) for i in where.archive.incidents()
-                  if (where.archive.incident_dir(i) / "chain.jsonl").is_file()}
+                  if where.archive.chain(i)}
         if due:
             incident_id = due[0].incident_id
         elif sealed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runbook.archive.layout import NOTEBOOK
 from runbook.core.config import load_config
 from runbook.host.runner import describe, run_notebook
 
@@ -27,6 +28,6 @@ def run(args: argparse.Namespace) -> int:
                           incident_id=args.incident, deadline=args.deadline)
     print(describe(result))
     if result.status == "failed":
-        print(f"a cell failed: see the marked cell in {result.run_dir / 'notebook.ipynb'}",
+        print(f"a cell failed: see the marked cell in {result.where(NOTEBOOK)}",
               file=sys.stderr)
     return result.exit_code

@@ -114,8 +114,7 @@ def start(notebook: str, incident_id: str = "", config_path: str = "",
 
 def _open(notebook: str, incident_id: str, config_path: str, incident_started: str) -> Session:
     config = load_config(config_path or os.environ.get(ENV_CONFIG) or None)
-    for name in config.secret_env_names():
-        registry().read_env(name)
+    config.register_secrets()
     kernel_output.install()
     run_dir_env = os.environ.get(ENV_RUN_DIR)
     if run_dir_env and os.environ.get(ENV_NOTEBOOK, notebook) == notebook:

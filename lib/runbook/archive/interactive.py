@@ -106,8 +106,7 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
                        "responder saved")
     nb = read_notebook(path)
     incident = records.check_incident_id(incident_id)
-    for name in config.secret_env_names():
-        registry().read_env(name)
+    config.register_secrets()
     archive = records.Archive(config.runs_dir())
     archive.ensure_writable()
     names = session_names(nb, path)

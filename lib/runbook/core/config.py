@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
 from runbook.core.errors import ConfigError
+from runbook.core.redaction import registry
 
 DEFAULT_CONFIG = "runbook.toml"
 CONFIG_ENV = "RUNBOOK_CONFIG"
@@ -160,6 +161,13 @@ class Config:
                     if value and value not in names:
                         names.append(value)
         return names
+
+    def register_secrets(self) -> None:
+        """Read every secret the config names into the secret registry, so that it is redacted
+        wherever it shows up. The one place this happens: the runner, the session, the archive
+        and the postmortem all call it. An unset variable is simply not registered."""
+        for name in self.secret_env_names():
+            registry().read_env(name)
 
     def sections(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _SECTIONS

@@ -129,8 +129,7 @@ def prepare(notebook: str, given: list[tuple[str, str]], config: Config
     path = resolve_notebook(notebook)
     nb = read_notebook(path)
     declared = declared_parameters(nb, str(path))
-    for name in config.secret_env_names():
-        registry().read_env(name)
+    config.register_secrets()
     return path, nb, validate(declared, given, registry())
 
 

@@ -63,8 +63,7 @@ def places(config_path: str | None = None, out_dir: str | None = None) -> Places
     $RUNBOOK_RUNS_DIR or ./runs, and docs/ops/postmortems under the current directory."""
     config = load_config(config_path) if config_path or resolve_path(None).is_file() else None
     if config is not None:
-        for name in config.secret_env_names():  # so the HTML evidence is redacted for them too
-            registry().read_env(name)
+        config.register_secrets()  # so the HTML evidence is redacted for them too
         runs = config.runs_dir()
         base = Path(config.archive.postmortems_dir)
         default_out = base if base.is_absolute() else config.path.resolve().parent / base

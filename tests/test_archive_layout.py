@@ -50,9 +50,9 @@ def test_no_module_outside_the_archive_names_an_archive_file_or_joins_its_paths(
         where = path.relative_to(PACKAGE)
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and id(node) not in skip:
-                if any(name in node.value for name in NAMES) or node.value in EXACT:
-                    offences.append(f"{where}:{node.lineno}: {node.value!r}")
+                    and id(node) not in skip \
+                    and (any(name in node.value for name in NAMES) or node.value in EXACT):
+                offences.append(f"{where}:{node.lineno}: {node.value!r}")
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) \
                     and handle_name(node.left) in PATH_HANDLES:
                 offences.append(f"{where}:{node.lineno}: a path joined under the archive")

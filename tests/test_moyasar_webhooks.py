@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from runbook.checks.payments import deliveries_at_risk, rejected_events, window_start
 from runbook.clients.http import Timeouts
-from runbook.clients.moyasar_webhooks import (
-    MoyasarKeyRejected,
-    MoyasarWebhooksClient,
-    WebhookAttempt,
-    deliveries_at_risk,
-    rejected_events,
-    window_start,
-)
+from runbook.clients.moyasar import MoyasarClient, MoyasarKeyRejected, WebhookAttempt
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.findings import Status
@@ -45,8 +39,8 @@ class Env:
             "moyasar": {"api_url": self.server.url + "/v1", "secret_key_env": KEY_ENV}},
             Path("runbook.toml"))
 
-    def client(self) -> MoyasarWebhooksClient:
-        return MoyasarWebhooksClient.from_config(self.config(), FAST)
+    def client(self) -> MoyasarClient:
+        return MoyasarClient.from_config(self.config(), FAST)
 
 
 @pytest.fixture

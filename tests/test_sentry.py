@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from runbook import error_spike
+from runbook.checks.sentry import assess, classify
 from runbook.clients import sentry
 from runbook.clients.http import Timeouts
-from runbook.clients.sentry import Bucket, SentryClient, assess, classify
+from runbook.clients.sentry import Bucket, SentryClient
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import AuthError, RateLimited, ServiceError, ServiceUnavailable
 from runbook.core.findings import Status

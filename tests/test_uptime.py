@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from runbook.checks.uptime import check_uptime
 from runbook.clients.http import Timeouts
-from runbook.clients.uptimerobot import UptimeRobotClient, check_uptime
+from runbook.clients.uptimerobot import UptimeRobotClient
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
 from runbook.core.findings import Status

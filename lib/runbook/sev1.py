@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runbook import db, health
-from runbook.checks import deploys
-from runbook.clients import moyasar, uptimerobot
+from runbook.checks import deploys, moyasar, uptime
 from runbook.clients.http import Timeouts
 from runbook.clients.railway import Deployment, RailwayClient
 from runbook.core import clock
@@ -109,7 +108,7 @@ def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[
         "health.healthz": lambda: health.probe_healthz(config, timeouts),
         "health.deep": lambda: health.probe_deep(config, timeouts),
         "deploy.ok": railway_check,
-        "uptime.up": lambda: uptimerobot.check_uptime(config, timeouts),
+        "uptime.up": lambda: uptime.check_uptime(config, timeouts),
         "db.ok": lambda: check_db_connection(config, timeouts),
         "moyasar.ok": lambda: moyasar.check_outage(config, timeouts),
     }

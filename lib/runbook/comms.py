@@ -4,8 +4,8 @@ parts, the Arabic right-to-left), and the status page (investigating → identif
 monitoring → resolved). Each send is a guarded action: a dry run unless confirmed, recorded,
 and never sent twice for the same incident and message.
 
-A send that fails becomes a finding a responder can act on: Slack's `no_service` (the webhook
-was removed), a 429 with its Retry-After, an SMTP login refused (check the password's env var).
+A send that fails becomes a finding a responder can act on: a Slack webhook that no longer
+exists, a 429 with its Retry-After, an SMTP login refused (check the password's env var).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def test_db_url_from_railway_variables_refused(target: Target) -> None:
     with target.environment():
         finding = sev1.check_db_connection(load(target), FAST)
     assert finding.code == "db.refused" and finding.status is Status.FAIL
-    assert finding.evidence["source"] == "Railway variables"
+    assert "Railway variables" in finding.evidence["source"]
     assert "pg-pass-9876" not in repr(finding)
 
 

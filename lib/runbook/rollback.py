@@ -384,9 +384,9 @@ def plan_mitigation(rb: HasConfig, mitigation: str = "rollback", *, deployment_i
         return restart_action(rb, policy)
     if choice == "redeploy":
         return redeploy_action(rb, policy)
-    from runbook.clients import git
+    from runbook import git_revert
 
     if not revert_sha.strip():
         raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
                        "deployments table shows each deployment's commit)")
-    return git.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)
+    return git_revert.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)

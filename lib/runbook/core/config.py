@@ -67,6 +67,7 @@ class MoyasarConfig:
     secret_key_env: str = "MOYASAR_SECRET_KEY"
     webhook_secret_env: str = "MOYASAR_WEBHOOK_SECRET"
     dashboard_secret_env: str = "MOYASAR_DASHBOARD_WEBHOOK_SECRET"
+    max_pages: int = 50            # pages of a Moyasar list read at most (payments, attempts)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class SentryConfig:
     token_env: str = "SENTRY_AUTH_TOKEN"
     dsn_env: str = "SENTRY_DSN"
     project_id: str = ""           # numeric id for events-stats; the slug is looked up when empty
+    error_query: str = "event.type:error"   # the Sentry search that counts as an error
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
     contacts = _contacts(raw.get("contacts", []), where)
     config = Config(path=config_path, contacts=contacts, **sections)
     _check_urls(config, where)
+    _check_client_limits(config, where)
     return config
 
 
@@ -333,3 +336,18 @@ def _check_urls(config: Config, where: str) -> None:
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     raise ConfigError(f"{where}: [{section_name}] {f.name} = {url!r} is not an "
                                       "http(s) URL with a host")
+
+
+MAX_MOYASAR_PAGES = 500
+
+
+def _check_client_limits(config: Config, where: str) -> None:
+    """The service clients' tunables: a query Sentry can read, a page bound that ends."""
+    if config.sentry is not None:
+        query = config.sentry.error_query
+        if not query.strip() or "\n" in query or len(query) > 500:
+            raise ConfigError(f"{where}: [sentry] error_query must be one non-empty line of "
+                              "Sentry search (e.g. \"event.type:error\")")
+    if config.moyasar is not None and not 1 <= config.moyasar.max_pages <= MAX_MOYASAR_PAGES:
+        raise ConfigError(f"{where}: [moyasar] max_pages = {config.moyasar.max_pages}; expected "
+                          f"1 to {MAX_MOYASAR_PAGES}")

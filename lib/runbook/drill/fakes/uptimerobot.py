@@ -107,11 +107,15 @@ class FakeUptimeRobot(FakeService):
         times = form.get("response_times") == "1"
         times_limit = int(form["response_times_limit"]) \
             if form.get("response_times_limit", "").isdigit() else 0
+        offset = int(form["offset"]) if form.get("offset", "").isdigit() else 0
+        # Like the real API: at most 50 monitors a call, whatever `limit` asks for.
+        page = min(50, int(form["limit"])) if form.get("limit", "").isdigit() else 50
         with self.lock:
             chosen = [m.to_json(logs, limit, times, times_limit) for m in self.monitors
                       if not wanted or m.id in wanted]
         return json_response({"stat": "ok", "pagination": {
-            "offset": 0, "limit": 50, "total": len(chosen)}, "monitors": chosen})
+            "offset": offset, "limit": page, "total": len(chosen)},
+            "monitors": chosen[offset:offset + page]})
 
 
 def with_uptime(target: Target, all_monitors: bool = False) -> FakeUptimeRobot:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from nbfactory import write_notebook
 from runbook.drill.fakes.server import LoopbackServer
 from runbook.drill.fakes.slack import FakeSlack
-from nbfactory import write_notebook
 
 TOKEN = "serve-test-token-0123456789abcdef"
 SENTRY_SECRET = "sentry-client-secret-fedcba9876543210"

@@ -6,6 +6,7 @@ and `due_cron` set each schedule; an empty string turns it off."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC
 
@@ -19,14 +20,27 @@ from runbook.core.errors import BadInput
 log = logging.getLogger("runbook.serve")
 
 MONITORING_JOB, DUE_JOB = "monitoring_check", "postmortems_due"
+# crontab counts weekdays from Sunday = 0 (7 too); APScheduler 3 from Monday = 0. Numbers are
+# given to it as names, so a crontab line means what it says.
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_WEEKDAY_NUMBER = re.compile(r"(?<![/\d])\d+")
+
+
+def _weekday_names(field: str) -> str:
+    return _WEEKDAY_NUMBER.sub(lambda m: _WEEKDAYS[int(m.group()) % 7], field)
 
 
 def trigger(expression: str, key: str) -> CronTrigger | None:
     """A crontab line (minute hour day month weekday, UTC), or None when turned off."""
     if not expression.strip():
         return None
+    fields = expression.split()
     try:
-        return CronTrigger.from_crontab(expression, timezone=UTC)
+        if len(fields) != 5:
+            raise ValueError(f"{len(fields)} fields, expected 5")
+        minute, hour, day, month, weekday = fields
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=_weekday_names(weekday), timezone=UTC)
     except ValueError as exc:
         raise BadInput(f"[serve] {key} = {expression!r} is not a crontab line "
                        f"(minute hour day month weekday): {exc}") from None

@@ -42,6 +42,9 @@ ERRORS = {
     "rollup_error": ("Slack had an internal error", "try again in a minute"),
 }
 UNKNOWN_FIX = "check the webhook URL in {env}"
+# The answers no retry can change: the webhook or channel is gone, or the message is refused.
+PERMANENT = frozenset({"no_service", "channel_not_found", "channel_is_archived",
+                       "invalid_token", "action_prohibited", "invalid_payload"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ class SlackAnswer:
     def error(self) -> str:
         """Slack's error name when the body is one it documents, else ""."""
         return self.body if self.body in ERRORS else ""
+
+    @property
+    def permanent(self) -> bool:
+        """Sending the same message again cannot succeed."""
+        return self.error in PERMANENT
 
     @property
     def meaning(self) -> str:

@@ -127,6 +127,28 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`runbook serve`: alert webhooks in, headless runs and a Slack verdict out."""
+
+    token_env: str = "RUNBOOK_SERVE_TOKEN"          # the alert URLs' token (UptimeRobot, Railway)
+    sentry_secret_env: str = "SENTRY_CLIENT_SECRET"  # the Sentry integration's client secret
+    host: str = "127.0.0.1"
+    port: int = 8080
+    queue_size: int = 10                 # runs waiting; a full queue answers 503
+    incident_window_minutes: float = 60.0   # alerts this close together join one incident
+    rerun_after_minutes: float = 30.0    # a repeated alert reruns a notebook after this long
+    run_deadline_seconds: float = 600.0  # each run's --deadline
+    uptimerobot_notebook: str = "sev1_response"
+    sentry_notebook: str = "error_spike"
+    railway_crashed_notebook: str = "sev1_response"
+    railway_failed_notebook: str = "api_404"
+    slack_attempts: int = 4              # tries of one Slack post, with backoff between
+    slack_backoff_seconds: float = 1.0
+    monitoring_check_cron: str = "0 6 1 * *"   # UTC crontab; "" turns the job off
+    due_cron: str = "0 7 * * *"                # UTC crontab; "" turns the job off
+
+
+@dataclass(frozen=True)
 class Contact:
     name: str
     role: str
@@ -151,6 +173,7 @@ class Config:
     statuspage: StatuspageConfig | None = None
     git: GitConfig | None = None
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    serve: ServeConfig | None = None
     contacts: list[Contact] = field(default_factory=list)
 
     def secret_env_names(self) -> list[str]:
@@ -198,6 +221,7 @@ _SECTIONS: dict[str, type] = {
     "statuspage": StatuspageConfig,
     "git": GitConfig,
     "archive": ArchiveConfig,
+    "serve": ServeConfig,
 }
 _REQUIRED_SECTIONS = ("service",)
 _CHOICES = {

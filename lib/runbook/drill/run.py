@@ -56,10 +56,14 @@ def run_drill(name: str, runs_dir: Path, incident_id: str | None = None,
         scenario.setup(target)
         config_path = target.write_config()
         with target.environment():
-            config = load_config(config_path)
-            params = [*scenario.parameters, *target.parameters]
-            result = run_notebook(scenario.notebook, params, config, incident_id=incident_id,
-                                  deadline=deadline, mode="drill")
+            extra: list[str] = []
+            if scenario.exercise is not None:
+                result, extra = scenario.exercise(target, config_path, deadline)
+            else:
+                config = load_config(config_path)
+                params = [*scenario.parameters, *target.parameters]
+                result = run_notebook(scenario.notebook, params, config,
+                                      incident_id=incident_id, deadline=deadline, mode="drill")
         secret_values = list(target.env.values())
-    reasons = judge(scenario, result)
+    reasons = [*extra, *judge(scenario, result)]
     return DrillResult(scenario, result, not reasons, reasons, secret_values)

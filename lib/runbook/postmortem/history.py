@@ -15,6 +15,7 @@ from typing import Any
 
 from runbook.archive import layout
 from runbook.archive import record as records
+from runbook.archive.incident_events import incident_events
 from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
 from runbook.core import clock
@@ -113,9 +114,12 @@ class ResponseTime:
     took: timedelta | None    # None: the records show no such moment yet
     target: timedelta | None  # None: no severity, so no target
     at: datetime | None = None
+    note: str = ""            # said instead of a verdict for a measure without a target
 
     @property
     def verdict(self) -> str:
+        if self.note:
+            return self.note if self.took is not None else "not reached (per the alerts)"
         if self.took is None:
             return "not reached (per the records)" if self.target else "—"
         if self.target is None:
@@ -134,6 +138,8 @@ class History:
     started: datetime
     runs: list[Run]
     events: list[Event] = field(default_factory=list)
+    detected: datetime | None = None     # the first alert (runbook serve's incident events)
+    recovered: datetime | None = None    # the monitor's last "up" after it
 
     @property
     def severity(self) -> Severity | None:
@@ -171,6 +177,14 @@ class History:
         done = mitigated.finished if mitigated else None
         times.append(ResponseTime("Time to mitigation (a run found nothing failing)",
                                   done - self.started if done else None, target, done))
+        if self.detected is not None:
+            times.append(ResponseTime("Detection (the first alert)",
+                                      self.detected - self.started, None, self.detected,
+                                      note="from the alert"))
+            back = self.recovered
+            times.append(ResponseTime("Time to recover (first alert → monitor up)",
+                                      back - self.detected if back else None, None, back,
+                                      note="from the alerts"))
         return times
 
     def slug(self) -> str:
@@ -244,4 +258,21 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     events = [e for run in runs for e in _run_events(run)]
     # Stable: within one second the run's own order (started, findings, finished) is kept.
     history.events = sorted(events, key=lambda e: (e.at, e.run.started, order[e.kind]))
+    history.detected, history.recovered = _alert_times(archive, incident_id)
     return history
+
+
+def _alert_times(archive: records.Archive, incident_id: str
+                 ) -> tuple[datetime | None, datetime | None]:
+    """When the first alert said down, and when the monitor last said up after it."""
+    detected = recovered = None
+    for event in incident_events(archive, incident_id):
+        try:
+            moment = clock.parse_iso(str(event.get("alert_at") or event.get("at")))
+        except ValueError:
+            continue
+        if event.get("event") == "alert" and detected is None:
+            detected = moment
+        elif event.get("event") == "recovered" and detected is not None:
+            recovered = moment
+    return detected, recovered

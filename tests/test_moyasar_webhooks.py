@@ -13,9 +13,9 @@ import pytest
 
 from runbook.checks.payments import deliveries_at_risk, rejected_events, window_start
 from runbook.clients.http import Timeouts
-from runbook.clients.moyasar import MoyasarClient, MoyasarKeyRejected, WebhookAttempt
+from runbook.clients.moyasar import MoyasarClient, WebhookAttempt
 from runbook.core.config import Config, parse_config
-from runbook.core.errors import ConfigError, ServiceUnavailable
+from runbook.core.errors import ConfigError, MoyasarKeyRejected, ServiceUnavailable
 from runbook.core.findings import Status
 from runbook.drill.fakes.moyasar import FakeMoyasar, payment
 from runbook.drill.fakes.moyasar_webhooks import WebhookLog, serve_webhook_log, webhook_attempt

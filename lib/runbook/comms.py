@@ -26,7 +26,7 @@ from runbook.clients.http import Timeouts
 from runbook.clients.statuspage import Incident, StatuspageClient, StatuspageRateLimited
 from runbook.core import clock
 from runbook.core.config import Config
-from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable
+from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable, SmtpError
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.severity import classify
 
@@ -286,7 +286,7 @@ def _send_email(rb: CommsSession, message: CustomerMessage, addresses: list[str]
     password = rb.secret(settings.password_env) if settings.username else None
     try:
         delivery = smtp.send(settings, password, email, addresses, rb.timeouts.total, log.step)
-    except smtp.SmtpError as exc:
+    except SmtpError as exc:
         code, fix = _EMAIL_FAILURES[exc.kind]
         return _email_failed(code, exc.reason, fix.format(password_env=settings.password_env),
                              exc.sent)

@@ -16,6 +16,7 @@ from runbook.clients.railway import Deployment, RailwayClient
 from runbook.core import clock
 from runbook.core.concurrency import Check, run_concurrently
 from runbook.core.config import Config
+from runbook.core.errors import DbUrlError
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.redaction import registry
 
@@ -64,7 +65,7 @@ def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
         return skipped("db.ok", f"{found.missing_reason}: the connection was not tried")
     try:
         url = dburl.parse(found.value, found.variable)
-    except dburl.DbUrlError as exc:
+    except DbUrlError as exc:
         return failed("db.url_invalid", f"DATABASE_URL from {found.source} cannot be parsed: "
                       f"{exc.part}", FIX_DB, source=found.source, part=exc.part)
     evidence = {"source": found.source, "host": url.host, "port": url.port,

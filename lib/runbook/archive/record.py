@@ -21,9 +21,9 @@ from runbook.archive import layout
 from runbook.archive.index import RunRow, list_rows
 from runbook.archive.layout import RunRef
 from runbook.archive.lines import encode_json
-from runbook.archive.store import ArchiveStore, KeyExists, KeyMissing, LocalStore
+from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore
 from runbook.core import clock
-from runbook.core.errors import ArchiveError, BadInput, RecordError, UnknownIncident
+from runbook.core.errors import ArchiveError, BadInput, KeyExists, RecordError, UnknownIncident
 
 __all__ = ["RECORD_STATUSES", "Archive", "RunRef", "RunRow", "archived_record",
            "check_incident_id", "incident_records", "index_summary", "list_runs",

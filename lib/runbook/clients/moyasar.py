@@ -20,7 +20,7 @@ import httpx
 from runbook.clients.http import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.core.clock import parse_iso
 from runbook.core.config import Config, MoyasarConfig
-from runbook.core.errors import AuthError, ConfigError, ServiceUnavailable
+from runbook.core.errors import AuthError, ConfigError, MoyasarKeyRejected, ServiceUnavailable
 
 SERVICE = "Moyasar"
 ATTEMPTS_PATH = "/webhooks/attempts"
@@ -29,10 +29,6 @@ MAX_PAGES = 50            # the default of `[moyasar] max_pages`
 
 KEY_FIX = ("use the live secret key (sk_live_…) from Moyasar Dashboard → Settings → API Keys; "
            "a publishable key (pk_…) or a test key cannot read the delivery log")
-
-
-class MoyasarKeyRejected(AuthError):
-    """Moyasar answered 401: the key is wrong, revoked, or of the wrong kind."""
 
 
 @dataclass(frozen=True)

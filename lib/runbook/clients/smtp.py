@@ -16,26 +16,13 @@ from email.utils import parseaddr
 from typing import Any
 
 from runbook.core.config import EmailConfig
-from runbook.core.errors import ServiceError
+from runbook.core.errors import SmtpError
 from runbook.core.redaction import registry
 
 SERVICE = "SMTP"
 BATCH = 50             # envelope recipients per SMTP transaction
 
 Step = Callable[..., Any]   # a step log: step(text, **details)
-
-
-class SmtpError(ServiceError):
-    """The send stopped. `kind`: auth (login refused), recipients (every one refused),
-    unreachable (no connection), smtp (anything else the server said); `sent` recipients
-    were accepted before it stopped."""
-
-    def __init__(self, kind: str, message: str, sent: int, smtp_code: int | None = None) -> None:
-        super().__init__(SERVICE, message)
-        self.kind = kind
-        self.reason = message
-        self.sent = sent
-        self.smtp_code = smtp_code
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ import concurrent.futures
 from dataclasses import dataclass, field
 
 from runbook.clients import dburl
-from runbook.clients.dburl import DbUrl, DbUrlError
+from runbook.clients.dburl import DbUrl
 from runbook.clients.http import Timeouts
 from runbook.clients.railway import RailwayClient
 from runbook.core.config import Config
-from runbook.core.errors import RunbookError
+from runbook.core.errors import DbUrlError, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed, skipped
 from runbook.core.redaction import registry
 from runbook.db.fixes import FIXES

@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from runbook.core.errors import BadInput, RunbookError
+from runbook.core.errors import BadInput, LabError
 from runbook.host.runner import (
     ENV_CONFIG,
     ENV_INCIDENT,
@@ -55,10 +55,6 @@ _HEADLESS_ENV = (ENV_RUN_DIR, ENV_INCIDENT, ENV_INCIDENT_STARTED, ENV_NOTEBOOK)
 
 # Server extensions a responder does not need; each costs start-up time or opens a door.
 _DISABLED_EXTENSIONS = ("jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
-
-
-class LabError(RunbookError):
-    """JupyterLab did not start (or stopped on its own)."""
 
 
 @dataclass(frozen=True)

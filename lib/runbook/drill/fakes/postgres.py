@@ -34,16 +34,12 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from runbook.core.errors import RunbookError
+from runbook.core.errors import PostgresError
 
 SYSTEM_USER = "pgserver"      # the unprivileged user pgserver itself runs as under root
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
-
-
-class PostgresError(RunbookError):
-    """The drill's Postgres could not be set up, started or stopped; says why, with its log."""
 
 
 def bin_dir() -> Path:

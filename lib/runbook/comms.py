@@ -30,6 +30,10 @@ from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavai
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.severity import classify
 
+__all__ = ["CustomerMessage", "Route", "build_email", "customer_message", "email_action",
+           "incident_findings", "load_recipients", "route", "slack_action", "slack_text",
+           "statuspage_action", "statuspage_status_for"]
+
 UPDATE_MINUTES = 30
 STATUSPAGE_ORDER = ("investigating", "identified", "monitoring", "resolved")
 

@@ -18,6 +18,8 @@ from runbook.core.concurrency import run_concurrently
 from runbook.core.config import Config
 from runbook.core.findings import Finding, Status, passed, skipped
 
+__all__ = ["ErrorChart", "ErrorReport", "check_errors"]
+
 
 @dataclass
 class ErrorReport:

@@ -18,6 +18,8 @@ from runbook.core.config import Config
 from runbook.core.errors import BadInput, ServiceUnavailable
 from runbook.core.findings import Finding, failed, passed
 
+__all__ = ["revert_action", "revert_from_config"]
+
 
 def revert_action(repo_path: str | Path, sha: str, *, branch: str = "main",
                   remote: str = "origin", mainline: int | None = None) -> Action:

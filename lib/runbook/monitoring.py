@@ -30,6 +30,9 @@ from runbook.core.findings import Finding, Status, errored, failed, passed, skip
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS, FindingsView
 
+__all__ = ["Checklist", "check_contacts", "check_sentry", "check_slack", "check_uptime", "record",
+           "run_checks"]
+
 CONTACT_MAX_AGE_DAYS = 31
 SENTRY_WAIT_SECONDS = 90.0       # Sentry usually shows an event within seconds; allow a backlog
 SENTRY_POLL_EVERY = POLL_EVERY

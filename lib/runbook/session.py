@@ -37,6 +37,8 @@ from runbook.host.runner import (
     ENV_RUN_DIR,
 )
 
+__all__ = ["Session", "start"]
+
 
 class Session:
     def __init__(self, config: Config, notebook: str, incident_id: str,

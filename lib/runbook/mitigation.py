@@ -24,7 +24,7 @@ class Mitigation:
 MITIGATIONS: tuple[Mitigation, ...] = (
     Mitigation(("deploy.start_command_wrong",), "api_404",
                "Set Railway → Settings → Start Command = /app/start.sh and redeploy"),
-    Mitigation(("deploy.failed", "api.not_found"), "api_404",
+    Mitigation(("deploy.failed", "api.not_found", "health.wrong_app"), "api_404",
                "Read the failed deploy's logs, fix, redeploy; or fix the start command"),
     Mitigation(("db.",), "db_refused",
                "Fix DATABASE_URL from Railway's Postgres service and redeploy"),

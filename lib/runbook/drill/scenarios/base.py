@@ -18,6 +18,7 @@ class Scenario:
     expect_passing: tuple[str, ...] = ()      # each must be reported with status pass
     expect_severity: str | None = None        # None: the severity is not checked
     expect_no_severity: bool = False
+    expect_no_failing: bool = False           # no finding may fail (or error)
     parameters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 

@@ -67,12 +67,23 @@ rb.report(webhook.compare(copies.app, copies.dashboard), title="Step 2: the two 
 ## Step 3 — Prove it on the live endpoint
 Three POSTs to the webhook URL: a random token (401 expected: the endpoint checks), the app's
 copy (accepted expected), the dashboard's copy (what Moyasar sends). If the app rejects a
-Railway copy that equals the dashboard's, it was not redeployed: `webhook.app_stale`.
+Railway copy that equals the dashboard's, it was not redeployed: `webhook.app_stale`. A 404,
+501 or other 5xx means the app that answers is not Dealix.
+
+**What the probe leaves in Dealix's database.** Dealix processes an accepted delivery for real.
+The probe is an event of type `runbook_probe` (no payment event type), with no `data.status`,
+and the id `runbook-probe-webhook-401-<incident id>`, the same on every probe of this incident.
+The first accepted probe of the incident is stored as **one** event row with its raw body
+(which holds the token, as every Moyasar delivery's does); every later probe of the incident is
+answered `duplicate` and stores nothing. No receipt, invoice or WhatsApp alert is sent. The
+random token is refused (401) before anything is stored. `duplicate` and `dlq` count as
+accepted.
 
 {FIX}
 """),
     code("""
-rb.report(webhook.prove_live(rb.config, rb.timeouts, copies), title="Step 3: live endpoint")
+rb.report(webhook.prove_live(rb.config, rb.timeouts, copies, rb.incident_id),
+          title="Step 3: live endpoint")
 """),
     md("""
 ## Step 4 — Payments at risk
@@ -97,7 +108,8 @@ one responder at a time, never twice in an incident, recorded either way.
 {FIX}
 """),
     code("""
-fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_seconds)
+fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_seconds,
+                          incident_id=rb.incident_id)
 fix
 """),
     code("""

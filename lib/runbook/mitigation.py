@@ -1,11 +1,15 @@
 """Which section of the runbook to open next: failing finding codes → the notebook that
-mitigates them, in the order a responder should act on them."""
+mitigates them, in the order a responder should act on them.
+
+`next_sections` is what a run's record keeps as `next` (the sections to open, in order, each
+with the failing codes that call for it); the notebook's "Mitigate" cell shows the same list."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from runbook.core.findings import Finding, Status
 
@@ -15,19 +19,47 @@ class Mitigation:
     codes: tuple[str, ...]     # failing codes this applies to; a trailing "." is a prefix
     notebook: str              # "" when no notebook applies
     action: str
+    # Further condition on the failing finding (its evidence), e.g. which dependency failed.
+    when: Callable[[Finding], bool] | None = None
 
     def applies(self, code: str) -> bool:
         return any(code.startswith(c) if c.endswith(".") else code == c for c in self.codes)
 
+    def applies_to(self, finding: Finding) -> bool:
+        return self.applies(finding.code) and (self.when is None or self.when(finding))
+
+
+def _deep_check_failing(*names: str) -> Callable[[Finding], bool]:
+    """The deep check's failing dependencies (its `failing` evidence) include one of `names`;
+    a degraded deep check that names none is read as the database's, the first suspect."""
+    def check(finding: Finding) -> bool:
+        failing = finding.evidence.get("failing")
+        if not failing:
+            return "postgres" in names
+        return any(name in failing for name in names)
+    return check
+
+
+def _deep_check_not_only_postgres(finding: Finding) -> bool:
+    failing = finding.evidence.get("failing") or []
+    return any(name != "postgres" for name in failing)
+
 
 # Most specific cause first: a wrong start command explains a 404 and a crash explains a 502.
 MITIGATIONS: tuple[Mitigation, ...] = (
-    Mitigation(("deploy.start_command_wrong",), "api_404",
-               "Set Railway → Settings → Start Command = /app/start.sh and redeploy"),
-    Mitigation(("deploy.failed", "api.not_found", "health.wrong_app"), "api_404",
+    Mitigation(("deploy.start_command_wrong", "health.wrong_app"), "api_404",
+               "Set Railway → Settings → Start Command = /app/start.sh (or clear it) and "
+               "redeploy: another app answers on the domain"),
+    Mitigation(("deploy.failed", "api.not_found"), "api_404",
                "Read the failed deploy's logs, fix, redeploy; or fix the start command"),
     Mitigation(("db.",), "db_refused",
                "Fix DATABASE_URL from Railway's Postgres service and redeploy"),
+    Mitigation(("health.degraded",), "db_refused",
+               "The deep check's postgres fails: follow the database section",
+               when=_deep_check_failing("postgres")),
+    Mitigation(("health.deep_timeout",), "db_refused",
+               "The deep check hangs while /healthz answers: a dependency hangs; start with the "
+               "database section"),
     Mitigation(("webhook.",), "webhook_401",
                "Make MOYASAR_WEBHOOK_SECRET identical in Railway and Moyasar's dashboard"),
     Mitigation(("errors.spike_after_deploy",), "rollback",
@@ -43,8 +75,10 @@ MITIGATIONS: tuple[Mitigation, ...] = (
                "customers; update within 30 minutes)"),
     Mitigation(("errors.spike",), "error_spike",
                "Not deploy-related: check Sentry's top issues and scale Railway resources"),
-    Mitigation(("health.degraded",), "db_refused",
-               "A dependency is failing: start with the database section"),
+    Mitigation(("health.degraded",), "",
+               "A dependency other than Postgres fails (redis, dlq, llm_providers): read the "
+               "deep check's evidence; check REDIS_URL, the dead-letter queues' backlog, the LLM "
+               "provider keys in Railway → Variables", when=_deep_check_not_only_postgres),
     Mitigation(("moyasar.down",), "comms",
                "Moyasar's API is down: contact Moyasar support and post the customer notice"),
     Mitigation(("moyasar.key_rejected",), "",
@@ -70,9 +104,19 @@ class MitigationView:
     def notebook(self) -> str:
         return self.first.mitigation.notebook if self.first else ""
 
+    def next_sections(self) -> list[dict[str, Any]]:
+        sections: dict[str, list[str]] = {}
+        for rec in self.recommendations:
+            if rec.mitigation.notebook:
+                because = sections.setdefault(rec.mitigation.notebook, [])
+                because.extend(c for c in rec.because if c not in because)
+        return [{"notebook": notebook, "because": because}
+                for notebook, because in sections.items()]
+
     def __repr__(self) -> str:
         if not self.recommendations:
             return "No mitigation needed: nothing failed."
+        sections = self.next_sections()
         lines = []
         for index, rec in enumerate(self.recommendations):
             where = f" → notebooks/{rec.mitigation.notebook}.ipynb" \
@@ -80,11 +124,19 @@ class MitigationView:
             head = "Recommended" if index == 0 else "Then"
             lines.append(f"{head}: {rec.mitigation.action}{where} "
                          f"(because {', '.join(rec.because)})")
+        if sections:
+            lines.append("Open next: " + " → ".join(
+                f"{s['notebook']} (because {', '.join(s['because'])})" for s in sections))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         if not self.recommendations:
             return "<p><b>No mitigation needed</b>: nothing failed.</p>"
+        opened = "".join(
+            f'<li><a href="{s["notebook"]}.ipynb"><code>{s["notebook"]}.ipynb</code></a> '
+            f"<small>(because {html.escape(', '.join(s['because']))})</small></li>"
+            for s in self.next_sections())
+        head = f"<h4>Open next</h4><ol>{opened}</ol>" if opened else ""
         items = []
         for index, rec in enumerate(self.recommendations):
             notebook = rec.mitigation.notebook
@@ -94,14 +146,20 @@ class MitigationView:
             items.append(f'<li style="font-weight:{weight}">{html.escape(rec.mitigation.action)}'
                          f"{link} <small>(because {html.escape(', '.join(rec.because))})</small>"
                          "</li>")
-        return f"<h4>Mitigation</h4><ol>{''.join(items)}</ol>"
+        return f"{head}<h4>Mitigation</h4><ol>{''.join(items)}</ol>"
 
 
 def recommend(findings: Iterable[Finding]) -> MitigationView:
-    failing = [f.code for f in findings if f.status is Status.FAIL]
+    failing = [f for f in findings if f.status is Status.FAIL]
     chosen = []
     for mitigation in MITIGATIONS:
-        because = tuple(dict.fromkeys(c for c in failing if mitigation.applies(c)))
+        because = tuple(dict.fromkeys(f.code for f in failing if mitigation.applies_to(f)))
         if because:
             chosen.append(Recommendation(mitigation, because))
     return MitigationView(chosen)
+
+
+def next_sections(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """The record's `next`: the sections to open, in order, each once, with the failing codes
+    that call for it: [{"notebook": "api_404", "because": ["api.not_found"]}, …]."""
+    return recommend(findings).next_sections()

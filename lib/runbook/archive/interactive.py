@@ -143,6 +143,7 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
         notebook_file = run_dir / "notebook.ipynb"
         save_notebook(nb, notebook_file)
         findings, actions, severity = summarise(events)
+        from runbook.mitigation import next_sections
         record: dict[str, Any] = {
             "incident_id": incident, "notebook": str(started.get("notebook") or names[0]),
             "status": "completed",
@@ -150,6 +151,7 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
             "finished_at": clock.iso(clock.now()),
             "parameters": registry().redact_obj(notebook_parameters(nb)),
             "severity": severity, "findings": findings, "actions": actions,
+            "next": next_sections(Finding.from_dict(f) for f in findings),
             "mode": INTERACTIVE, "runbook_version": records.runbook_version(),
             "incident_started_at": header.get("started_at"),
             **origin,

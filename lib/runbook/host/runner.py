@@ -304,9 +304,12 @@ def _finish(archive: records.Archive, run_dir: Path, base: dict[str, Any], statu
     if not rated and findings:
         level = sev.classify(Finding.from_dict(f) for f in findings)
         severity = level.level if level else None
+    from runbook.mitigation import next_sections
+
     record = {
         **base, "status": status, "finished_at": clock.iso(clock.now()),
         "severity": severity, "findings": findings, "actions": actions,
+        "next": next_sections(Finding.from_dict(f) for f in findings),
         "notebook_sha256": records.sha256_file(notebook_path),
     }
     if error:

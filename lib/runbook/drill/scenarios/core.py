@@ -67,4 +67,4 @@ register(Scenario(
 register(Scenario(
     "wrong-app", "a wrong start command runs another app: /healthz and /api/v1 answer 404",
     "sev1_response", wrong_app, expect_failing=("health.wrong_app", "api.not_found"),
-    expect_severity="SEV-2"))
+    expect_severity="SEV-2", expect_next_first="api_404"))

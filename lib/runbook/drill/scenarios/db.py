@@ -92,7 +92,7 @@ def postgres_hung(target: Target) -> None:
 register(Scenario(
     "db-hang", "Postgres accepts connections but never answers: a timeout, not an outage",
     "sev1_response", postgres_hung, expect_failing=("db.timeout",),
-    expect_passing=("health.ok",), expect_severity="SEV-2"))
+    expect_passing=("health.ok",), expect_severity="SEV-2", expect_next_first="db_refused"))
 register(Scenario(
     "db-refused", "the Postgres service is down: connections to it are refused", "db_refused",
     postgres_stopped, expect_failing=("db.refused", "db.service_down"),

@@ -17,13 +17,15 @@ Run it top to bottom; every finding is recorded in the incident's archive as it 
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 confirm: bool = False  # headless: post the alert to Slack without a click
 """),
     code("""
 import runbook.session
 from runbook import mitigation, sev1
 
-rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.config.service.base_url
 """),
     code("""

@@ -24,6 +24,7 @@ SHA-256) and lengths. Nothing is sent to Moyasar; the live checks POST to Dealix
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 lookback_hours: float = 24.0  # also count 401s from this long ago if the incident opened later
 confirm: bool = False  # True: set Railway's MOYASAR_WEBHOOK_SECRET to the dashboard's copy
 wait_seconds: float = 300.0  # after the change, how long to wait for the redeploy to accept it
@@ -32,7 +33,8 @@ wait_seconds: float = 300.0  # after the change, how long to wait for the redepl
 import runbook.session
 from runbook import webhook, webhook_fix, widgets
 
-rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.config.url(rb.config.service.webhook_path)
 """),
     md("""

@@ -126,3 +126,8 @@ def test_a_static_wrong_app_is_not_dealix() -> None:
         found = webhook.prove_live(config_for(server.url), FAST, copies(), "inc-x")
     assert {f.evidence["answer"][:3] for f in found} == {"501"}
     assert all(f.status is Status.FAIL for f in found)
+
+
+def test_a_degraded_deep_check_that_names_nothing_is_not_the_database() -> None:
+    assert sections([degraded()]) == []
+    assert mitigation.recommend([degraded()]).recommendations

@@ -213,3 +213,15 @@ def test_simulated_webhook_dedupes_persists_and_dlqs() -> None:
     assert dlq["status"] == "dlq"
     assert [e.event_id for e in state.payment_events] == ["evt-1", "evt-2"]
     assert len([s for s in state.side_effects if s.startswith("receipt:")]) == 1
+
+
+def test_a_landing_page_answering_healthz_is_still_a_wrong_app() -> None:
+    class Landing(FakeService):
+        def handle(self, request: Request) -> Response:
+            if request.path == "/healthz" and not request.arg("deep"):
+                return Response(200, {"status": "ok", "service": "dealix-landing"})
+            return Response(404, {"detail": "Not Found"})
+
+    with LoopbackServer(Landing()) as server:
+        findings = health.probe_health(config_for(server.url), FAST)
+    assert {f.code for f in findings if f.failed} == {"health.wrong_app", "api.not_found"}

@@ -162,7 +162,8 @@ def probe_deep(config: Config, timeouts: Timeouts) -> Finding:
 def _wrong_app(healthz: Finding, public: Finding) -> Finding:
     evidence = {**healthz.evidence, "api_probe": public.evidence.get("url"),
                 "api_http_status": public.evidence.get("http_status")}
-    return failed("health.wrong_app", f"healthz answered {healthz.evidence.get('http_status')} "
+    probe = "healthz" if healthz.evidence.get("probe") == "healthz" else "the deep check"
+    return failed("health.wrong_app", f"{probe} answered {healthz.evidence.get('http_status')} "
                   f"and the public route answered {public.evidence.get('http_status')}: the app "
                   "that answers is not the Dealix API (a wrong start command)", FIX_WRONG_APP,
                   **evidence)
@@ -175,7 +176,15 @@ def probe_in_order(config: Config, timeouts: Timeouts) -> list[Finding]:
     [healthz] = guarded("health.healthz", lambda: probe_healthz(config, timeouts))
     status = healthz.evidence.get("http_status")
     if healthz.status is Status.PASS:
-        return [healthz, *guarded("health.deep", lambda: probe_deep(config, timeouts))]
+        deep = guarded("health.deep", lambda: probe_deep(config, timeouts))
+        if any(f.evidence.get("http_status") == 404 for f in deep):
+            # /healthz answers but the deep check is 404: another app (a landing page, a
+            # static server) may be answering /healthz. The public route tells.
+            [public] = guarded("api.public", lambda: api_routes.probe_public(config, timeouts))
+            if public.code == "api.not_found":
+                return [healthz, _wrong_app(deep[0], public), public]
+            return [healthz, *deep, public]
+        return [healthz, *deep]
     url = config.url(config.service.deep_health_path)
     not_sent = skipped("health.ok", "deep check not sent: /healthz did not answer 200",
                        probe="deep", url=url)

@@ -30,19 +30,17 @@ class Mitigation:
 
 
 def _deep_check_failing(*names: str) -> Callable[[Finding], bool]:
-    """The deep check's failing dependencies (its `failing` evidence) include one of `names`;
-    a degraded deep check that names none is read as the database's, the first suspect."""
+    """The deep check's failing dependencies (its `failing` evidence) include one of `names`."""
     def check(finding: Finding) -> bool:
-        failing = finding.evidence.get("failing")
-        if not failing:
-            return "postgres" in names
+        failing = finding.evidence.get("failing") or []
         return any(name in failing for name in names)
     return check
 
 
 def _deep_check_not_only_postgres(finding: Finding) -> bool:
+    """Something other than postgres fails, or the deep check named nothing."""
     failing = finding.evidence.get("failing") or []
-    return any(name != "postgres" for name in failing)
+    return not failing or any(name != "postgres" for name in failing)
 
 
 # Most specific cause first: a wrong start command explains a 404 and a crash explains a 502.
@@ -76,9 +74,10 @@ MITIGATIONS: tuple[Mitigation, ...] = (
     Mitigation(("errors.spike",), "error_spike",
                "Not deploy-related: check Sentry's top issues and scale Railway resources"),
     Mitigation(("health.degraded",), "",
-               "A dependency other than Postgres fails (redis, dlq, llm_providers): read the "
-               "deep check's evidence; check REDIS_URL, the dead-letter queues' backlog, the LLM "
-               "provider keys in Railway → Variables", when=_deep_check_not_only_postgres),
+               "A dependency other than Postgres fails (redis, dlq, llm_providers), or the deep "
+               "check named none: read its evidence; check REDIS_URL, the dead-letter queues' "
+               "backlog, the LLM provider keys in Railway → Variables",
+               when=_deep_check_not_only_postgres),
     Mitigation(("moyasar.down",), "comms",
                "Moyasar's API is down: contact Moyasar support and post the customer notice"),
     Mitigation(("moyasar.key_rejected",), "",

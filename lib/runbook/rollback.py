@@ -24,7 +24,16 @@ from typing import Any, Protocol
 from runbook import health
 from runbook.actions import Action, Outcome, StepLog
 from runbook.clients.http import Timeouts
-from runbook.clients.railway import CRASHED, FAILED, IN_PROGRESS, Deployment, RailwayClient
+from runbook.clients.railway import (
+    ACTIVE,
+    CRASHED,
+    FAILED,
+    IN_PROGRESS,
+    REPLACED,
+    SKIPPED,
+    Deployment,
+    RailwayClient,
+)
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError
@@ -34,7 +43,7 @@ from runbook.core.findings import Finding, errored, failed, passed
 WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
 # How far along a deployment is, for the progress bar (SUCCESS is the end).
 STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BUILDING": 2,
-          "DEPLOYING": 3, "SUCCESS": 4}
+          "DEPLOYING": 3, "SUCCESS": 4, "SLEEPING": 4}
 FIX_CRASHED = ("the deployment did not come up: read its logs (Railway → Deployments → "
                "View logs), then roll back to an older deployment or revert the commit")
 
@@ -244,7 +253,8 @@ def _new_deployment(client: RailwayClient, before: set[str], policy: WaitPolicy,
 
 def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitPolicy,
                         log: StepLog) -> Finding:
-    """Poll until SUCCESS, FAILED/CRASHED, or the bound; each status change is a step."""
+    """Poll until Active (SUCCESS or SLEEPING), FAILED/CRASHED, replaced, skipped, an unknown
+    status, or the bound; each status change is a step."""
     started = time.monotonic()
     deadline = started + policy.bound
     interval = policy.intervals()
@@ -263,8 +273,11 @@ def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitP
                     bar.refresh()
             evidence: dict[str, Any] = {"deployment": deployment_id, "status": status,
                                         "seconds": seconds}
-            if status == "SUCCESS":
-                return passed("deploy.ok", f"deployment {deployment_id} is SUCCESS (Active) "
+            # Every DeploymentStatus has its answer: active ends the wait (SLEEPING is active
+            # and idle), a crash or failure ends it as a failure, in-progress keeps waiting;
+            # replaced, skipped or unknown end it without a verdict on the code.
+            if status in ACTIVE:
+                return passed("deploy.ok", f"deployment {deployment_id} is {status} (Active) "
                               f"after {seconds:g}s", **evidence)
             if status in CRASHED:
                 return failed("deploy.crashed", f"deployment {deployment_id} CRASHED after "
@@ -273,9 +286,19 @@ def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitP
             if status in FAILED:
                 return failed("deploy.failed", f"deployment {deployment_id} FAILED (build or "
                               f"deploy) after {seconds:g}s", FIX_CRASHED, **evidence)
+            if status in REPLACED:
+                return errored("deploy.replaced", f"deployment {deployment_id} is {status} "
+                               f"after {seconds:g}s: a newer deployment replaced it while "
+                               "waiting; see which one is Active in Railway → Deployments",
+                               **evidence)
+            if status in SKIPPED:
+                return errored("deploy.skipped", f"deployment {deployment_id} was SKIPPED by "
+                               "Railway: nothing was rolled out; the previous deployment keeps "
+                               "running", **evidence)
             if status not in IN_PROGRESS:
-                return failed("deploy.failed", f"deployment {deployment_id} ended as {status}, "
-                              "not SUCCESS", FIX_CRASHED, **evidence)
+                return errored("deploy.unknown_status", f"deployment {deployment_id} has status "
+                               f"{status!r}, which this runbook does not know: read it in "
+                               "Railway → Deployments", **evidence)
             if time.monotonic() >= deadline:
                 return errored("deploy.in_progress", f"deployment {deployment_id} is still "
                                f"{status} after the {policy.bound:g}s bound: watch it in "

@@ -34,7 +34,7 @@ class Sev1Report:
 
     @property
     def confirm(self) -> list[Finding]:
-        return self._codes("health.")
+        return self._codes("health.", "api.")
 
     @property
     def railway(self) -> list[Finding]:
@@ -96,8 +96,8 @@ def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[
                 deploys.last_deploy_finding(report.deployment, clock.now())]
 
     return {
-        "health.healthz": lambda: health.probe_healthz(config, timeouts),
-        "health.deep": lambda: health.probe_deep(config, timeouts),
+        # /healthz gets its verdict before the deep check goes out (see health's note).
+        "health.healthz": lambda: health.probe_in_order(config, timeouts),
         "deploy.ok": railway_check,
         "uptime.up": lambda: uptime.check_uptime(config, timeouts),
         "db.ok": lambda: check_db_connection(config, timeouts),
@@ -108,6 +108,8 @@ def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[
 def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
     report = Sev1Report()
     checks = sev1_checks(config, timeouts, report)
-    # Two requests at most per check (a token lookup, then the query), so two timeouts bound it.
-    report.findings = run_concurrently(checks, bound=2 * timeouts.total + 1.0)
+    # Two requests at most per check (a token lookup, then the query), so two timeouts bound it;
+    # the health probes run in turn, with the deep check's longer read timeout.
+    bound = max(2 * timeouts.total, health.budget(timeouts)) + 1.0
+    report.findings = run_concurrently(checks, bound=bound)
     return report

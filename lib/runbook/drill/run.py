@@ -41,6 +41,14 @@ def judge(scenario: scenarios.Scenario, run: RunResult) -> list[str]:
     for code in scenario.expect_passing:
         if not any(f.code == code and f.status is Status.PASS for f in findings):
             missing.append(f"expected a passing {code}")
+    if scenario.expect_no_failing:
+        missing.extend(f"expected nothing failing, got {f.status} {f.code}: {f.summary}"
+                       for f in findings if f.failed)
+    if scenario.expect_next_first:
+        sections = [s.get("notebook") for s in run.record.get("next") or []]
+        if sections[:1] != [scenario.expect_next_first]:
+            missing.append(f"expected next to start with {scenario.expect_next_first}, got "
+                           f"{sections}")
     severity = run.record.get("severity")
     if scenario.expect_severity and severity != scenario.expect_severity:
         missing.append(f"expected severity {scenario.expect_severity}, got {severity}")

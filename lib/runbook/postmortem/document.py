@@ -240,7 +240,9 @@ def response_section(history: History) -> str:
     for time in history.response_times():
         at = when(time.at) if time.at else "—"
         lines.append(f"| {time.label} | {time.took_text} | {at} | {target} | {time.verdict} |")
-    lines += ["", f"Measured from the incident's start, {when(history.started)}."]
+    lines += ["", f"Measured from the incident's start, {when(history.started)} "
+              f"({history.start_source}): detection, first response, mitigation and recovery "
+              "are separate moments."]
     return "\n".join(lines)
 
 
@@ -262,7 +264,8 @@ def summary_section(history: History) -> str:
     return "\n".join([
         f"- **Incident:** `{history.incident_id}`",
         f"- **Severity:** {severity.level + ' — ' + severity.definition if severity else 'none'}",
-        f"- **Started:** {when(history.started)}",
+        f"- **Started:** {when(history.started)} ({history.start_source})",
+        f"- **Detected:** {when(history.detected) if history.detected else '—'}",
         f"- **Runs:** {len(history.runs)}, "
         f"{sum(1 for e in history.findings if e.status == 'fail')} failing findings, "
         f"{len(history.actions)} actions",

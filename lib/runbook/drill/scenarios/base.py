@@ -27,6 +27,8 @@ class Scenario:
     expect_passing: tuple[str, ...] = ()      # each must be reported with status pass
     expect_severity: str | None = None        # None: the severity is not checked
     expect_no_severity: bool = False
+    expect_no_failing: bool = False           # no finding may fail (or error)
+    expect_next_first: str | None = None      # the record's `next` starts with this section
     parameters: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     exercise: Exercise | None = None
 

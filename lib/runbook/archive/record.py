@@ -45,10 +45,23 @@ def new_incident_id(moment: datetime) -> str:
 
 
 def check_incident_id(incident_id: str) -> str:
-    if not INCIDENT_ID.match(incident_id):
+    # fullmatch: `$` would also accept a trailing newline ("inc-1\n" is not "inc-1").
+    if not INCIDENT_ID.fullmatch(incident_id):
         raise BadInput(f"incident id {incident_id!r} is not valid: use letters, digits, '.', '_' "
                        "or '-' (at most 64), starting with a letter or digit")
     return incident_id
+
+
+def _refuse_case_twin(directory: Path) -> None:
+    """Ids that differ only in case would be one incident on some filesystems and two on
+    others: an id that matches an existing incident's but for case is refused."""
+    if directory.exists() or not directory.parent.is_dir():
+        return
+    wanted = directory.name.casefold()
+    for sibling in directory.parent.iterdir():
+        if sibling.name.casefold() == wanted and sibling.name != directory.name:
+            raise BadInput(f"incident id {directory.name!r} differs only in case from the "
+                           f"existing incident {sibling.name!r}: use {sibling.name!r}")
 
 
 def sha256_file(path: Path) -> str:
@@ -157,7 +170,9 @@ class Archive:
         return self.root / "index.jsonl"
 
     def incident_dir(self, incident_id: str) -> Path:
-        return self.root / check_incident_id(incident_id)
+        directory = self.root / check_incident_id(incident_id)
+        _refuse_case_twin(directory)
+        return directory
 
     def ensure_writable(self) -> None:
         """Fail before any kernel starts when records could not be kept."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -65,6 +66,20 @@ def resolve_notebook(name: str) -> Path:
         return path
     known = sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
     raise BadInput(f"no notebook {name!r}; available: {', '.join(known) or '(none)'}")
+
+
+def deadline_seconds(text: str) -> float:
+    """`--deadline`'s value: a finite, positive number of seconds (argparse's `type`)."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"--deadline must be a positive number of seconds, got {text!r}")
+    return value
 
 
 @dataclass
@@ -125,8 +140,10 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
                  on_started: Callable[[Path], None] | None = None) -> RunResult:
     """Run one notebook headless and archive it. Raises BadInput before anything starts."""
     path, nb, parameters = prepare(notebook, given, config)
-    if deadline is not None and deadline <= 0:
-        raise BadInput("--deadline must be a positive number of seconds")
+    if deadline is not None and not (math.isfinite(deadline) and deadline > 0):
+        raise BadInput(f"--deadline must be a positive number of seconds, got {deadline:g}")
+    if incident_id:
+        records.check_incident_id(incident_id)
     archive = records.Archive(config.runs_dir())
     archive.ensure_writable()
     started = clock.now()

@@ -183,3 +183,12 @@ def test_secrets_in_other_shapes_leak_nowhere(tmp_path: Path, runs_dir: Path,
         assert shape.encode() not in archived, shape
         assert shape.encode() not in said, shape
 
+
+
+def test_a_secret_under_a_structural_key_of_another_shape_is_still_redacted() -> None:
+    secrets = SecretRegistry()
+    token = "Xq7bLm92KdPz4RtY8wVc1NaE"
+    secrets.register("SLACK_BOT_TOKEN", token)
+    shown = secrets.redact_obj({"application/json": {"status": token, "code": f"x {token}",
+                                                     "at": token, "sha256": token}})
+    assert token not in json.dumps(shown)

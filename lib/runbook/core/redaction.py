@@ -45,18 +45,25 @@ FRAGMENT_LENGTH = 12
 # A plain word is at most this long: a longer run of letters may be a random key.
 MAX_PLAIN_WORD = 20
 
-# Fields the library writes itself in records, events and ledgers: codes, statuses, timestamps,
-# hashes, ids already validated. A secret that happens to equal one of their values ("error")
-# must not rewrite the structure other tools read.
-STRUCTURAL_KEYS = frozenset({
-    "code", "status", "severity", "type", "mode", "at", "started_at", "finished_at",
-    "opened_at", "incident_id", "notebook", "runbook_version", "dry_run", "sha256",
-    "notebook_sha256", "previous_record_sha256", "record_sha256", "chain_sha256",
-})
+# Fields the library writes itself in records, events and ledgers, each with the shape its
+# value has: codes, statuses, timestamps, hashes, ids already validated. A secret that happens
+# to equal one of their values ("error") must not rewrite the structure other tools read. A
+# value of another shape under such a key (a display's {"status": "<token>"}) is redacted.
+_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"
+_WORD = r"[a-z][a-z_]{0,23}"
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_SHA256 = r"[0-9a-f]{64}"
+_STRUCTURAL_SHAPES = {
+    "code": r"[a-z0-9_]+(?:\.[a-z0-9_]+)+", "status": _WORD, "type": _WORD, "mode": _WORD,
+    "severity": r"SEV-[1-4]|none", "at": _TIME, "started_at": _TIME, "finished_at": _TIME,
+    "opened_at": _TIME, "incident_id": _ID, "notebook": _ID, "runbook_version": _ID,
+    "sha256": _SHA256, "notebook_sha256": _SHA256, "previous_record_sha256": _SHA256,
+    "record_sha256": _SHA256, "chain_sha256": _SHA256,
+}
+STRUCTURAL_KEYS = frozenset({*_STRUCTURAL_SHAPES, "dry_run"})
+_STRUCTURAL_VALUE = {key: re.compile(shape) for key, shape in _STRUCTURAL_SHAPES.items()}
 
 _KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
-# What a structural field holds: a code, a status, an ISO time, a hex digest, an id.
-_STRUCTURAL_VALUE = re.compile(r"[\w.:+\-]{0,80}")
 _PLAIN_VALUE = re.compile(r"[a-z]+|[A-Z]+|[A-Z][a-z]+|\d+|true|false|True|False|TRUE|FALSE")
 
 T = TypeVar("T")
@@ -328,9 +335,13 @@ class SecretRegistry:
 
 
 def _structural(key: Any, value: Any) -> bool:
-    return isinstance(key, str) and key in STRUCTURAL_KEYS and (
-        value is None or isinstance(value, (bool, int, float))
-        or (isinstance(value, str) and _STRUCTURAL_VALUE.fullmatch(value) is not None))
+    """Whether `value` is one of the record's own fields, in the shape the library writes."""
+    if not isinstance(key, str) or key not in STRUCTURAL_KEYS:
+        return False
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    shape = _STRUCTURAL_VALUE.get(key)
+    return isinstance(value, str) and shape is not None and shape.fullmatch(value) is not None
 
 
 def _redact_any(registry: SecretRegistry, data: Any) -> Any:

@@ -9,7 +9,9 @@ missing file, section or key, an unknown key (usually a typo) or a wrong type ra
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -249,6 +251,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{config_path}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{config_path}: not a runbook config: its arrays or tables are "
+                          "nested too deeply to read") from None
     return parse_config(raw, config_path)
 
 
@@ -308,12 +313,37 @@ def _build(cls: type, table: dict[str, Any], label: str, where: str, section: st
             raise ConfigError(
                 f"{where}: {label} {name} must be the NAME of an environment variable "
                 "(letters, digits, _), never a secret value")
+        if name.endswith("_env") and value and _looks_like_a_key(value):
+            raise ConfigError(
+                f"{where}: {label} {name} looks like a secret value, not the NAME of an "
+                "environment variable: put the value in the environment and its name here")
         values[name] = value
     return cls(**values)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# How keys and tokens begin: Stripe-style and Moyasar keys, Slack, GitHub, GitLab, AWS, Sentry,
+# a JWT. A variable named like this is almost surely its value pasted in the wrong place.
+_KEY_PREFIXES = ("sk_", "pk_", "rk_", "xox", "whsec_", "ghp_", "gho_", "ghs_", "github_pat_",
+                 "AKIA", "sntrys_", "sntryu_", "eyJ")
+
+
 def _is_env_name(value: str) -> bool:
-    return value.replace("_", "a").isalnum() and not value[0].isdigit() and value.isascii()
+    """A plausible environment variable name: an identifier of ASCII letters, digits and _,
+    at most 64 characters."""
+    return _ENV_NAME.fullmatch(value) is not None
+
+
+def _looks_like_a_key(value: str) -> bool:
+    """Whether a syntactically valid name is rather a key: a known key prefix, or random text
+    (a long run mixing letters and digits, or lower and upper case with digits)."""
+    if value.startswith(_KEY_PREFIXES):
+        return True
+    has_digit = any(c.isdigit() for c in value)
+    mixed_case = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    if has_digit and mixed_case:
+        return True
+    return any(len(word) > 20 and any(c.isdigit() for c in word) for word in value.split("_"))
 
 
 def _coerce(value: Any, hint: Any, label: str, where: str) -> Any:
@@ -328,8 +358,12 @@ def _coerce(value: Any, hint: Any, label: str, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: {label} must be a number, got {_type_name(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {label} must be a finite number, got {value}")
         if value < 0:
             raise ConfigError(f"{where}: {label} must not be negative")
+        if value == 0 and label.endswith("timeout"):
+            raise ConfigError(f"{where}: {label} must be a positive number of seconds, got 0")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

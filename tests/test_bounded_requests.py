@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from runbook import health
-from runbook.clients.http import Timeouts, client, get_once, request
+from runbook.clients.transport import Timeouts, client, get_once, request
 from runbook.core.config import load_config, parse_config
 from runbook.core.errors import ServiceUnavailable
 from runbook.drill.fakes.dealix import AppState, DealixApp

@@ -101,8 +101,8 @@ def test_redaction_never_rewrites_the_records_own_fields() -> None:
 def test_a_railway_loglevel_error_leaves_statuses_alone(tmp_path: Path) -> None:
     import os
 
-    from runbook.clients.http import Timeouts
     from runbook.clients.railway import RailwayClient
+    from runbook.clients.transport import Timeouts
     from runbook.drill.fakes.railway import FakeRailway
     from runbook.drill.fakes.server import LoopbackServer
 

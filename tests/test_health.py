@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import parse_config
 from runbook.core.findings import Status
 from runbook.drill.fakes.dealix import AppState, DealixApp

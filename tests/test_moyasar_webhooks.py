@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from runbook.checks.payments import deliveries_at_risk, rejected_events, window_start
-from runbook.clients.http import Timeouts
 from runbook.clients.moyasar import MoyasarClient, WebhookAttempt
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import ConfigError, MoyasarKeyRejected, ServiceUnavailable
 from runbook.core.findings import Status

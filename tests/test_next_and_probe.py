@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runbook import mitigation, webhook
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Finding, Status, failed, passed
 from runbook.drill.fakes.dealix import AppState, DealixApp

@@ -32,8 +32,8 @@ from graphql.execution.values import get_variable_values
 
 from runbook.checks import deploys
 from runbook.clients import railway
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import parse_config
 from runbook.core.findings import Status
 from runbook.drill.fakes.railway import FakeRailway

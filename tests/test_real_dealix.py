@@ -16,7 +16,7 @@ import pytest
 
 from runbook import health
 from runbook.checks import api_routes
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Status
 from runbook.core.severity import classify

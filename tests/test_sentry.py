@@ -11,8 +11,8 @@ import pytest
 from runbook import error_spike
 from runbook.checks.sentry import assess, classify
 from runbook.clients import sentry
-from runbook.clients.http import Timeouts
 from runbook.clients.sentry import Bucket, SentryClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import (
     AuthError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runbook import api404, mitigation, sev1
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Finding, Status, failed
 from runbook.drill.scenarios.sev1 import WRONG_START_COMMAND, api_404, crash, with_monitoring

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runbook.checks.uptime import check_uptime
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.clients.uptimerobot import UptimeRobotClient
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable

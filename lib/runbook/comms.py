@@ -22,8 +22,8 @@ from typing import Protocol
 
 from runbook.actions import Action, ActionSession, Outcome, StepLog, ledger
 from runbook.clients import slack, smtp
-from runbook.clients.http import Timeouts
 from runbook.clients.statuspage import Incident, StatuspageClient, StatuspageRateLimited
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable, SmtpError

@@ -11,8 +11,8 @@ from typing import Any
 from runbook.checks import deploys
 from runbook.checks import sentry as spike
 from runbook.clients import sentry
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.concurrency import run_concurrently
 from runbook.core.config import Config

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbook.checks import api_routes
-from runbook.clients.http import Timeouts, describe_failure, excerpt, get_once
+from runbook.clients.transport import Timeouts, describe_failure, excerpt, get_once
 from runbook.core.config import Config
 from runbook.core.findings import Finding, Status, failed, guarded, passed, skipped
 

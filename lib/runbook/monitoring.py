@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 from runbook.checks import uptime
 from runbook.clients import slack
-from runbook.clients.http import Timeouts
 from runbook.clients.sentry import POLL_EVERY, BadDsn, SentryClient, send_test_error
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.concurrency import Check, run_concurrently
 from runbook.core.config import Config

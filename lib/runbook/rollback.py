@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from runbook import health
 from runbook.actions import Action, Outcome, StepLog
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import (
     ACTIVE,
     CRASHED,
@@ -34,6 +33,7 @@ from runbook.clients.railway import (
     Deployment,
     RailwayClient,
 )
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError

@@ -22,7 +22,7 @@ from typing import Any
 from runbook import kernel_output
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core import clock, impact
 from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding

@@ -11,8 +11,8 @@ import psycopg
 from runbook import db, health
 from runbook.checks import deploys, moyasar, uptime
 from runbook.clients import dburl
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.concurrency import Check, run_concurrently
 from runbook.core.config import Config

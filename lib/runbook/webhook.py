@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 
 from runbook.checks.payments import deliveries_at_risk, window_start
-from runbook.clients.http import Timeouts, client, describe_failure, excerpt, transport_failure
 from runbook.clients.railway import RailwayClient
+from runbook.clients.transport import Timeouts, client, describe_failure, excerpt, transport_failure
 from runbook.core import clock
 from runbook.core.concurrency import run_concurrently
 from runbook.core.config import Config

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 
 from runbook.actions import Action, Outcome, StepLog
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.findings import failed, passed
 from runbook.core.redaction import fingerprint

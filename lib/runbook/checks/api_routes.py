@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.clients.http import Timeouts, describe_failure, excerpt, get_once
+from runbook.clients.transport import Timeouts, describe_failure, excerpt, get_once
 from runbook.core.config import Config
 from runbook.core.findings import Finding, failed, passed
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from runbook.clients.http import Timeouts
 from runbook.clients.moyasar import PAYMENTS_PATH, MoyasarClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
 from runbook.core.findings import Finding, errored, failed, passed, skipped

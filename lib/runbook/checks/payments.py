@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from runbook.clients.http import Timeouts
 from runbook.clients.moyasar import KEY_FIX, MoyasarClient, Payment, WebhookAttempt
+from runbook.clients.transport import Timeouts
 from runbook.core.clock import both_zones, iso, now
 from runbook.core.config import Config
 from runbook.core.errors import RunbookError

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.clients.uptimerobot import STATUS_NAMES, Monitor, UptimeRobotClient, configured
 from runbook.core import clock
 from runbook.core.clock import both_zones, iso

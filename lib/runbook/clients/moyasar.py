@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from runbook.clients.http import Timeouts, client, excerpt, json_body, request, required_secret
+from runbook.clients.transport import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.core.clock import parse_iso
 from runbook.core.config import Config, MoyasarConfig
 from runbook.core.errors import AuthError, ConfigError, MoyasarKeyRejected, ServiceUnavailable

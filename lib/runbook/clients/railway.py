@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from runbook.clients.http import Timeouts, client, excerpt, json_body, request, required_secret
+from runbook.clients.transport import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.core.clock import parse_iso
 from runbook.core.config import Config, RailwayConfig
 from runbook.core.errors import AuthError, ConfigError, ServiceError, ServiceUnavailable

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runbook.clients.http import Timeouts, client, excerpt, json_body, request, required_secret
+from runbook.clients.transport import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.core.config import Config, SentryConfig
 from runbook.core.errors import BadInput, ServiceError, ServiceUnavailable
 from runbook.core.redaction import registry

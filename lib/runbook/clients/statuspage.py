@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from runbook.clients.http import (
+from runbook.clients.transport import (
     Timeouts,
     client,
     describe_failure,

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from runbook.clients import dburl
 from runbook.clients.dburl import DbUrl
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.errors import DbUrlError, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed, skipped

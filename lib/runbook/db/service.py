@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.findings import Finding, failed, guarded, passed, skipped
 from runbook.db.fixes import FIXES

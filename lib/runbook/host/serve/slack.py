@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from runbook.clients import slack
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.redaction import registry

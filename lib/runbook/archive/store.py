@@ -54,6 +54,11 @@ class KeyMissing(LookupError):
         self.key = key
 
 
+class ArchiveUnavailable(ArchiveError):
+    """The archive's storage cannot be reached now (network, endpoint, credentials): what
+    must be shared (the guards, the chain) cannot be kept; what is local still can."""
+
+
 class LockHeld(Exception):
     """A lock someone else holds; `holder` is what they wrote when they took it."""
 

@@ -33,7 +33,7 @@ README_END = "<!-- /bench:table -->"
 
 
 def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
-    from bench import archive, runner, triage
+    from bench import archive, archive_s3, runner, triage
 
     repeats = 1 if quick else 3
     return [
@@ -45,6 +45,9 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
         ("postmortem_200", lambda: archive.postmortem_200(runs=10 if quick else 200)),
         ("runner_overhead", lambda: runner.runner_overhead(repeats=repeats)),
         ("peak_rss_mb", runner.peak_rss_mb),
+        ("archive_s3_overhead", lambda: archive_s3.archive_s3_overhead(repeats=repeats)),
+        ("index_s3_10k", lambda: archive_s3.index_s3_10k(count=500 if quick else 10_000,
+                                                         repeats=repeats)),
     ]
 
 

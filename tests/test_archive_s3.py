@@ -57,6 +57,14 @@ def test_drill_leaves_its_record_in_the_bucket(bucket: Bucket, tmp_path: Path) -
     assert listed.returncode == 0 and incident in listed.stdout and "completed" in listed.stdout
     verified = run_cli("verify", "--archive", bucket.url)
     assert verified.returncode == 0 and f"{incident}: intact" in verified.stdout
+    # Another machine (no staging copy of its own) writes the postmortem from the bucket.
+    elsewhere = {"RUNBOOK_RUNS_DIR": str(tmp_path / "elsewhere" / "runs")}
+    due = run_cli("due", "--archive", bucket.url, env=elsewhere)
+    assert due.returncode == 0 and incident in due.stdout, due.stdout + due.stderr
+    written = run_cli("postmortem", incident, "--archive", bucket.url, "--out",
+                      str(tmp_path / "pm"), env=elsewhere)
+    assert written.returncode == 0, written.stderr
+    assert incident in "".join(p.read_text() for p in (tmp_path / "pm").glob("*.md"))
     assert_no_canary(bucket.objects())
 
 
@@ -87,7 +95,7 @@ def test_two_processes_twenty_runs_each_make_one_valid_chain(bucket: Bucket) -> 
                                  f"writer{n}"], text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE) for n in (1, 2)]
     for writer in writers:
-        out, err = writer.communicate(timeout=240)
+        _, err = writer.communicate(timeout=240)
         assert writer.returncode == 0, err
     archive = open_archive(url=bucket.url, staged=False)
     chain = archive.chain("inc-shared")
@@ -163,9 +171,9 @@ def test_a_killed_holders_lease_is_taken_over_after_it_expires(bucket: Bucket) -
                               text=True, stdout=subprocess.PIPE)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     store = S3Store(bucket.url, lease_seconds=1.5)
-    with pytest.raises(LockHeld) as refused:
-        with store.lock("inc-lease/.lock", {"holder": "me"}, wait=False):
-            pass
+    with pytest.raises(LockHeld) as refused, \
+            store.lock("inc-lease/.lock", {"holder": "me"}, wait=False):
+        pass
     assert refused.value.holder["holder"] == "crashing@laptop"
     assert refused.value.holder["since"] == "then"
     holder.send_signal(signal.SIGKILL)
@@ -257,3 +265,25 @@ def test_an_unreachable_bucket_refuses_a_confirmed_action_unless_overridden(
     assert result.status == actions.SUCCEEDED and done == ["x"]
     assert "bypassed" in rb.actions[-1]["details"]["guards"]
     bucket.restart()
+
+
+def test_a_sessions_findings_reach_the_bucket_while_it_goes_on(
+        bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook import session
+    from runbook.core.findings import failed
+
+    monkeypatch.setenv("RUNBOOK_ARCHIVE", bucket.url)
+    rb = session.start("sev1_response", incident_id="inc-live",
+                       config_path=str(write_config(tmp_path)))
+    rb.report(failed("health.down", "healthz answered 502", "roll back"))
+    key = f"team/{rb.run.key(layout.EVENTS)}"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if b"health.down" in bucket.objects().get(key, b""):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the finding did not reach the bucket within 5 s")
+    listed = run_cli("runs", "--archive", bucket.url, "--incident", "inc-live",
+                     env={"RUNBOOK_RUNS_DIR": str(tmp_path / "teammate")})
+    assert "inc-live" in listed.stdout and "running" in listed.stdout

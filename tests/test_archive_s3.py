@@ -287,3 +287,22 @@ def test_a_sessions_findings_reach_the_bucket_while_it_goes_on(
     listed = run_cli("runs", "--archive", bucket.url, "--incident", "inc-live",
                      env={"RUNBOOK_RUNS_DIR": str(tmp_path / "teammate")})
     assert "inc-live" in listed.stdout and "running" in listed.stdout
+
+
+def test_the_index_folds_into_its_snapshot_and_lists_the_same(bucket: Bucket) -> None:
+    store = S3Store(bucket.url)
+    lines = [{"event": "started", "run": f"inc-fold/r{i:02d}", "incident_id": "inc-fold",
+              "notebook": "probe", "started_at": f"2026-11-29T10:{i:02d}:00Z"}
+             for i in range(12)]
+    for line in lines[:8]:
+        store.append(layout.INDEX, line)
+    assert store.fold_index(min_entries=1, grace=0) == 8
+    for line in lines[8:]:
+        store.append(layout.INDEX, line)
+    assert store.fold_index(min_entries=100, grace=0) == 0    # too few to be worth a fold
+    archive = open_archive(url=bucket.url, staged=False)
+    assert [row.run for row in list_runs(archive)] == [line["run"] for line in lines]
+    assert store.fold_index(min_entries=1, grace=0) == 4
+    folded = bucket.objects()["team/.index/folded.jsonl"]
+    assert folded.count(b"\n") == 12
+    assert [row.run for row in list_runs(archive)] == [line["run"] for line in lines]

@@ -349,10 +349,11 @@ class S3Store:
         Entries are left unfolded while younger than the grace, so an entry whose write was
         slow is still after the watermark when it lands. Returns the entries folded."""
         for attempt in range(20):
+            # A HEAD first: a writer pays for the whole snapshot only when it folds.
+            if len(self._ready(self._watermark(), grace)) < min_entries:
+                return 0
             folded, etag, watermark = self._folded()
-            names = self._entry_keys(watermark)
-            horizon = f"{int((time.time() - grace) * 1e9):020d}"
-            ready = [name for name in names if name < horizon]
+            ready = self._ready(watermark, grace)
             if len(ready) < min_entries:
                 return 0
             tail = b"".join(_line(data) for data in self._entries(ready))
@@ -369,6 +370,23 @@ class S3Store:
                         raise
             _backoff(attempt)
         return 0
+
+    def _watermark(self) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._calling("reading the index"):
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(INDEX_FOLDED))
+        except ClientError as exc:
+            if _missing(exc):
+                return ""
+            raise
+        return str((head.get("Metadata") or {}).get(WATERMARK_META, ""))
+
+    def _ready(self, watermark: str, grace: float) -> list[str]:
+        """The entries after the watermark old enough to fold."""
+        horizon = f"{int((time.time() - grace) * 1e9):020d}"
+        return [name for name in self._entry_keys(watermark) if name < horizon]
 
     def write_index(self, lines: list[dict[str, Any]]) -> None:
         """Replace the index with `lines` (a reindex): the snapshot holds them, its watermark

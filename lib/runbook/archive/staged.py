@@ -129,8 +129,12 @@ class StagedStore:
             return
         if run_file(key) and key.endswith("/" + layout.RECORD):
             self.flush_run(key.rsplit("/", 1)[0])
-        self._shared(lambda: self.remote.create(key, data), lambda: None)
-        self.local.create(key, data)
+        if self._shared(lambda: _created(self.remote, key, data), lambda: False):
+            # The bucket's create decided (the name is this writer's): the staging copy follows
+            # it, over a copy left by an earlier offline run of the same name.
+            self.local.replace(key, data)
+        else:
+            self.local.create(key, data)
         if key.endswith("/" + layout.RECORD) and not self.offline:
             self.local.replace(key.rsplit("/", 1)[0] + "/" + SYNCED, b"")
 
@@ -219,6 +223,11 @@ class StagedStore:
         for name in (layout.EVENTS, layout.NOTEBOOK):
             if not self.offline:
                 self._upload(f"{prefix}/{name}")
+
+
+def _created(store: ArchiveStore, key: str, data: bytes) -> bool:
+    store.create(key, data)
+    return True
 
 
 @contextlib.contextmanager

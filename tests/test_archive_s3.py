@@ -306,3 +306,22 @@ def test_the_index_folds_into_its_snapshot_and_lists_the_same(bucket: Bucket) ->
     folded = bucket.objects()["team/.index/folded.jsonl"]
     assert folded.count(b"\n") == 12
     assert [row.run for row in list_runs(archive)] == [line["run"] for line in lines]
+
+
+def test_a_jupyterlab_session_is_archived_into_the_bucket(
+        bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.archive import interactive
+    from test_archive import INCIDENT, saved_notebook, session_with_work
+
+    monkeypatch.setenv("RUNBOOK_ARCHIVE", bucket.url)
+    monkeypatch.setenv("TEST_SLACK_WEBHOOK_URL", "sk-archive-5c1d9e7f3a2b4c6d")
+    session_with_work(tmp_path)
+    notebook = saved_notebook(tmp_path, "the probe said 502\n")
+    config = load_config(next(tmp_path.glob("runbook-*.toml")))
+    archived = interactive.archive_notebook(notebook, INCIDENT, config)
+    assert archived.reused_session
+    keys = bucket.objects()
+    record = json.loads(next(v for k, v in keys.items() if k.endswith("/record.json")))
+    assert [f["code"] for f in record["findings"]] == ["health.down", "uptime.up"]
+    assert verify_incident(open_archive(url=bucket.url, staged=False), INCIDENT) == []
+    assert all(b"sk-archive-5c1d9e7f3a2b4c6d" not in data for data in keys.values())

@@ -14,7 +14,12 @@ The guards, all keyed by (incident, action name, target):
   is released, so a lock is never stale.
 - Never twice: the incident's actions ledger keeps every confirmed attempt, written under the
   lock. An action that already succeeded for the same incident and target is not executed
-  again; the earlier result is returned.
+  again; the earlier result is returned. Before an attempt runs, its key is created once in the
+  archive (`store.create`, If-None-Match on a bucket): two machines can never both run the
+  same attempt, even if a lease expired under a holder that was only slow.
+- A shared archive that cannot be reached refuses a confirmed action (diagnosis goes on); the
+  responder may override (`without_archive=True`, or RUNBOOK_ACT_WITHOUT_ARCHIVE=1), and the
+  record says the guards were bypassed.
 - Every run, dry or real, refused or already done, is recorded in the session's record.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import html
+import json
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,7 +41,7 @@ from runbook.archive import record as records
 from runbook.archive.layout import RunRef
 from runbook.archive.store import LockHeld
 from runbook.core import clock
-from runbook.core.errors import ActionRefused, RunbookError
+from runbook.core.errors import ActionRefused, ArchiveUnavailable, KeyExists, RunbookError
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
@@ -246,16 +252,45 @@ def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
             "again: a success is not repeated, its result is shown") from None
 
 
+def claim_attempt(rb: ActionSession, action: Action, holder: str) -> None:
+    """Create the key of this attempt (the ledger's next), or raise ActionRefused naming who
+    claimed it: an attempt claimed but never ledgered is in flight or its outcome unknown."""
+    attempt = len(ledger(rb, action.name, action.target)) + 1
+    key = layout.action_claim_key(rb.run.incident_id, action.name, action.target, attempt)
+    claim = {"holder": holder, "at": clock.iso(clock.now()), "run": rb.run.name,
+             "name": action.name, "target": action.target, "attempt": attempt}
+    try:
+        rb.archive.store.create(key, registry().redact(json.dumps(claim)).encode())
+    except KeyExists:
+        other = rb.archive.read_json(key) or {}
+        raise ActionRefused(
+            f"{action.name} on {action.target} was already started by "
+            f"{other.get('holder', 'another responder')} at {other.get('at', 'an unknown time')}"
+            " and its outcome is not recorded yet: check the target before trying again"
+        ) from None
+
+
+def _without_archive(flag: bool | None) -> bool:
+    return bool(flag) if flag is not None else \
+        os.environ.get(ENV_ACT_WITHOUT_ARCHIVE, "").lower() in ("1", "true", "yes")
+
+
+ENV_ACT_WITHOUT_ARCHIVE = "RUNBOOK_ACT_WITHOUT_ARCHIVE"
+
+
 # ---------------------------------------------------------------- the one entry point
 
 def run(rb: ActionSession, action: Action, *, confirm: bool = False,
-        report: bool = True) -> ActionResult:
+        report: bool = True, without_archive: bool | None = None) -> ActionResult:
     """Plan, or (with confirm=True) execute once, under the guards; always recorded.
 
     Raises ActionRefused (after recording the refusal) when another run holds the lock.
     With `report`, the findings of the execution go into the session's findings as well.
     """
-    earlier = succeeded_before(rb, action.name, action.target)
+    try:
+        earlier = succeeded_before(rb, action.name, action.target)
+    except ArchiveUnavailable:
+        earlier = None    # planning goes on; a confirmed run is decided under the guards
     if action.blocked and earlier is not None:
         # Planning again after a success often finds nothing left to do (the revert no longer
         # applies, the deployment moved on): what matters is that it was done.
@@ -277,11 +312,27 @@ def run(rb: ActionSession, action: Action, *, confirm: bool = False,
             if earlier is not None:
                 # The earlier findings were reported by the run that made them.
                 return _finish(rb, _already_done(action, earlier, dry_run=False), report=False)
+            claim_attempt(rb, action, lock["holder"])
             result = _execute(action)
-            rb.archive.store.append(
-                layout.incident_key(rb.run.incident_id, layout.LEDGER),
-                registry().redact_obj({**result.to_record(), "holder": lock["holder"],
-                                       "run": rb.run.name}))
+            try:
+                rb.archive.store.append(
+                    layout.incident_key(rb.run.incident_id, layout.LEDGER),
+                    registry().redact_obj({**result.to_record(), "holder": lock["holder"],
+                                           "run": rb.run.name}))
+            except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
+                result.details["ledger"] = f"not written: {exc}"
+    except ArchiveUnavailable as exc:
+        if not _without_archive(without_archive):
+            refused = _result(action, REFUSED, False, (
+                f"refused: the shared archive cannot be reached ({exc}), so no other responder "
+                f"could see this {action.name} or be kept from repeating it. Diagnosis still "
+                f"works. To act anyway, pass without_archive=True (or set "
+                f"{ENV_ACT_WITHOUT_ARCHIVE}=1): the record will say the guards were bypassed"))
+            rb.record_action(refused.to_record())
+            raise ActionRefused(refused.summary) from None
+        result = _execute(action)
+        result.details["guards"] = (f"bypassed: the shared archive could not be reached ({exc}); "
+                                    "executed without its lock, claim or ledger by override")
     except ActionRefused as exc:
         refused = _result(action, REFUSED, False, str(exc))
         rb.record_action(refused.to_record())

@@ -291,7 +291,7 @@ def parse_record(payload: bytes, path: str) -> dict[str, Any]:
 def incident_records(archive: Archive, incident_id: str) -> list[tuple[RunRef, dict[str, Any]]]:
     """The sealed records of an incident, in chain order."""
     if not archive.has_incident(incident_id):
-        raise UnknownIncident(incident_id, archive.root)
+        raise UnknownIncident(incident_id, archive.location())
     result = []
     for entry in archive.chain(incident_id):
         run = RunRef(incident_id, str(entry.get("run")))

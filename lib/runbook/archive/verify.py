@@ -32,7 +32,7 @@ class Problem:
 
 def verify_incident(archive: Archive, incident_id: str) -> list[Problem]:
     if not archive.has_incident(incident_id):
-        raise UnknownIncident(incident_id, archive.root)
+        raise UnknownIncident(incident_id, archive.location())
     problems: list[Problem] = []
     chain = archive.chain(incident_id)
     chained = {str(entry.get("run")) for entry in chain}

@@ -328,7 +328,7 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     sealed = records.incident_records(archive, incident_id)
     if not sealed:
         raise RecordError(f"incident {incident_id!r} has no sealed records under "
-                          f"{archive.root}: nothing to write a postmortem from")
+                          f"{archive.location()}: nothing to write a postmortem from")
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from runbook.archive.record import Archive
 from runbook.archive.verify import verify_incident
-from runbook.host.commands.runs import archive_root
+from runbook.host.commands.runs import command_archive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    archive = Archive(archive_root(args.config))
+    archive = command_archive(args.config)
     incidents = [args.incident] if args.incident else archive.incidents()
     intact = True
     for incident in incidents:
@@ -32,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{incident}: intact")
     if not incidents:
-        print(f"no incidents under {archive.root}")
+        print(f"no incidents under {archive.location()}")
     return 0 if intact else 1

@@ -46,6 +46,8 @@ from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
 
+__all__ = ["Action", "ActionResult", "Outcome", "StepLog", "run"]
+
 # What a run of an action came to.
 DRY_RUN = "dry_run"            # confirm was not given: planned and recorded, nothing done
 SUCCEEDED = "succeeded"        # executed, and its verification passed

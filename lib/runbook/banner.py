@@ -22,6 +22,8 @@ from runbook.core.findings import Finding, Status
 from runbook.core.severity import classify, format_delta
 from runbook.display import COLOURS
 
+__all__ = ["StatusBanner", "status"]
+
 TICK_SECONDS = 15.0
 
 # Notebook cells are CSS-contained, so no output can pin itself to the viewport. This script

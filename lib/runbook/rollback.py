@@ -39,6 +39,10 @@ from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed
 
+__all__ = ["DeploymentsView", "WaitPolicy", "choose_rollback", "plan_mitigation",
+           "recent_deployments", "redeploy_action", "restart_action", "rollback_action",
+           "verify_health", "wait_for_deployment"]
+
 # Statuses a previous deployment may have and still be one that ran successfully.
 WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
 # How far along a deployment is, for the progress bar (SUCCESS is the end).

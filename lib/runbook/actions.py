@@ -33,18 +33,16 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runbook.archive import layout
-from runbook.archive import record as records
-from runbook.archive.layout import RunRef
 from runbook.archive.store import LockHeld
 from runbook.core import clock
 from runbook.core.errors import ActionRefused, ArchiveUnavailable, KeyExists, RunbookError
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
+from runbook.session_protocol import SessionProtocol
 
 __all__ = ["Action", "ActionResult", "Outcome", "StepLog", "run"]
 
@@ -55,19 +53,6 @@ FAILED = "failed"              # executed (or tried to), and it did not work
 ALREADY_DONE = "already_done"  # succeeded earlier in this incident: not done again
 BLOCKED = "blocked"            # planning found a reason it cannot be done (dirty tree, …)
 REFUSED = "refused"            # another responder holds the action's lock
-
-
-class ActionSession(Protocol):
-    """What the guards need from `runbook.session.Session`."""
-
-    incident_id: str
-    run_dir: Path
-    archive: records.Archive
-    run: RunRef
-
-    def record_action(self, action: dict[str, Any]) -> dict[str, Any]: ...
-
-    def report(self, findings: Finding | Sequence[Finding], title: str = "") -> Any: ...
 
 
 class StepLog:
@@ -214,7 +199,7 @@ class ActionResult:
 
 # ---------------------------------------------------------------- the incident's ledger and locks
 
-def ledger(rb: ActionSession, name: str | None = None,
+def ledger(rb: SessionProtocol, name: str | None = None,
            target: str | None = None) -> list[dict[str, Any]]:
     """The incident's confirmed attempts, oldest first, optionally for one action/target."""
     key = layout.incident_key(rb.run.incident_id, layout.LEDGER)
@@ -223,12 +208,12 @@ def ledger(rb: ActionSession, name: str | None = None,
             and (target is None or entry.get("target") == target)]
 
 
-def succeeded_before(rb: ActionSession, name: str, target: str) -> dict[str, Any] | None:
+def succeeded_before(rb: SessionProtocol, name: str, target: str) -> dict[str, Any] | None:
     """The ledger entry of the first success of (name, target) in this incident, if any."""
     return next((e for e in ledger(rb, name, target) if e.get("status") == SUCCEEDED), None)
 
 
-def holder_identity(rb: ActionSession) -> str:
+def holder_identity(rb: SessionProtocol) -> str:
     """Who runs this: user@host, pid, and the run (which names the notebook)."""
     try:
         user = getpass.getuser()
@@ -238,7 +223,7 @@ def holder_identity(rb: ActionSession) -> str:
 
 
 @contextlib.contextmanager
-def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
+def held(rb: SessionProtocol, name: str, target: str) -> Iterator[dict[str, Any]]:
     """Hold the (incident, name, target) lock, or raise ActionRefused naming its holder."""
     info = {"holder": holder_identity(rb), "since": clock.iso(clock.now()),
             "name": name, "target": target}
@@ -254,7 +239,7 @@ def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
             "again: a success is not repeated, its result is shown") from None
 
 
-def claim_attempt(rb: ActionSession, action: Action, holder: str) -> None:
+def claim_attempt(rb: SessionProtocol, action: Action, holder: str) -> None:
     """Create the key of this attempt (the ledger's next), or raise ActionRefused naming who
     claimed it: an attempt claimed but never ledgered is in flight or its outcome unknown."""
     attempt = len(ledger(rb, action.name, action.target)) + 1
@@ -282,7 +267,7 @@ ENV_ACT_WITHOUT_ARCHIVE = "RUNBOOK_ACT_WITHOUT_ARCHIVE"
 
 # ---------------------------------------------------------------- the one entry point
 
-def run(rb: ActionSession, action: Action, *, confirm: bool = False,
+def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
         report: bool = True, without_archive: bool | None = None) -> ActionResult:
     """Plan, or (with confirm=True) execute once, under the guards; always recorded.
 
@@ -387,7 +372,7 @@ def _result(action: Action, status: str, dry_run: bool, summary: str, *,
                         dict(details if details is not None else action.details), earlier)
 
 
-def _finish(rb: ActionSession, result: ActionResult, report: bool) -> ActionResult:
+def _finish(rb: SessionProtocol, result: ActionResult, report: bool) -> ActionResult:
     rb.record_action(result.to_record())
     if report and result.findings:
         rb.report(result.findings, title=f"{result.name} → {result.target}")

@@ -19,7 +19,7 @@ import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from runbook import health
 from runbook.actions import Action, Outcome, StepLog
@@ -38,6 +38,7 @@ from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed
+from runbook.session_protocol import SessionProtocol
 
 __all__ = ["DeploymentsView", "WaitPolicy", "choose_rollback", "plan_mitigation",
            "recent_deployments", "redeploy_action", "restart_action", "rollback_action",
@@ -50,13 +51,6 @@ STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BU
           "DEPLOYING": 3, "SUCCESS": 4, "SLEEPING": 4}
 FIX_CRASHED = ("the deployment did not come up: read its logs (Railway → Deployments → "
                "View logs), then roll back to an older deployment or revert the commit")
-
-
-class HasConfig(Protocol):
-    config: Config
-
-    @property
-    def timeouts(self) -> Timeouts: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,7 @@ class WaitPolicy:
         return next_interval
 
 
-def client_for(rb: HasConfig) -> RailwayClient:
+def client_for(rb: SessionProtocol) -> RailwayClient:
     return RailwayClient.from_config(rb.config, rb.timeouts)
 
 
@@ -125,7 +119,7 @@ def choose_rollback(deployments: list[Deployment], deployment_id: str = ""
                    f"last {len(deployments)}: revert the commit instead (git path below)")
 
 
-def rollback_action(rb: HasConfig, deployment_id: str = "",
+def rollback_action(rb: SessionProtocol, deployment_id: str = "",
                     policy: WaitPolicy | None = None) -> Action:
     """Plan the rollback: which deployment, which commit; blocked when there is none."""
     policy = policy or WaitPolicy()
@@ -164,7 +158,7 @@ def rollback_action(rb: HasConfig, deployment_id: str = "",
     return Action(name, target, plan, execute, details=details)
 
 
-def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
+def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
     """Restart the latest deployment (the runbook's "Restart service in Railway")."""
     policy = policy or WaitPolicy()
     name, target = "railway.restart", service_target(rb.config)
@@ -185,7 +179,7 @@ def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
     return Action(name, target, plan, execute, details=_latest_details(latest))
 
 
-def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
+def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
     """Redeploy the latest deployment: the same commit, built and started again (picks up
     changed variables)."""
     policy = policy or WaitPolicy()
@@ -211,7 +205,7 @@ def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
     return Action(name, target, plan, execute, details=_latest_details(latest))
 
 
-def _latest(rb: HasConfig, name: str, target: str, verb: str
+def _latest(rb: SessionProtocol, name: str, target: str, verb: str
             ) -> tuple[RailwayClient, Deployment] | Action:
     """The client and the latest deployment to act on, or the blocked action saying why not."""
     try:
@@ -337,7 +331,7 @@ def verify_health(config: Config, timeouts: Timeouts, policy: WaitPolicy,
     return finding
 
 
-def _wait_and_verify(rb: HasConfig, client: RailwayClient, deployment_id: str,
+def _wait_and_verify(rb: SessionProtocol, client: RailwayClient, deployment_id: str,
                      policy: WaitPolicy, log: StepLog, what: str,
                      details: dict[str, Any]) -> Outcome:
     deployed = wait_for_deployment(client, deployment_id, policy, log)
@@ -383,7 +377,7 @@ class DeploymentsView:
                 f"<tbody>{rows}</tbody></table>")
 
 
-def recent_deployments(rb: HasConfig, first: int = 10) -> DeploymentsView:
+def recent_deployments(rb: SessionProtocol, first: int = 10) -> DeploymentsView:
     """The deployments table; when Railway cannot be read, the view says why."""
     try:
         return DeploymentsView(client_for(rb).deployments(first=first))
@@ -394,7 +388,7 @@ def recent_deployments(rb: HasConfig, first: int = 10) -> DeploymentsView:
 MITIGATIONS = ("rollback", "restart", "redeploy", "revert")
 
 
-def plan_mitigation(rb: HasConfig, mitigation: str = "rollback", *, deployment_id: str = "",
+def plan_mitigation(rb: SessionProtocol, mitigation: str = "rollback", *, deployment_id: str = "",
                     revert_sha: str = "", repo_path: str = "", mainline: int = 0,
                     wait_seconds: float = 600.0, progress: bool = True) -> Action:
     """The one action the notebook's parameters ask for: a Railway rollback, restart or

@@ -29,7 +29,7 @@ from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding
 from runbook.core.impact import ImpactStart
 from runbook.core.redaction import registry
-from runbook.core.severity import classify
+from runbook.core.severity import run_severity
 from runbook.display import FindingsView, SeverityView
 from runbook.host.runner import (
     ENV_CONFIG,
@@ -113,7 +113,7 @@ class Session:
 
     def assess(self) -> SeverityView:
         """The severity the findings so far call for, with the time left; recorded."""
-        severity = classify(self.findings)
+        severity = run_severity(self.findings)
         self._event("severity", {"severity": severity.level if severity else None})
         return SeverityView(severity, self.incident_id, self.incident_started, clock.now())
 

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from runbook import actions
-from runbook.actions import Action, ActionResult, ActionSession
+from runbook.actions import Action, ActionResult
 from runbook.core import clock
 from runbook.core.errors import ActionRefused
 from runbook.core.findings import Status
 from runbook.core.redaction import fingerprint, registry
 from runbook.display import COLOURS
+from runbook.session_protocol import SessionProtocol
 
 __all__ = ["ArchiveButton", "ConfirmButton", "SecretField", "archive_button", "confirm",
            "secret_field"]
@@ -52,7 +53,7 @@ def widget_frontend(rb: Any) -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def confirm(rb: ActionSession, action: Action, *, confirm: bool = False,
+def confirm(rb: SessionProtocol, action: Action, *, confirm: bool = False,
             interactive: bool | None = None) -> ActionResult | ConfirmButton:
     """A confirm button for `action` (interactive), else `actions.run(…, confirm=confirm)`.
 
@@ -73,7 +74,7 @@ def _banner(colour: str, text: str) -> str:
 class ConfirmButton:
     """The plan, a button, and what came of the click. One execution per button."""
 
-    def __init__(self, rb: ActionSession, action: Action) -> None:
+    def __init__(self, rb: SessionProtocol, action: Action) -> None:
         import ipywidgets
 
         self.rb = rb

@@ -30,7 +30,7 @@ def summarise(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], str |
     rated = [e for e in events if e.get("type") == "severity"]
     severity = rated[-1].get("severity") if rated else None
     if not rated and findings:
-        level = sev.classify(Finding.from_dict(f) for f in findings)
+        level = sev.run_severity(Finding.from_dict(f) for f in findings)
         severity = level.level if level else None
     return findings, actions, severity
 

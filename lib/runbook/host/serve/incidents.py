@@ -36,12 +36,12 @@ class OpenIncident:
 
 
 class IncidentBook:
-    def __init__(self, root: Path) -> None:
-        self.archive = records.Archive(root)
+    def __init__(self, archive: records.Archive) -> None:
+        self.archive = archive
 
     @property
     def where(self) -> str:
-        return str(self.archive.root)
+        return self.archive.location()
 
     def reachable(self) -> bool:
         try:

@@ -19,6 +19,7 @@ from types import FrameType
 
 import uvicorn
 
+from runbook.archive.location import open_archive
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
 from runbook.core.errors import BadInput
@@ -71,7 +72,7 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token, sentry_secret = credentials(config)
-    book = IncidentBook(config.runs_dir())
+    book = IncidentBook(open_archive(config))
     if not book.reachable():
         raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
     dispatcher = Dispatcher(config, book, child_environment(config))

@@ -1,7 +1,7 @@
 """The target config (`runbook.toml`): which Dealix to look at, and where its services live.
 
 The file holds only the *names* of environment variables for secrets (every key ending in
-`_env`); values are read through `runbook.secrets`. Loading validates everything up front: a
+`_env`); values are read through `runbook.core.redaction`. Loading validates everything up front: a
 missing file, section or key, an unknown key (usually a typo) or a wrong type raises
 `ConfigError` naming the file and the key, before anything is started.
 """

@@ -21,6 +21,7 @@ incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 mitigation: str = "rollback"  # rollback | restart | redeploy (Railway) or revert (git)
 confirm: bool = False  # True: do it; False: dry run, show the plan only
+actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
 deployment_id: str = ""  # rollback: deployment to go back to; empty: the previous successful one
 revert_sha: str = ""  # revert: the bad commit's sha
 repo_path: str = ""  # revert: local clone; empty: [git] repo_path from the config
@@ -32,7 +33,8 @@ import runbook.session
 from runbook import widgets
 from runbook import health, rollback
 
-rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path,
+                           actor=actor)
 rb.incident_id
 """),
     md("""

@@ -316,11 +316,11 @@ class PressDesk:
         self._respond(press, {"replace_original": True, "text": line, "blocks": blocks})
 
     def _response_url_ok(self, url: str) -> bool:
-        """Slack's response URLs are https; the configured api_url's host (a fake Slack in
-        drills) is the one other place a follow-up may go."""
+        """Slack's response URLs are https; plain http only to the configured api_url's host
+        (a fake Slack on loopback in drills and tests)."""
         parts = urlsplit(url)
         if parts.scheme == "https" and parts.hostname:
             return True
         api = urlsplit(self.config.slack.api_url if self.config.slack else "")
-        return bool(parts.hostname) and (parts.scheme, parts.hostname, parts.port) == (
-            api.scheme, api.hostname, api.port)
+        return parts.scheme == "http" and bool(parts.hostname) and \
+            parts.hostname == api.hostname

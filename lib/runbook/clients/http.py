@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
+from runbook.core.errors import AuthError, OutcomeUnknown, RateLimited, ServiceUnavailable
 from runbook.core.redaction import redact
 
 USER_AGENT = "dealix-runbook/0.1"
@@ -75,6 +75,17 @@ def transport_failure(exc: BaseException) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "connect"
     return "protocol"
+
+
+# Failures that can come after the whole request went out: the service may have acted on it.
+_AFTER_SENDING = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+                  httpx.RemoteProtocolError)
+
+
+def maybe_delivered(exc: BaseException) -> bool:
+    """True when the request may have reached the service (no answer was seen): a read or
+    write timeout, a reset or a close after sending. Connecting failures never sent it."""
+    return isinstance(exc, _AFTER_SENDING)
 
 
 def describe_failure(kind: str, url: str) -> str:
@@ -140,7 +151,8 @@ def request(http: httpx.Client, service: str, method: str, url: str, *,
             response = http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             kind = transport_failure(exc)
-            raise ServiceUnavailable(service, describe_failure(kind, url)) from None
+            unseen = OutcomeUnknown if maybe_delivered(exc) else ServiceUnavailable
+            raise unseen(service, describe_failure(kind, url)) from None
         if response.status_code == 429:
             delay = retry_after_seconds(response)
             if waited + delay > max_rate_limit_wait:

@@ -68,6 +68,12 @@ class ServiceUnavailable(ServiceError):
     """Timeout, refused connection, 5xx, or an answer that is not what the API documents."""
 
 
+class OutcomeUnknown(ServiceUnavailable):
+    """The request was sent but no answer was seen (a read timeout, a connection reset): the
+    service may have done it. For a change to production this is never a failure: it is
+    reconciled against the service's state before anything is tried again."""
+
+
 class ActionRefused(RunbookError):
     """A destructive action was refused by a guard (lock held elsewhere, already done)."""
 

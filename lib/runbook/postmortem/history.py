@@ -96,8 +96,11 @@ class Event:
 
 
 def action_outcome(action: dict[str, Any]) -> str:
-    """'dry run', 'failed' or 'succeeded', from the fields an action record may carry."""
+    """'dry run', 'failed', 'unknown' or 'succeeded', from the fields an action record may
+    carry. Unknown (sent, no answer seen) is neither a success nor a failure."""
     state = str(action.get("status") or action.get("outcome") or "").lower()
+    if state == "unknown":
+        return "unknown"
     result = str(action.get("result") or "").lower()
     if action.get("ok") is False or action.get("error") or state in _FAILED_ACTION_STATES \
             or result.startswith(("error", "failed", "refused")):

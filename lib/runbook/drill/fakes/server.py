@@ -8,6 +8,8 @@ never answer (`hang`), the two ways a service hurts a responder most.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ class Response:
     status: int = 200
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False     # answer nothing: reset the connection (RST) instead
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -103,6 +106,12 @@ class _Handler(BaseHTTPRequestHandler):
             response = service.handle(request)
         except Exception as exc:  # noqa: BLE001 - a fake's bug must show, not kill the thread
             response = Response(500, {"error": f"fake {service.name} failed: {exc!r}"})
+        if response.reset:
+            # Linger 0: closing sends a reset, as a proxy or a crashed server does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         payload, content_type = response.encoded()
         self.send_response(response.status)
         headers = {"Content-Type": content_type, **response.headers}

@@ -62,8 +62,11 @@ def seal_run(archive: Archive, run: RunRef, fields: dict[str, Any], *, status: s
     if events is None:
         events = archive.events(run)
     findings, actions, severity = summarise(events)
+    header = archive.header(run.incident_id) or {}
     record: dict[str, Any] = {
         **fields, "status": status, "finished_at": clock.iso(clock.now()),
+        # The incident's start, sealed into the chain: incident.json alone is a local file.
+        "incident_started_at": header.get("started_at"),
         "severity": severity, "findings": findings, "actions": actions,
         "notebook_sha256": archive.sha256(run.key(layout.NOTEBOOK)),
     }

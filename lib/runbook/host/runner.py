@@ -83,6 +83,7 @@ class RunResult:
     error: str = ""
     archive: records.Archive | None = None
     run: RunRef | None = None
+    chain_head: str | None = None   # the incident's chain head after this run was sealed
 
     def where(self, name: str) -> str:
         """Where one of the run's files is kept (`layout.RECORD`, `layout.NOTEBOOK`), to show."""
@@ -146,6 +147,7 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     started = clock.now()
     incident_id = records.check_incident_id(incident_id) if incident_id else \
         records.new_incident_id(started)
+    archive.check_ready(incident_id)
     name = path.stem
     header = archive.open_incident(incident_id, started, opened_by=name)
     base_record: dict[str, Any] = {
@@ -177,7 +179,8 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     record = _finish(archive, run, base_record, status, error)
     exit_code = {"completed": EXIT_OK, "failed": EXIT_FAILED, "timed_out": EXIT_FAILED,
                  "aborted": EXIT_ABORTED}[status]
-    return RunResult(status, exit_code, run_dir, record, error, archive, run)
+    return RunResult(status, exit_code, run_dir, record, error, archive, run,
+                     archive.chain_head(incident_id))
 
 
 @contextlib.contextmanager
@@ -318,6 +321,11 @@ def describe(result: RunResult) -> str:
     for finding in result.record.get("findings", []):
         lines.append(f"  {finding['status']:<7} {finding['code']:<28} {finding['summary']}")
     lines.append(f"record: {result.where(layout.RECORD)}")
+    if result.chain_head:
+        # Kept outside the archive (posted, pasted), it proves later that no run sealed up to
+        # now was removed: runbook verify INCIDENT --head HASH.
+        lines.append(f"chain head: {result.chain_head} (runbook verify "
+                     f"{result.record.get('incident_id')} --head {result.chain_head})")
     return registry().redact("\n".join(lines))
 
 

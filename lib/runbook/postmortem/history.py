@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runbook.archive import layout
+from runbook.archive import layout, witness
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
@@ -225,10 +225,39 @@ def _run_events(run: Run) -> list[Event]:
 
 
 def incident_started(archive: records.Archive, incident_id: str) -> datetime | None:
-    header = archive.header(incident_id)
+    """When the incident started: incident.json's time when the chain vouches for it.
+
+    incident.json is a local file: an edited one must not move the 48-hour clock. When its
+    hash no longer matches the chain's, the time comes from the sealed records instead (each
+    carries `incident_started_at`, else their own start); an archive sealed before the chain
+    vouched for the header keeps its header's time, but never later than its first run.
+    """
+    chain = archive.chain(incident_id)
+    header = _parse_time((archive.header(incident_id) or {}).get("started_at"))
+    vouched = witness.header_vouched(archive.store, incident_id, chain)
+    if vouched:
+        return header
+    recorded: datetime | None = None
+    earliest: datetime | None = None
+    for entry in chain:
+        record = archive.read_json(RunRef(incident_id, str(entry.get("run"))).key(
+            layout.RECORD))
+        if not isinstance(record, dict):
+            continue
+        recorded = recorded or _parse_time(record.get("incident_started_at"))
+        started = _parse_time(record.get("started_at"))
+        if started is not None and (earliest is None or started < earliest):
+            earliest = started
+    if vouched is False:
+        return recorded or earliest
+    known = [t for t in (header, recorded, earliest) if t is not None]
+    return min(known) if known else None
+
+
+def _parse_time(value: Any) -> datetime | None:
     try:
-        return clock.parse_iso(str(header["started_at"])) if header else None
-    except (ValueError, KeyError, TypeError):
+        return clock.parse_iso(str(value)) if value else None
+    except (ValueError, TypeError):
         return None
 
 

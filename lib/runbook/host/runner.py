@@ -54,6 +54,7 @@ ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"
 ENV_CONFIG = "RUNBOOK_CONFIG"
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
+INTERRUPTED = "interrupted"   # the run could not be sealed (the disk filled): no record
 
 
 def notebooks_dir() -> Path:
@@ -171,12 +172,18 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
            "RUNBOOK_RUNS_DIR": str(archive.root)}
     stop = _Stop()
     show_progress = sys.stderr.isatty() if progress is None else progress
-    outcome, error = _execute(path, archive.store, run.key(layout.NOTEBOOK), kernel_parameters,
-                              env, stop, deadline, show_progress)
-    status = stop.reason or outcome
-    if stop.reason:
-        error = stop.detail
-    record = _finish(archive, run, base_record, status, error)
+    try:
+        outcome, error = _execute(path, archive.store, run.key(layout.NOTEBOOK),
+                                  kernel_parameters, env, stop, deadline, show_progress)
+        status = stop.reason or outcome
+        if stop.reason:
+            error = stop.detail
+        record = _finish(archive, run, base_record, status, error)
+    except OSError as exc:
+        # The disk filled (or the archive went away) mid-run: no record can be sealed. Say
+        # what was kept and where; the run stays `interrupted` in the listing.
+        return RunResult(INTERRUPTED, EXIT_FAILED, run_dir, {}, _kept(archive, run, exc),
+                         archive, run)
     exit_code = {"completed": EXIT_OK, "failed": EXIT_FAILED, "timed_out": EXIT_FAILED,
                  "aborted": EXIT_ABORTED}[status]
     return RunResult(status, exit_code, run_dir, record, error, archive, run,
@@ -308,13 +315,34 @@ def _KernelManager(**kwargs: Any) -> Any:
 
 def _finish(archive: records.Archive, run: RunRef, base: dict[str, Any], status: str,
             error: str) -> dict[str, Any]:
-    """Mark the notebook with the run's outcome, then seal the record."""
-    mark_notebook(archive.store, run.key(layout.NOTEBOOK), status, error)
+    """Mark the notebook with the run's outcome, then seal the record. A run stopped from
+    outside says which cell it stopped in (papermill closes that cell as completed)."""
+    where = mark_notebook(archive.store, run.key(layout.NOTEBOOK), status, error)
+    if where:
+        error = f"{error}, in {where}" if error else f"stopped in {where}"
     return seal_run(archive, run, base, status=status, error=error)
+
+
+def _kept(archive: records.Archive, run: RunRef, exc: OSError) -> str:
+    """What a run that could not be sealed left behind, and where."""
+    kept = []
+    for name, what in ((layout.STARTED, "its start marker"),
+                       (layout.EVENTS, "its findings and actions as they happened"),
+                       (layout.NOTEBOOK, "the notebook as last saved")):
+        with contextlib.suppress(OSError):
+            if archive.store.exists(run.key(name)):
+                kept.append(f"{name} ({what})")
+    reason = exc.strerror or str(exc)
+    return registry().redact(
+        f"the archive could not be written ({reason}) so no record.json was sealed; kept in "
+        f"{archive.location(run.prefix)}: {', '.join(kept) or 'nothing'}. The run shows as "
+        "interrupted in `runbook runs`: free space, then run the notebook again")
 
 
 def describe(result: RunResult) -> str:
     """The runner's closing lines for a person."""
+    if result.status == INTERRUPTED:
+        return registry().redact(f"status: {INTERRUPTED}\n{result.error}")
     lines = [f"status: {result.status}" + (f" ({result.error})" if result.error else "")]
     severity = result.record.get("severity")
     lines.append(f"severity: {severity or 'none'}")

@@ -334,7 +334,8 @@ def _kept(archive: records.Archive, run: RunRef, exc: OSError) -> str:
                 kept.append(f"{name} ({what})")
     reason = exc.strerror or str(exc)
     return registry().redact(
-        f"the archive could not be written ({reason}) so no record.json was sealed; kept in "
+        f"the archive could not be written ({reason}) so no {layout.RECORD} was sealed; "
+        "kept in "
         f"{archive.location(run.prefix)}: {', '.join(kept) or 'nothing'}. The run shows as "
         "interrupted in `runbook runs`: free space, then run the notebook again")
 

@@ -209,3 +209,49 @@ def test_a_run_killed_right_after_sending_shows_the_attempt(runs_dir: Path) -> N
     assert fake.mutation_count("deploymentRollback") == 1
     assert second.status == "completed", second.error
     assert [a["status"] for a in second.record["actions"]] == ["already_done"]
+
+
+def test_a_runner_killed_with_its_kernel_leaves_the_intent(runs_dir: Path) -> None:
+    import subprocess
+
+    from conftest import RUNBOOK
+
+    with simulated_target(runs_dir, probe_timeout=30.0) as target:
+        handles = bad_deploy(target, step=0.3)
+        fake = handles.fake
+        fake.answer_late = 60.0
+        config_path = target.write_config()
+        with target.environment():
+            runner = subprocess.Popen(
+                [RUNBOOK, "run", "rollback", "-p", "confirm", "true", "--incident",
+                 "inc-sigkill", "--config", str(config_path)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env={**os.environ, "RUNBOOK_RUNS_DIR": str(runs_dir)})
+            try:
+                deadline = time.monotonic() + 90
+                while time.monotonic() < deadline and not fake.mutation_count():
+                    time.sleep(0.05)
+                assert fake.mutation_count("deploymentRollback") == 1
+                kernels = _kernels_of(runner.pid)
+                runner.kill()
+                for pid in kernels:
+                    os.kill(pid, signal.SIGKILL)
+            finally:
+                runner.kill()
+                runner.wait(10)
+            fake.stop_waiting()
+            fake.answer_late = 0.0
+            ledger = [json.loads(line) for line in
+                      (runs_dir / "inc-sigkill" / "actions.jsonl").read_text().splitlines()]
+            assert [(e["phase"], e["name"]) for e in ledger] == [("intent", "railway.rollback")]
+            killed = next(runs_dir.glob("inc-sigkill/*-rollback"))
+            intents = [json.loads(line) for line in
+                       (killed / "events.jsonl").read_text().splitlines()
+                       if '"action_intent"' in line]
+            assert len(intents) == 1 and not (killed / "record.json").exists()
+
+            config = load_config(config_path)
+            second = run_notebook("rollback", [("confirm", "true"), ("wait_seconds", "30")],
+                                  config, incident_id="inc-sigkill", mode="drill")
+    assert fake.mutation_count("deploymentRollback") == 1
+    assert [a["status"] for a in second.record["actions"]] == ["already_done"]

@@ -255,3 +255,24 @@ def test_a_runner_killed_with_its_kernel_leaves_the_intent(runs_dir: Path) -> No
                                   config, incident_id="inc-sigkill", mode="drill")
     assert fake.mutation_count("deploymentRollback") == 1
     assert [a["status"] for a in second.record["actions"]] == ["already_done"]
+
+
+def test_a_gateway_timeout_on_the_mutation_is_unknown(drill: Drill) -> None:
+    from runbook.drill.fakes.server import Response
+
+    rb = drill.session()
+    action = rollback.rollback_action(rb, policy=FAST)
+    # Railway does the rollback; the gateway in front of it answers 504.
+    original = drill.fake.handle
+
+    def gateway(request: object) -> Response:
+        answer = original(request)  # type: ignore[arg-type]
+        if b"deploymentRollback" in getattr(request, "body", b""):
+            return Response(504, "<html>504 Gateway Time-out</html>",
+                            {"Content-Type": "text/html"})
+        return answer
+
+    drill.fake.handle = gateway  # type: ignore[method-assign]
+    result = actions.run(rb, action, confirm=True)
+    assert result.status == actions.UNKNOWN, result.summary
+    assert drill.fake.mutation_count("deploymentRollback") == 1

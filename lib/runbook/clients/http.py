@@ -166,8 +166,12 @@ def request(http: httpx.Client, service: str, method: str, url: str, *,
             raise AuthError(service, f"credentials refused ({response.status_code} "
                             f"{excerpt(response.text)}){hint}")
         if response.status_code >= 500:
-            raise ServiceUnavailable(service, f"server error {response.status_code}: "
-                                     f"{excerpt(response.text)}")
+            # A gateway's 502/504: the request went past it, and the service behind may have
+            # acted on it before the gateway gave up.
+            failure = OutcomeUnknown if response.status_code in (502, 504) else \
+                ServiceUnavailable
+            raise failure(service, f"server error {response.status_code}: "
+                          f"{excerpt(response.text)}")
         return response
 
 

@@ -1,6 +1,6 @@
 """Run every benchmark in one go, side by side, and write bench/results.json.
 
-    python3 bootstrap.py bench                  # the six figures, then a table
+    python3 bootstrap.py bench                  # the eight figures, then a table
     python3 bootstrap.py bench --quick          # a tiny configuration (seconds, not minutes)
     python3 bootstrap.py bench --update-readme  # also rewrite the table in README.md
 
@@ -33,7 +33,7 @@ README_END = "<!-- /bench:table -->"
 
 
 def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
-    from bench import archive, runner, triage
+    from bench import archive, runner, serve, triage
 
     repeats = 1 if quick else 3
     return [
@@ -45,6 +45,9 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
         ("postmortem_200", lambda: archive.postmortem_200(runs=10 if quick else 200)),
         ("runner_overhead", lambda: runner.runner_overhead(repeats=repeats)),
         ("peak_rss_mb", runner.peak_rss_mb),
+        ("alert_to_slack_s", lambda: serve.alert_to_slack_s(repeats=1 if quick else 5)),
+        ("alert_storm", lambda: serve.alert_storm(alerts=40 if quick else 200,
+                                                  over_seconds=2.0 if quick else 10.0)),
     ]
 
 

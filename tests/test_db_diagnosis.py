@@ -23,7 +23,7 @@ from pg_fixtures import (  # noqa: F401 - fixtures register by import
 from runbook import db, session
 from runbook.actions import ActionResult
 from runbook.clients import dburl
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Finding, Status
 from runbook.core.redaction import registry

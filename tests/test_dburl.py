@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runbook.clients import dburl
-from runbook.clients.dburl import DbUrlError
-from runbook.core.errors import BadInput
+from runbook.core.errors import BadInput, DbUrlError
 from runbook.core.redaction import fingerprint, registry
 
 PASSWORD = "S3cret-Pa55word"

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runbook.archive.record import read_record
-from runbook.clients.dburl import DbUrlError, parse
+from runbook.clients.dburl import parse
 from runbook.core.config import parse_config
-from runbook.core.errors import BadInput, ConfigError, ParameterError, RecordError
+from runbook.core.errors import BadInput, ConfigError, DbUrlError, ParameterError, RecordError
 from runbook.core.redaction import registry
 from runbook.host.params import Parameter, coerce
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding, Status

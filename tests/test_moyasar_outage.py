@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
-from runbook.clients.moyasar import check_outage
+from runbook.checks.moyasar import check_outage
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Status
 from runbook.drill.fakes.moyasar import UNAUTHORIZED, FakeMoyasar, payment

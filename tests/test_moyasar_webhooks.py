@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
-from runbook.clients.moyasar_webhooks import (
-    MoyasarKeyRejected,
-    MoyasarWebhooksClient,
-    WebhookAttempt,
-    deliveries_at_risk,
-    rejected_events,
-    window_start,
-)
+from runbook.checks.payments import deliveries_at_risk, rejected_events, window_start
+from runbook.clients.moyasar import MoyasarClient, WebhookAttempt
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
-from runbook.core.errors import ServiceUnavailable
+from runbook.core.errors import ConfigError, MoyasarKeyRejected, ServiceUnavailable
 from runbook.core.findings import Status
 from runbook.drill.fakes.moyasar import FakeMoyasar, payment
 from runbook.drill.fakes.moyasar_webhooks import WebhookLog, serve_webhook_log, webhook_attempt
@@ -45,8 +39,8 @@ class Env:
             "moyasar": {"api_url": self.server.url + "/v1", "secret_key_env": KEY_ENV}},
             Path("runbook.toml"))
 
-    def client(self) -> MoyasarWebhooksClient:
-        return MoyasarWebhooksClient.from_config(self.config(), FAST)
+    def client(self) -> MoyasarClient:
+        return MoyasarClient.from_config(self.config(), FAST)
 
 
 @pytest.fixture
@@ -159,3 +153,34 @@ def test_the_window_reaches_back_before_the_incident() -> None:
     opened = datetime.now(UTC) - timedelta(minutes=5)
     assert window_start(opened, 24) < opened - timedelta(hours=23)
     assert window_start(opened - timedelta(days=3), 24) == opened - timedelta(days=3)
+
+
+def test_an_unsorted_payments_list_is_filtered_page_by_page(env: Env) -> None:
+    # Old payments first: a client that stopped at the first page of old payments would miss
+    # the recent ones on the later pages.
+    for n in range(25):
+        env.fake.payments.append(payment(1000, "paid", NOW - timedelta(days=10, minutes=n)))
+    recent = [payment(2000 + n, "paid", NOW - timedelta(minutes=n)) for n in range(3)]
+    env.fake.payments.extend(recent)
+    found, listing = env.client().payments(NOW - timedelta(hours=1))
+    assert {p.id for p in found} == {p["id"] for p in recent}
+    assert [p.created_at for p in found] == sorted((p.created_at for p in found), reverse=True)
+    assert listing.pages_read == 2 and not listing.truncated
+
+
+def test_the_payment_page_bound_comes_from_the_config(env: Env) -> None:
+    for n in range(45):
+        env.fake.payments.append(payment(1000, "paid", NOW - timedelta(minutes=n)))
+    config = parse_config({
+        "service": {"name": "dealix", "base_url": "http://127.0.0.1:9"},
+        "moyasar": {"api_url": env.server.url + "/v1", "secret_key_env": KEY_ENV,
+                    "max_pages": 2}}, Path("runbook.toml"))
+    found, listing = MoyasarClient.from_config(config, FAST).payments(NOW - timedelta(days=1))
+    assert len(found) == 40 and listing.truncated
+
+
+@pytest.mark.parametrize("pages", [0, 501])
+def test_max_pages_is_validated(pages: int) -> None:
+    with pytest.raises(ConfigError, match="max_pages"):
+        parse_config({"service": {"name": "dealix", "base_url": "http://127.0.0.1:9"},
+                      "moyasar": {"max_pages": pages}}, Path("runbook.toml"))

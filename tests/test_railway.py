@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import MAX_LOG_LINES, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import (
     AuthError,

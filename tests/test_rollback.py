@@ -198,3 +198,20 @@ def test_notebook_dry_run_then_confirmed_twice(runs_dir: Path) -> None:
     for run in runs:
         health = [f for f in run.record["findings"] if f["code"].startswith("health.")]
         assert health[-1]["code"] == "health.ok" and health[-1]["status"] == "pass"
+
+
+@pytest.mark.parametrize("end, code, status", [
+    ("SLEEPING", "deploy.ok", "pass"),               # active and idle: the rollback is up
+    ("REMOVED", "deploy.replaced", "error"),         # replaced while waiting: no verdict
+    ("REMOVING", "deploy.replaced", "error"),
+    ("SKIPPED", "deploy.skipped", "error"),
+    ("HIBERNATING", "deploy.unknown_status", "error"),   # unknown to the runbook: named
+])
+def test_the_wait_answers_every_status(drill: Drill, end: str, code: str, status: str) -> None:
+    drill.fake.new_deployment_schedule = staged(end, 0.1)
+    rb = drill.session()
+    result = actions.run(rb, rollback.rollback_action(rb, policy=FAST), confirm=True)
+    found = [f for f in result.findings if f.code == code]
+    assert found and found[0].status.value == status, result.findings
+    if status == "error":
+        assert end in found[0].summary and not result.ok

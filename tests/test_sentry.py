@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 
 from runbook import error_spike
+from runbook.checks.sentry import assess, classify
 from runbook.clients import sentry
-from runbook.clients.http import Timeouts
-from runbook.clients.sentry import Bucket, SentryClient, assess, classify
+from runbook.clients.sentry import Bucket, SentryClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
-from runbook.core.errors import AuthError, RateLimited, ServiceError, ServiceUnavailable
+from runbook.core.errors import (
+    AuthError,
+    ConfigError,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+)
 from runbook.core.findings import Status
 from runbook.drill.fakes.railway import with_railway
 from runbook.drill.fakes.sentry import FakeSentry, with_sentry
@@ -186,3 +193,35 @@ def test_report_unconfigured() -> None:
     report = error_spike.check_errors(bare, FAST)
     assert [f.status for f in report.findings] == [Status.SKIPPED]
     assert sentry.configured(bare)
+
+
+def test_the_error_query_is_a_setting(env: Env) -> None:
+    config = parse_config({
+        "service": {"name": "dealix", "base_url": "http://127.0.0.1:9"},
+        "sentry": {"api_url": env.server.url + "/api/0", "org": "dealix",
+                   "project": "dealix-backend", "token_env": "TEST_SENTRY_TOKEN",
+                   "error_query": "event.type:error level:fatal"}}, Path("runbook.toml"))
+    assert config.sentry is not None and env.config().sentry is not None
+    assert env.config().sentry.error_query == "event.type:error"   # the default
+    SentryClient.from_config(config, FAST).error_series()
+    stats = env.fake.seen("GET", "/api/0/organizations/dealix/events-stats/")[0]
+    assert stats.arg("query") == "event.type:error level:fatal"
+
+
+@pytest.mark.parametrize("query", ["", "   ", "a\nb"])
+def test_a_bad_error_query_is_refused(query: str) -> None:
+    with pytest.raises(ConfigError, match="error_query"):
+        parse_config({"service": {"name": "dealix", "base_url": "http://127.0.0.1:9"},
+                      "sentry": {"org": "o", "project": "p", "error_query": query}},
+                     Path("runbook.toml"))
+
+
+def test_the_token_hint_names_the_scopes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_SENTRY_TOKEN", raising=False)
+    config = parse_config({"service": {"name": "dealix", "base_url": "http://127.0.0.1:9"},
+                           "sentry": {"org": "o", "project": "p",
+                                      "token_env": "TEST_SENTRY_TOKEN"}}, Path("runbook.toml"))
+    with pytest.raises(AuthError) as raised:
+        SentryClient.from_config(config, FAST)
+    assert all(scope in str(raised.value) for scope in ("org:read", "project:read",
+                                                        "event:read", "project_id"))

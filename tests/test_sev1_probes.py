@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runbook import api404, mitigation, sev1
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Finding, Status, failed
 from runbook.drill.scenarios.sev1 import WRONG_START_COMMAND, api_404, crash, with_monitoring
@@ -47,7 +47,7 @@ def test_outage_sections(target: Target) -> None:
     crash(target)
     with target.environment():
         report = sev1.investigate(load(target), FAST)
-    assert {f.code for f in report.confirm} == {"health.down"}
+    assert {f.code for f in report.confirm if f.failed} == {"health.down"}
     assert [f.code for f in report.railway] == ["deploy.crashed"]
     [down] = report.uptime
     assert down.code == "uptime.down" and down.evidence["down_since"]
@@ -93,7 +93,7 @@ def test_db_url_from_railway_variables_refused(target: Target) -> None:
     with target.environment():
         finding = sev1.check_db_connection(load(target), FAST)
     assert finding.code == "db.refused" and finding.status is Status.FAIL
-    assert finding.evidence["source"] == "Railway variables"
+    assert "Railway variables" in finding.evidence["source"]
     assert "pg-pass-9876" not in repr(finding)
 
 

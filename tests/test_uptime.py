@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
-from runbook.clients.uptimerobot import UptimeRobotClient, check_uptime
+from runbook.checks.uptime import check_uptime
+from runbook.clients.transport import Timeouts
+from runbook.clients.uptimerobot import UptimeRobotClient
 from runbook.core.config import Config, parse_config
 from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
 from runbook.core.findings import Status
@@ -124,3 +125,27 @@ def test_unconfigured_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
                                "uptimerobot": {}}, Path("runbook.toml"))
     [finding] = check_uptime(configured, FAST)
     assert finding.status is Status.SKIPPED and "$UPTIMEROBOT_API_KEY" in finding.summary
+
+
+def test_more_than_fifty_monitors_are_read_page_by_page(env: Env) -> None:
+    for n in range(118):
+        env.fake.add_monitor(f"extra {n}", f"https://example.com/{n}")
+    monitors = UptimeRobotClient.from_config(env.config(monitor_id=0), FAST).monitors()
+    assert len(monitors) == 120 and len({m.id for m in monitors}) == 120
+    offsets = [r.form()["offset"] for r in env.fake.seen("POST", "/v2/getMonitors")]
+    assert offsets == ["0", "50", "100"]
+
+
+def test_recent_is_the_newest_log_or_check(env: Env) -> None:
+    from runbook.checks.uptime import polling_finding
+
+    now = datetime.now(UTC)
+    env.monitor.last_checked = now - timedelta(hours=5)    # no recent check …
+    env.monitor.log(2, now - timedelta(minutes=3))         # … but a fresh log
+    [monitor] = UptimeRobotClient.from_config(env.config(), FAST).monitors(
+        [env.monitor.id], response_times=3)
+    assert polling_finding(monitor, now).code == "uptime.polling"
+    env.monitor.logs.pop()
+    [monitor] = UptimeRobotClient.from_config(env.config(), FAST).monitors(
+        [env.monitor.id], response_times=3)
+    assert polling_finding(monitor, now).code == "uptime.stale"

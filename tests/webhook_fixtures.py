@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, load_config
 from runbook.drill.scenarios.webhook import webhook_rejecting
 from runbook.drill.target import Target, simulated_target

@@ -14,12 +14,14 @@ The latest deployment, its start command and two `/api/v1` routes are checked at
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 """),
     code("""
 import runbook.session
 from runbook import api404, mitigation
 
-rb = runbook.session.start("api_404", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("api_404", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 report = api404.investigate(rb.config, rb.timeouts)
 """),
     md("""

@@ -17,6 +17,7 @@ dry run. A message already sent in this incident is not sent again.
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 confirm: bool = False  # True: send; False: dry run, show the messages only
 kind: str = "outage"  # outage (first message) or resolved
 update_minutes: int = 30  # the next update promised to customers, in minutes
@@ -32,7 +33,8 @@ import runbook.session
 from runbook import widgets
 from runbook import comms, contacts, health
 
-rb = runbook.session.start("comms", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("comms", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.incident_id
 """),
     md("""

@@ -16,6 +16,7 @@ stage by stage, names the failing stage's cause and fix, and offers the fix acti
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 connect_timeout: float = 0.0  # seconds per stage; 0: [database] connect_timeout
 confirm: bool = False  # True: really update DATABASE_URL on Railway (redeploys the app)
 """),
@@ -23,7 +24,8 @@ confirm: bool = False  # True: really update DATABASE_URL on Railway (redeploys 
 import runbook.session
 from runbook import db
 
-rb = runbook.session.start("db_refused", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("db_refused", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.config.service.name
 """),
     md("""

@@ -21,12 +21,14 @@ A spike that starts within 30 minutes after the latest deploy is tied to it.
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 """),
     code("""
 import runbook.session
 from runbook import error_spike, mitigation
 
-rb = runbook.session.start("error_spike", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("error_spike", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 report = error_spike.check_errors(rb.config, rb.timeouts)
 """),
     md("""

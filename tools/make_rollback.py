@@ -21,6 +21,7 @@ Railway cannot say, nothing is done unless `act_despite_unknown=True`.
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 mitigation: str = "rollback"  # rollback | restart | redeploy (Railway) or revert (git)
 confirm: bool = False  # True: do it; False: dry run, show the plan only
 deployment_id: str = ""  # rollback: deployment to go back to; empty: the previous successful one
@@ -35,7 +36,8 @@ import runbook.session
 from runbook import widgets
 from runbook import health, rollback
 
-rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.incident_id
 """),
     md("""

@@ -17,13 +17,15 @@ Run it top to bottom; every finding is recorded in the incident's archive as it 
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 confirm: bool = False  # headless: post the alert to Slack without a click
 """),
     code("""
 import runbook.session
 from runbook import mitigation, sev1
 
-rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.config.service.base_url
 """),
     code("""
@@ -34,7 +36,9 @@ banner.status(rb)
 ## Probe everything at once
 `/healthz`, Railway, UptimeRobot, the database and Moyasar are asked at the same time, each
 with its own timeout: a service that hangs costs one timeout, and shows as `error`. A service
-that is not configured shows as `skipped`, with the reason.
+that is not configured shows as `skipped`, with the reason. The deep check goes out only after
+`/healthz` has its verdict: Dealix's single worker waits on the deep check's database connect,
+which would make a healthy `/healthz` look slow.
 """),
     code("""
 report = sev1.investigate(rb.config, rb.timeouts)
@@ -42,7 +46,9 @@ report = sev1.investigate(rb.config, rb.timeouts)
     md("""
 ## Within 5 minutes — Confirm
 Open `/healthz`: **5xx or timeout → SEV-1**. The deep check says which dependency fails
-(it answers 200 even when degraded).
+(it answers 200 even when degraded; `skip` is a dependency not configured, not a failure).
+`/healthz` and the public `/api/v1` route both 404: another app answers (a wrong start
+command), follow the `/api/v1` 404 section.
 """),
     code("""
 rb.report(report.confirm, title="Confirm: /healthz and the deep check")
@@ -76,7 +82,8 @@ rb.all_findings().frame()
     md("""
 ## Mitigate
 Roll back the last deploy if a recent change caused it, restart the service in Railway, check
-the env vars. The section that applies:
+the env vars. The sections to open next, in order, each with the failing codes that call for
+it (the run's record keeps the same list as `next`):
 """),
     code("""
 mitigation.recommend(rb.findings)

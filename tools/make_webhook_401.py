@@ -24,6 +24,7 @@ SHA-256) and lengths. Nothing is sent to Moyasar; the live checks POST to Dealix
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
+incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 lookback_hours: float = 24.0  # also count 401s from this long ago if the incident opened later
 confirm: bool = False  # True: set Railway's MOYASAR_WEBHOOK_SECRET to the dashboard's copy
 wait_seconds: float = 300.0  # after the change, how long to wait for the redeploy to accept it
@@ -32,7 +33,8 @@ wait_seconds: float = 300.0  # after the change, how long to wait for the redepl
 import runbook.session
 from runbook import webhook, webhook_fix, widgets
 
-rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path)
+rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path,
+                          incident_started=incident_started)
 rb.config.url(rb.config.service.webhook_path)
 """),
     md("""
@@ -67,12 +69,23 @@ rb.report(webhook.compare(copies.app, copies.dashboard), title="Step 2: the two 
 ## Step 3 — Prove it on the live endpoint
 Three POSTs to the webhook URL: a random token (401 expected: the endpoint checks), the app's
 copy (accepted expected), the dashboard's copy (what Moyasar sends). If the app rejects a
-Railway copy that equals the dashboard's, it was not redeployed: `webhook.app_stale`.
+Railway copy that equals the dashboard's, it was not redeployed: `webhook.app_stale`. A 404,
+501 or other 5xx means the app that answers is not Dealix.
+
+**What the probe leaves in Dealix's database.** Dealix processes an accepted delivery for real.
+The probe is an event of type `runbook_probe` (no payment event type), with no `data.status`,
+and the id `runbook-probe-webhook-401-<incident id>`, the same on every probe of this incident.
+The first accepted probe of the incident is stored as **one** event row with its raw body
+(which holds the token, as every Moyasar delivery's does); every later probe of the incident is
+answered `duplicate` and stores nothing. No receipt, invoice or WhatsApp alert is sent. The
+random token is refused (401) before anything is stored. `duplicate` and `dlq` count as
+accepted.
 
 {FIX}
 """),
     code("""
-rb.report(webhook.prove_live(rb.config, rb.timeouts, copies), title="Step 3: live endpoint")
+rb.report(webhook.prove_live(rb.config, rb.timeouts, copies, rb.incident_id),
+          title="Step 3: live endpoint")
 """),
     md("""
 ## Step 4 — Payments at risk
@@ -97,7 +110,8 @@ one responder at a time, never twice in an incident, recorded either way.
 {FIX}
 """),
     code("""
-fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_seconds)
+fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_seconds,
+                          incident_id=rb.incident_id)
 fix
 """),
     code("""

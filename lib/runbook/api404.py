@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from runbook.checks import api_routes, deploys
 from runbook.checks.deploys import LogTail
 from runbook.clients import railway
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.concurrency import run_concurrently
 from runbook.core.config import Config
 from runbook.core.findings import Finding, skipped

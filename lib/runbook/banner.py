@@ -55,9 +55,12 @@ _PIN_SCRIPT = """<script>
 
 class BannerSession(Protocol):
     incident_id: str
-    incident_started: datetime
     findings: list[Finding]
     mode: str
+
+    @property
+    def incident_started(self) -> datetime:
+        """The impact's start (earliest evidence, or the responder's correction)."""
 
     def on_event(self, listener: Any) -> None: ...
 
@@ -116,7 +119,12 @@ class StatusBanner:
             return (f"No severity yet: nothing failed in {checked} finding(s) so far · "
                     f"{incident}, started {clock.both_zones(self.rb.incident_started)}")
         return (f"{s['level']} · {s['time_left']} (respond by {s['deadline']}) · "
-                f"{s['failing']} failing · {incident}")
+                f"{s['failing']} failing · {incident}, impact since "
+                f"{clock.both_zones(self.rb.incident_started)}{self._source()}")
+
+    def _source(self) -> str:
+        start = getattr(self.rb, "impact_start", None)
+        return f" ({start().source})" if callable(start) else ""
 
     def html(self, now: datetime | None = None) -> str:
         s = self.state(now)

@@ -4,8 +4,8 @@ parts, the Arabic right-to-left), and the status page (investigating → identif
 monitoring → resolved). Each send is a guarded action: a dry run unless confirmed, recorded,
 and never sent twice for the same incident and message.
 
-A send that fails becomes a finding a responder can act on: Slack's `no_service` (the webhook
-was removed), a 429 with its Retry-After, an SMTP login refused (check the password's env var).
+A send that fails becomes a finding a responder can act on: a Slack webhook that no longer
+exists, a 429 with its Retry-After, an SMTP login refused (check the password's env var).
 """
 
 from __future__ import annotations
@@ -13,37 +13,28 @@ from __future__ import annotations
 import csv
 import html
 import re
-import smtplib
-import ssl
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
+from typing import Protocol
 
 from runbook.actions import Action, ActionSession, Outcome, StepLog, ledger
-from runbook.clients.http import (
-    Timeouts,
-    client,
-    describe_failure,
-    excerpt,
-    json_body,
-    retry_after_seconds,
-    transport_failure,
-)
+from runbook.clients import slack, smtp
+from runbook.clients.statuspage import Incident, StatuspageClient, StatuspageRateLimited
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config
-from runbook.core.errors import BadInput
+from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable, SmtpError
 from runbook.core.findings import Finding, failed, passed, skipped
-from runbook.core.redaction import registry
 from runbook.core.severity import classify
 
+__all__ = ["CustomerMessage", "Route", "build_email", "customer_message", "email_action",
+           "incident_findings", "load_recipients", "route", "slack_action", "slack_text",
+           "statuspage_action", "statuspage_status_for"]
+
 UPDATE_MINUTES = 30
-MAX_RETRY_AFTER = 10.0      # seconds we wait on a 429 before reporting it instead
-SMTP_BATCH = 50             # envelope recipients per SMTP transaction
 STATUSPAGE_ORDER = ("investigating", "identified", "monitoring", "resolved")
 
 # The runbook's customer message, word for word; {minutes} is the promised update time.
@@ -63,19 +54,7 @@ KINDS = ("outage", "resolved")
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
-SLACK_ERRORS = {
-    "no_service": ("the webhook no longer exists (removed, or its Slack app uninstalled)",
-                   "create a new incoming webhook for the channel and put its URL in {env}"),
-    "channel_not_found": ("the webhook's channel was deleted or renamed",
-                          "create a new incoming webhook for the channel, URL in {env}"),
-    "channel_is_archived": ("the channel is archived", "unarchive it, or make a webhook for "
-                            "another channel and put its URL in {env}"),
-    "invalid_token": ("Slack does not know the webhook's token", "check {env} holds the "
-                      "whole webhook URL"),
-    "action_prohibited": ("a workspace admin restricts this webhook", "ask a Slack admin"),
-    "invalid_payload": ("Slack rejected the message body", "a bug: report it"),
-    "rollup_error": ("Slack had an internal error", "try again in a minute"),
-}
+SLACK_ERRORS = slack.ERRORS   # Slack's error bodies, for the sections that name them
 
 
 class CommsSession(ActionSession, Protocol):
@@ -295,16 +274,12 @@ def email_action(rb: CommsSession, message: CustomerMessage, *, recipients_csv: 
                            else "-"})
 
 
-def _smtp(config: Config, timeout: float) -> smtplib.SMTP:
-    settings = config.email
-    assert settings is not None
-    if settings.security == "ssl":
-        return smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=timeout,
-                                context=ssl.create_default_context())
-    connection = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
-    if settings.security == "starttls":
-        connection.starttls(context=ssl.create_default_context())
-    return connection
+_EMAIL_FAILURES = {
+    "auth": ("email.auth_failed", "check ${password_env} (and [email] username)"),
+    "recipients": ("email.recipients_refused", "check the addresses in the recipients list"),
+    "smtp": ("email.failed", "check the [email] settings and the SMTP provider's status"),
+    "unreachable": ("email.unreachable", "check [email] smtp_host, smtp_port and security"),
+}
 
 
 def _send_email(rb: CommsSession, message: CustomerMessage, addresses: list[str],
@@ -312,43 +287,15 @@ def _send_email(rb: CommsSession, message: CustomerMessage, addresses: list[str]
     settings = rb.config.email
     assert settings is not None
     email = build_email(message, settings.from_address)
-    sender = parseaddr(settings.from_address)[1]
-    where = f"{settings.smtp_host}:{settings.smtp_port}"
-    sent = 0
+    password = rb.secret(settings.password_env) if settings.username else None
     try:
-        with _smtp(rb.config, rb.timeouts.total) as connection:
-            log.step(f"connected to {where} ({settings.security})")
-            if settings.username:
-                connection.login(settings.username, rb.secret(settings.password_env) or "")
-                log.step(f"logged in as {settings.username}")
-            for start in range(0, len(addresses), SMTP_BATCH):
-                batch = addresses[start:start + SMTP_BATCH]
-                refused = connection.send_message(email, from_addr=sender, to_addrs=batch)
-                sent += len(batch) - len(refused)
-                log.step(f"sent to {len(batch) - len(refused)} of {len(batch)} recipient(s)",
-                         refused=sorted(refused))
-    except smtplib.SMTPAuthenticationError as exc:
-        log.step(f"login refused ({exc.smtp_code})")
-        return _email_failed("email.auth_failed",
-                             f"the SMTP server {where} refused the login for "
-                             f"{settings.username} ({exc.smtp_code})",
-                             f"check ${settings.password_env} (and [email] username)", sent)
-    except smtplib.SMTPRecipientsRefused as exc:
-        log.step("every recipient was refused")
-        return _email_failed("email.recipients_refused", f"{where} refused every recipient "
-                             f"({', '.join(list(exc.recipients)[:3])}…)",
-                             "check the addresses in the recipients list", sent)
-    except smtplib.SMTPException as exc:
-        log.step(f"SMTP error: {type(exc).__name__}")
-        return _email_failed("email.failed", f"{where}: {registry().redact(str(exc))}",
-                             "check the [email] settings and the SMTP provider's status", sent)
-    except OSError as exc:
-        kind = "timeout" if isinstance(exc, TimeoutError) else \
-            "refused" if isinstance(exc, ConnectionRefusedError) else "connect"
-        log.step(f"cannot reach {where}: {kind}")
-        return _email_failed("email.unreachable", f"cannot reach the SMTP server {where} "
-                             f"({kind}: {exc.strerror or exc})",
-                             "check [email] smtp_host, smtp_port and security", sent)
+        delivery = smtp.send(settings, password, email, addresses, rb.timeouts.total, log.step)
+    except SmtpError as exc:
+        code, fix = _EMAIL_FAILURES[exc.kind]
+        return _email_failed(code, exc.reason, fix.format(password_env=settings.password_env),
+                             exc.sent)
+    sent = delivery.sent
+    where = smtp.where(settings)
     ok = sent == len(addresses)
     finding = (passed("email.sent", f"the customer email reached {where} for all {sent} "
                       "recipient(s)", recipients=sent) if ok else
@@ -411,42 +358,31 @@ def slack_action(rb: CommsSession, text: str, label: str = "outage",
 
 def _post_slack(rb: CommsSession, url: str, env: str, channel: str, text: str,
                 log: StepLog) -> Outcome:
-    waited = 0.0
-    with client(rb.timeouts) as http:
-        while True:
-            try:
-                response = http.post(url, json={"text": text})
-            except httpx.HTTPError as exc:
-                kind = transport_failure(exc)
-                log.step(f"Slack unreachable: {kind}")
-                summary = f"Slack: {describe_failure(kind, url)}"
-                return Outcome(False, summary, [failed("slack.unreachable", summary,
-                                                       "try again; check the network")])
-            body = response.text.strip()
-            log.step(f"Slack answered {response.status_code} {excerpt(body)[:40]}")
-            if response.status_code == 429:
-                delay = retry_after_seconds(response)
-                if waited + delay <= MAX_RETRY_AFTER:
-                    time.sleep(delay)
-                    waited += delay
-                    continue
-                summary = (f"Slack rate-limits the webhook (429, Retry-After {delay:g}s): the "
-                           "message was not posted")
-                return Outcome(False, summary, [failed(
-                    "slack.rate_limited", summary, f"run again after {delay:g}s: Slack "
-                    "allows about one message a second per webhook", retry_after=delay)])
-            if response.status_code == 200 and body == "ok":
-                summary = f"posted to {channel}"
-                return Outcome(True, summary, [passed("slack.posted", summary, channel=channel)])
-            error = body if body in SLACK_ERRORS else ""
-            meaning, fix = SLACK_ERRORS.get(error, (f"unexpected answer {excerpt(body)!r}",
-                                                    "check the webhook URL in {env}"))
-            summary = (f"Slack refused the message ({response.status_code} {error or 'error'}):"
-                       f" {meaning}")
-            code = f"slack.{error}" if error else "slack.failed"
-            return Outcome(False, summary, [failed(code, summary, fix.format(env=f"${env}"),
-                                                   http_status=response.status_code,
-                                                   error=error or excerpt(body))])
+    def note(status: int, body: str) -> None:
+        log.step(f"Slack answered {status} {body[:40]}")
+
+    try:
+        answer = slack.post_message(url, text, rb.timeouts, on_answer=note)
+    except ServiceUnavailable as exc:
+        log.step(f"Slack unreachable: {exc}")
+        return Outcome(False, str(exc), [failed("slack.unreachable", str(exc),
+                                                "try again; check the network")])
+    if answer.rate_limited:
+        delay = answer.retry_after
+        summary = (f"Slack rate-limits the webhook (429, Retry-After {delay:g}s): the "
+                   "message was not posted")
+        return Outcome(False, summary, [failed(
+            "slack.rate_limited", summary, f"run again after {delay:g}s: Slack "
+            "allows about one message a second per webhook", retry_after=delay)])
+    if answer.ok:
+        summary = f"posted to {channel}"
+        return Outcome(True, summary, [passed("slack.posted", summary, channel=channel)])
+    summary = (f"Slack refused the message ({answer.status} {answer.error or 'error'}):"
+               f" {answer.meaning}")
+    code = f"slack.{answer.error}" if answer.error else "slack.failed"
+    return Outcome(False, summary, [failed(code, summary, answer.fix(f"${env}"),
+                                           http_status=answer.status,
+                                           error=answer.error or answer.body)])
 
 
 # ---------------------------------------------------------------- Statuspage
@@ -469,17 +405,14 @@ def statuspage_action(rb: CommsSession, status: str, body: str, name: str = "",
         return _blocked("statuspage.update", f"page {settings.page_id}: {status}",
                         "statuspage.not_configured",
                         f"${settings.api_key_env} is not set: export the Statuspage API key")
-    base = f"{settings.api_url.rstrip('/')}/pages/{settings.page_id}/incidents"
-    headers = {"Authorization": f"OAuth {key}"}
+    pages = StatuspageClient(settings, key, rb.timeouts)
     if opened is None:
         title = name or f"Dealix service disruption ({rb.incident_id})"
-        payload = {"incident": {"name": title, "status": status, "impact_override": "critical",
-                                "body": body, "component_ids": list(settings.component_ids)}}
         plan = (f"open an incident \"{title}\" on status page {settings.page_id} as {status} "
                 f"(impact critical) with: {body}")
         return Action("statuspage.create", f"page {settings.page_id}: incident {rb.incident_id}",
-                      plan, lambda log: _statuspage_send(rb, "POST", base, headers, payload,
-                                                         settings.api_key_env, log),
+                      plan, lambda log: _statuspage_send(
+                          pages, "POST", lambda: pages.create_incident(title, status, body), log),
                       details={"status": status, "name": title}, preview=body)
     incident_id, current = opened.incident_id, opened.status
     if status == current:
@@ -491,11 +424,11 @@ def statuspage_action(rb: CommsSession, status: str, body: str, name: str = "",
         return _blocked("statuspage.update", target, "statuspage.out_of_order",
                         f"the status page incident is already {current}; it cannot go back "
                         f"to {status}")
-    payload = {"incident": {"status": status, "body": body}}
     plan = f"move status page incident {incident_id} from {current} to {status} with: {body}"
     return Action("statuspage.update", target, plan,
-                  lambda log: _statuspage_send(rb, "PATCH", f"{base}/{incident_id}", headers,
-                                               payload, settings.api_key_env, log),
+                  lambda log: _statuspage_send(
+                      pages, "PATCH", lambda: pages.update_incident(incident_id, status, body),
+                      log, incident_id),
                   details={"from": current, "to": status}, preview=body)
 
 
@@ -522,43 +455,32 @@ def _opened_incident(rb: ActionSession, page_id: str) -> _Opened | None:
     return opened
 
 
-def _statuspage_send(rb: CommsSession, method: str, url: str, headers: dict[str, str],
-                     payload: dict[str, Any], env: str, log: StepLog) -> Outcome:
-    with client(rb.timeouts, headers) as http:
-        try:
-            response = http.request(method, url, json=payload)
-        except httpx.HTTPError as exc:
-            kind = transport_failure(exc)
-            summary = f"Statuspage: {describe_failure(kind, url)}"
-            log.step(summary)
-            return Outcome(False, summary, [failed("statuspage.unreachable", summary,
-                                                   "try again; check [statuspage] api_url")])
-    log.step(f"{method} {httpx.URL(url).path} → {response.status_code}")
-    if response.status_code in (401, 403):
-        summary = f"Statuspage refused the API key ({response.status_code})"
-        return Outcome(False, summary, [failed("statuspage.auth_failed", summary,
-                                               f"check ${env}")])
-    if response.status_code == 429:
-        delay = retry_after_seconds(response)
-        summary = f"Statuspage rate-limits (429, Retry-After {delay:g}s): nothing was changed"
-        return Outcome(False, summary, [failed("statuspage.rate_limited", summary,
-                                               f"run again after {delay:g}s")])
-    if response.status_code not in (200, 201):
-        summary = (f"Statuspage answered {response.status_code}: "
-                   f"{excerpt(response.text)}")
-        return Outcome(False, summary, [failed("statuspage.failed", summary,
-                                               "check [statuspage] page_id and the status")])
-    incident = json_body(response, "Statuspage")
-    if not isinstance(incident, dict) or not incident.get("id"):
-        summary = "Statuspage answered without an incident id"
-        return Outcome(False, summary, [failed("statuspage.failed", summary)])
-    status = str(incident.get("status", ""))
-    page_id = str(incident.get("page_id") or url.split("/pages/")[1].split("/")[0])
-    summary = f"status page incident {incident['id']} is {status}"
-    link = str(incident.get("shortlink") or "")
-    return Outcome(True, summary, [passed("statuspage.updated", summary, link=link)],
-                   details={"statuspage_incident": str(incident["id"]), "status": status,
-                            "page_id": page_id, "link": link})
+def _statuspage_send(pages: StatuspageClient, method: str, send: Callable[[], Incident],
+                     log: StepLog, incident_id: str = "") -> Outcome:
+    env = pages.settings.api_key_env
+    try:
+        incident = send()
+    except AuthError as exc:
+        log.step(f"{pages.describe(method, incident_id)} → refused")
+        return Outcome(False, str(exc), [failed("statuspage.auth_failed", str(exc),
+                                                f"check ${env}")])
+    except StatuspageRateLimited as exc:
+        log.step(f"{pages.describe(method, incident_id)} → 429")
+        return Outcome(False, str(exc), [failed("statuspage.rate_limited", str(exc),
+                                                f"run again after {exc.retry_after:g}s")])
+    except ServiceUnavailable as exc:
+        log.step(str(exc))
+        return Outcome(False, str(exc), [failed("statuspage.unreachable", str(exc),
+                                                "try again; check [statuspage] api_url")])
+    except ServiceError as exc:
+        log.step(f"{pages.describe(method, incident_id)} → {exc}")
+        return Outcome(False, str(exc), [failed("statuspage.failed", str(exc),
+                                                "check [statuspage] page_id and the status")])
+    log.step(f"{pages.describe(method, incident_id)} → {incident.status}")
+    summary = f"status page incident {incident.id} is {incident.status}"
+    return Outcome(True, summary, [passed("statuspage.updated", summary, link=incident.shortlink)],
+                   details={"statuspage_incident": incident.id, "status": incident.status,
+                            "page_id": incident.page_id, "link": incident.shortlink})
 
 
 # ---------------------------------------------------------------- shared

@@ -20,6 +20,8 @@ from runbook.core import clock
 from runbook.core.config import Config, Contact
 from runbook.core.findings import Finding
 
+__all__ = ["Call", "ContactsView", "contact_table", "who_to_call"]
+
 ISSUES = ("backend", "payments", "dns", "hosting")
 STALE_AFTER_DAYS = 31   # the runbook's monthly check: older details may be out of date
 

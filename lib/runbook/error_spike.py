@@ -9,13 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 from runbook.checks import deploys
+from runbook.checks import sentry as spike
 from runbook.clients import sentry
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.concurrency import run_concurrently
 from runbook.core.config import Config
 from runbook.core.findings import Finding, Status, passed, skipped
+
+__all__ = ["ErrorChart", "ErrorReport", "check_errors"]
 
 
 @dataclass
@@ -48,10 +51,10 @@ class ErrorChart:
         if self.buckets:
             axes.bar([float(date2num(b.at)) for b in self.buckets],
                      [b.count for b in self.buckets],
-                     width=0.9 * sentry.INTERVAL / timedelta(days=1), align="edge",
+                     width=0.9 * spike.INTERVAL / timedelta(days=1), align="edge",
                      color="#5f6368")
-        axes.axhline(sentry.ALERT_THRESHOLD, color="#e8710a", linestyle="--", linewidth=1,
-                     label=f"alert rule (> {sentry.ALERT_THRESHOLD} / 5 min)")
+        axes.axhline(spike.ALERT_THRESHOLD, color="#e8710a", linestyle="--", linewidth=1,
+                     label=f"alert rule (> {spike.ALERT_THRESHOLD} / 5 min)")
         if self.deployment is not None:
             axes.axvline(float(date2num(self.deployment.created_at)), color="#d93025", linewidth=2,
                          label=f"deploy {self.deployment.short_commit or self.deployment.id[:8]}"
@@ -84,7 +87,7 @@ def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
     report = ErrorReport()
     reason = sentry.configured(config)
     if reason:
-        report.findings.append(sentry.not_configured_finding(reason))
+        report.findings.append(spike.not_configured_finding(reason))
         return report
 
     def fetch_series() -> Finding:
@@ -106,7 +109,7 @@ def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
         deployment = report.deployment
         label = (f"{deployment.short_commit} {deployment.commit_message}".strip()
                  if deployment else "")
-        report.findings.insert(0, sentry.classify(
-            sentry.assess(report.buckets, clock.now()),
+        report.findings.insert(0, spike.classify(
+            spike.assess(report.buckets, clock.now()),
             deployment.created_at if deployment else None, label))
     return report

@@ -24,8 +24,17 @@ from typing import Any, Protocol
 
 from runbook import health
 from runbook.actions import Action, Outcome, Reconciliation, StepLog
-from runbook.clients.http import Timeouts
-from runbook.clients.railway import CRASHED, FAILED, IN_PROGRESS, Deployment, RailwayClient
+from runbook.clients.railway import (
+    ACTIVE,
+    CRASHED,
+    FAILED,
+    IN_PROGRESS,
+    REPLACED,
+    SKIPPED,
+    Deployment,
+    RailwayClient,
+)
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError
@@ -35,7 +44,7 @@ from runbook.core.findings import Finding, errored, failed, passed
 WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
 # How far along a deployment is, for the progress bar (SUCCESS is the end).
 STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BUILDING": 2,
-          "DEPLOYING": 3, "SUCCESS": 4}
+          "DEPLOYING": 3, "SUCCESS": 4, "SLEEPING": 4}
 # How far Railway's clock may be behind ours when a deployment's createdAt is compared with
 # the time of an attempt (the planning's list of deployments is the sharper witness).
 CLOCK_SKEW = timedelta(minutes=2)
@@ -289,7 +298,8 @@ def _new_deployment(client: RailwayClient, before: set[str], policy: WaitPolicy,
 
 def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitPolicy,
                         log: StepLog) -> Finding:
-    """Poll until SUCCESS, FAILED/CRASHED, or the bound; each status change is a step."""
+    """Poll until Active (SUCCESS or SLEEPING), FAILED/CRASHED, replaced, skipped, an unknown
+    status, or the bound; each status change is a step."""
     started = time.monotonic()
     deadline = started + policy.bound
     interval = policy.intervals()
@@ -308,8 +318,11 @@ def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitP
                     bar.refresh()
             evidence: dict[str, Any] = {"deployment": deployment_id, "status": status,
                                         "seconds": seconds}
-            if status == "SUCCESS":
-                return passed("deploy.ok", f"deployment {deployment_id} is SUCCESS (Active) "
+            # Every DeploymentStatus has its answer: active ends the wait (SLEEPING is active
+            # and idle), a crash or failure ends it as a failure, in-progress keeps waiting;
+            # replaced, skipped or unknown end it without a verdict on the code.
+            if status in ACTIVE:
+                return passed("deploy.ok", f"deployment {deployment_id} is {status} (Active) "
                               f"after {seconds:g}s", **evidence)
             if status in CRASHED:
                 return failed("deploy.crashed", f"deployment {deployment_id} CRASHED after "
@@ -318,9 +331,19 @@ def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitP
             if status in FAILED:
                 return failed("deploy.failed", f"deployment {deployment_id} FAILED (build or "
                               f"deploy) after {seconds:g}s", FIX_CRASHED, **evidence)
+            if status in REPLACED:
+                return errored("deploy.replaced", f"deployment {deployment_id} is {status} "
+                               f"after {seconds:g}s: a newer deployment replaced it while "
+                               "waiting; see which one is Active in Railway → Deployments",
+                               **evidence)
+            if status in SKIPPED:
+                return errored("deploy.skipped", f"deployment {deployment_id} was SKIPPED by "
+                               "Railway: nothing was rolled out; the previous deployment keeps "
+                               "running", **evidence)
             if status not in IN_PROGRESS:
-                return failed("deploy.failed", f"deployment {deployment_id} ended as {status}, "
-                              "not SUCCESS", FIX_CRASHED, **evidence)
+                return errored("deploy.unknown_status", f"deployment {deployment_id} has status "
+                               f"{status!r}, which this runbook does not know: read it in "
+                               "Railway → Deployments", **evidence)
             if time.monotonic() >= deadline:
                 return errored("deploy.in_progress", f"deployment {deployment_id} is still "
                                f"{status} after the {policy.bound:g}s bound: watch it in "
@@ -429,9 +452,9 @@ def plan_mitigation(rb: HasConfig, mitigation: str = "rollback", *, deployment_i
         return restart_action(rb, policy)
     if choice == "redeploy":
         return redeploy_action(rb, policy)
-    from runbook.clients import git
+    from runbook import git_revert
 
     if not revert_sha.strip():
         raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
                        "deployments table shows each deployment's commit)")
-    return git.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)
+    return git_revert.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)

@@ -22,10 +22,11 @@ from typing import Any
 from runbook import kernel_output
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
-from runbook.clients.http import Timeouts
-from runbook.core import clock
+from runbook.clients.transport import Timeouts
+from runbook.core import clock, impact
 from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding
+from runbook.core.impact import ImpactStart
 from runbook.core.redaction import registry
 from runbook.core.severity import classify
 from runbook.display import FindingsView, SeverityView
@@ -37,15 +38,22 @@ from runbook.host.runner import (
     ENV_RUN_DIR,
 )
 
+__all__ = ["Session", "start"]
+
 
 class Session:
     def __init__(self, config: Config, notebook: str, incident_id: str,
                  incident_started: datetime, run_dir: Path, mode: str,
-                 archive: records.Archive | None = None) -> None:
+                 archive: records.Archive | None = None,
+                 earlier_impact: ImpactStart | None = None,
+                 correction: datetime | None = None) -> None:
         self.config = config
         self.notebook = notebook
         self.incident_id = incident_id
-        self.incident_started = incident_started
+        self.opened_started = incident_started   # the incident header's: its first run
+        self.earlier_impact = earlier_impact     # what the incident's earlier runs found
+        self.correction = correction             # the incident_started parameter
+        self.opened_at = clock.now()
         self.run_dir = run_dir      # where the run is kept, to show; reads and writes use `run`
         self.mode = mode
         self.archive = archive or records.Archive(Path(run_dir).parent.parent)
@@ -53,6 +61,23 @@ class Session:
         self.findings: list[Finding] = []
         self.actions: list[dict[str, Any]] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def impact_start(self) -> ImpactStart:
+        """When the incident started (see core.impact): a correction by parameter, else the
+        earliest evidence of impact from this run and the incident's earlier runs, else the
+        incident's first run."""
+        if self.correction is not None:
+            return ImpactStart(self.correction, "the incident_started parameter", corrected=True)
+        here = impact.impact_start((f.to_dict(), self.opened_at) for f in self.findings)
+        found = impact.earliest([here, self.earlier_impact]
+                                if not (self.earlier_impact and self.earlier_impact.corrected)
+                                else [self.earlier_impact])
+        return found or ImpactStart(self.opened_started, "the incident's first run")
+
+    @property
+    def incident_started(self) -> datetime:
+        """The start the SEV clock counts from; it moves earlier as evidence comes in."""
+        return self.impact_start().at
 
     def on_event(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call `listener(event)` after each event is recorded (a live status banner)."""
@@ -116,14 +141,32 @@ def _open(notebook: str, incident_id: str, config_path: str, incident_started: s
     config = load_config(config_path or os.environ.get(ENV_CONFIG) or None)
     config.register_secrets()
     kernel_output.install()
+    correction = impact.parse_correction(incident_started)
     run_dir_env = os.environ.get(ENV_RUN_DIR)
     if run_dir_env and os.environ.get(ENV_NOTEBOOK, notebook) == notebook:
         run_dir = Path(run_dir_env)
         incident = os.environ.get(ENV_INCIDENT) or incident_id
         started = clock.parse_iso(os.environ[ENV_INCIDENT_STARTED]) \
             if os.environ.get(ENV_INCIDENT_STARTED) else clock.now()
-        return Session(config, notebook, incident, started, run_dir, "headless")
-    return _start_interactive(config, notebook, incident_id, incident_started)
+        session = Session(config, notebook, incident, started, run_dir, "headless",
+                          correction=correction)
+        session.earlier_impact = _earlier_impact(session.archive, incident)
+        # A finding is dated by its run's start, as the records date it (started.json).
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            session.opened_at = clock.parse_iso(
+                str(session.archive.started(session.run)["started_at"]))
+        return session
+    session = _start_interactive(config, notebook, incident_id, incident_started)
+    session.earlier_impact = _earlier_impact(session.archive, session.incident_id)
+    session.correction = correction
+    return session
+
+
+def _earlier_impact(archive: records.Archive, incident_id: str) -> ImpactStart | None:
+    """What the incident's sealed records already say about its start."""
+    from runbook.postmortem.history import incident_impact
+
+    return incident_impact(archive, incident_id) if incident_id else None
 
 
 def _start_interactive(config: Config, notebook: str, incident_id: str,

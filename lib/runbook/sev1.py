@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import psycopg
+
 from runbook import db, health
-from runbook.checks import deploys
-from runbook.clients import moyasar, uptimerobot
-from runbook.clients.http import Timeouts
+from runbook.checks import deploys, moyasar, uptime
+from runbook.clients import dburl
 from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.concurrency import Check, run_concurrently
 from runbook.core.config import Config
+from runbook.core.errors import DbUrlError
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.redaction import registry
 
@@ -31,7 +34,7 @@ class Sev1Report:
 
     @property
     def confirm(self) -> list[Finding]:
-        return self._codes("health.")
+        return self._codes("health.", "api.")
 
     @property
     def railway(self) -> list[Finding]:
@@ -47,41 +50,28 @@ class Sev1Report:
         return self._codes("deploy.recent", "deploy.not_recent", "db.", "moyasar.")
 
 
-def database_url(config: Config, timeouts: Timeouts) -> tuple[str | None, str]:
-    """(DATABASE_URL, where it came from): the env var, else Railway's variables."""
-    assert config.database is not None
-    url = registry().read_env(config.database.url_env)
-    if url:
-        return url, f"${config.database.url_env}"
-    if config.railway is not None and registry().read_env(config.railway.token_env):
-        variables = RailwayClient.from_config(config, timeouts).variables()
-        if variables.get("DATABASE_URL"):
-            return variables["DATABASE_URL"], "Railway variables"
-    return None, ""
-
-
 def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
-    """Connect and SELECT 1, as the app's deep check does."""
+    """Connect and SELECT 1, as the app's deep check does, to the database's one lookup of
+    DATABASE_URL (the env var, else Railway's variables)."""
     if config.database is None:
         return skipped("db.ok", "the database is not configured (no [database] section)")
-    url, source = database_url(config, timeouts)
-    if not url:
-        return skipped("db.ok", f"${config.database.url_env} is not set and Railway has no "
-                       "DATABASE_URL: the connection was not tried")
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-
+    railway = None
+    if config.railway is not None and registry().read_env(config.railway.token_env):
+        railway = RailwayClient.from_config(config, timeouts)
+    found = db.app_url(config, railway)
+    if found.error is not None:
+        raise found.error
+    if found.value is None:
+        return skipped("db.ok", f"{found.missing_reason}: the connection was not tried")
     try:
-        parts = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return failed("db.url_invalid", f"DATABASE_URL from {source} cannot be parsed", FIX_DB,
-                      source=source)
-    evidence = {"source": source, "host": parts.get("host"), "port": parts.get("port"),
-                "dbname": parts.get("dbname")}
-    timeout = max(2, round(config.database.connect_timeout))  # libpq's minimum is 2 s
+        url = dburl.parse(found.value, found.variable)
+    except DbUrlError as exc:
+        return failed("db.url_invalid", f"DATABASE_URL from {found.source} cannot be parsed: "
+                      f"{exc.part}", FIX_DB, source=found.source, part=exc.part)
+    evidence = {"source": found.source, "host": url.host, "port": url.port,
+                "dbname": url.dbname}
     try:
-        with psycopg.connect(url, connect_timeout=timeout) as conn:
-            conn.execute("SELECT 1")
+        db.select_one(url, config.database.connect_timeout)
     except psycopg.Error as exc:
         message = registry().redact(str(exc).strip().splitlines()[0] if str(exc) else "")
         # One reading of psycopg's messages for the whole library: the database section's.
@@ -106,10 +96,10 @@ def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[
                 deploys.last_deploy_finding(report.deployment, clock.now())]
 
     return {
-        "health.healthz": lambda: health.probe_healthz(config, timeouts),
-        "health.deep": lambda: health.probe_deep(config, timeouts),
+        # /healthz gets its verdict before the deep check goes out (see health's note).
+        "health.healthz": lambda: health.probe_in_order(config, timeouts),
         "deploy.ok": railway_check,
-        "uptime.up": lambda: uptimerobot.check_uptime(config, timeouts),
+        "uptime.up": lambda: uptime.check_uptime(config, timeouts),
         "db.ok": lambda: check_db_connection(config, timeouts),
         "moyasar.ok": lambda: moyasar.check_outage(config, timeouts),
     }
@@ -118,6 +108,8 @@ def sev1_checks(config: Config, timeouts: Timeouts, report: Sev1Report) -> dict[
 def investigate(config: Config, timeouts: Timeouts) -> Sev1Report:
     report = Sev1Report()
     checks = sev1_checks(config, timeouts, report)
-    # Two requests at most per check (a token lookup, then the query), so two timeouts bound it.
-    report.findings = run_concurrently(checks, bound=2 * timeouts.total + 1.0)
+    # Two requests at most per check (a token lookup, then the query), so two timeouts bound it;
+    # the health probes run in turn, with the deep check's longer read timeout.
+    bound = max(2 * timeouts.total, health.budget(timeouts)) + 1.0
+    report.findings = run_concurrently(checks, bound=bound)
     return report

@@ -20,16 +20,15 @@ from __future__ import annotations
 import hmac
 import html
 import secrets as _random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from runbook.clients.http import Timeouts, client, describe_failure, excerpt, transport_failure
-from runbook.clients.moyasar_webhooks import deliveries_at_risk, window_start
+from runbook.checks.payments import deliveries_at_risk, window_start
 from runbook.clients.railway import RailwayClient
+from runbook.clients.transport import Timeouts, client, describe_failure, excerpt, transport_failure
 from runbook.core import clock
 from runbook.core.concurrency import run_concurrently
 from runbook.core.config import Config
@@ -44,6 +43,8 @@ __all__ = ["DEFAULT_DASHBOARD_ENV", "RAILWAY_VARIABLE", "SecretCopies", "SecretC
 RAILWAY_VARIABLE = "MOYASAR_WEBHOOK_SECRET"   # the app's variable name on Railway
 DEFAULT_DASHBOARD_ENV = "MOYASAR_DASHBOARD_WEBHOOK_SECRET"
 PROBE_PREFIX = "runbook-probe-"
+PROBE_EVENT_TYPE = "runbook_probe"            # no Moyasar payment event has this type
+RAILWAY_APP_DOWN = "Application failed to respond"   # Railway's edge 502 body
 
 FIX = ("Railway → Variables → MOYASAR_WEBHOOK_SECRET; Moyasar Dashboard → Webhooks → same "
        "secret; Must be identical string")
@@ -51,9 +52,9 @@ FIX_STALE = ("Redeploy the service (Railway → Deployments → Redeploy) so the
              "MOYASAR_WEBHOOK_SECRET; then check again. " + FIX)
 FIX_ENDPOINT = ("The webhook route does not check secret_token: make sure MOYASAR_WEBHOOK_SECRET "
                 "is set on Railway and the deployed code verifies it. " + FIX)
-FIX_NOT_API = ("The webhook URL is not answered by the Dealix API (404): check the service's "
-               "start command and domain on Railway, and the webhook URL in Moyasar Dashboard → "
-               "Webhooks")
+FIX_NOT_API = ("The webhook URL is not answered by the Dealix API (404, 501 or 5xx): check the "
+               "service's start command and domain on Railway, and the webhook URL in Moyasar "
+               "Dashboard → Webhooks")
 
 APP, DASHBOARD = "app", "dashboard"
 _QUOTES = "\"'"
@@ -283,16 +284,27 @@ def compare(app: SecretCopy, dashboard: SecretCopy) -> Finding:
 
 # -- live proof -------------------------------------------------------------------------------
 
-def verification_event(token: str) -> dict[str, Any]:
-    """A delivery in Moyasar's envelope that is plainly a runbook probe, not a payment."""
+def probe_event_id(incident_id: str) -> str:
+    """The probe's event `id`: it names the runbook and the incident, and is the same on every
+    probe of one incident, so Dealix answers repeats `duplicate` and keeps one row."""
+    return f"{PROBE_PREFIX}webhook-401-{incident_id or 'no-incident'}"
+
+
+def verification_event(token: str, incident_id: str = "") -> dict[str, Any]:
+    """A delivery in Moyasar's envelope that is plainly a runbook probe, not a payment.
+
+    Dealix processes an accepted delivery for real: it de-duplicates by `id`, persists a new
+    event (with its raw body) as a payment event, then runs side effects; a `data.status` of
+    "paid" would send a receipt, a ZATCA invoice and a WhatsApp alert. So the probe has a type
+    that is no payment event, no `data.status`, and one `id` per incident."""
     now = clock.iso(clock.now())
-    probe_id = PROBE_PREFIX + uuid.uuid4().hex
-    return {"id": probe_id, "type": "payment_verified", "created_at": now, "secret_token": token,
-            "account_name": "dealix-runbook-probe", "live": False,
-            "data": {"id": probe_id, "status": "verified", "amount": 0, "currency": "SAR",
-                     "description": "Dealix runbook webhook check: not a payment",
-                     "created_at": now, "updated_at": now,
-                     "metadata": {"runbook_probe": "true"}}}
+    event_id = probe_event_id(incident_id)
+    return {"id": event_id, "type": PROBE_EVENT_TYPE, "created_at": now,
+            "secret_token": token, "account_name": "dealix-runbook-probe", "live": False,
+            "data": {"id": event_id, "amount": 0, "currency": "SAR",
+                     "description": "Dealix runbook webhook check (webhook_401, incident "
+                                    f"{incident_id or 'none'}): not a payment",
+                     "metadata": {"runbook_probe": "true", "incident_id": incident_id}}}
 
 
 @dataclass(frozen=True)
@@ -300,6 +312,7 @@ class ProbeAnswer:
     status: int | None        # None: no HTTP answer
     body: str                 # a redacted excerpt
     failure: str = ""         # what went wrong on the way, when status is None
+    outcome: str = ""         # the app's "status" field on a 2xx: ok, duplicate, dlq
 
     def describe(self) -> str:
         if self.status is None:
@@ -307,15 +320,21 @@ class ProbeAnswer:
         return f"{self.status} {self.body}".strip()
 
 
-def post_event(config: Config, timeouts: Timeouts, token: str) -> ProbeAnswer:
+def post_event(config: Config, timeouts: Timeouts, token: str,
+               incident_id: str = "") -> ProbeAnswer:
     """POST one verification event to the app's webhook URL (never to Moyasar)."""
     url = config.url(config.service.webhook_path)
     try:
         with client(timeouts) as http:
-            response = http.post(url, json=verification_event(token))
+            response = http.post(url, json=verification_event(token, incident_id))
     except httpx.HTTPError as exc:
         return ProbeAnswer(None, "", describe_failure(transport_failure(exc), url))
-    return ProbeAnswer(response.status_code, excerpt(response.text))
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    outcome = str(body.get("status", "")) if isinstance(body, dict) else ""
+    return ProbeAnswer(response.status_code, excerpt(response.text), outcome=outcome)
 
 
 def _rejected(answer: ProbeAnswer) -> bool:
@@ -323,7 +342,26 @@ def _rejected(answer: ProbeAnswer) -> bool:
 
 
 def _accepted(answer: ProbeAnswer) -> bool:
+    """A 2xx: `ok` (persisted now), `duplicate` (this incident's probe was persisted before)
+    and `dlq` (persisted, its processing failed) all mean the secret was accepted."""
     return answer.status is not None and 200 <= answer.status < 300
+
+
+def _railway_edge(answer: ProbeAnswer) -> bool:
+    """Railway's own 502 for an app that does not run: the app is down, not another app."""
+    return answer.status == 502 and RAILWAY_APP_DOWN in answer.body
+
+
+def _not_dealix(answer: ProbeAnswer) -> bool:
+    """404, 501 or another 5xx: Dealix answers a JSON delivery 200, 400 or 401, so whatever
+    answers this is not the Dealix API (a static server answers 501 to POST)."""
+    return answer.status is not None and (answer.status == 404 or answer.status >= 500) \
+        and not _railway_edge(answer)
+
+
+def _accepted_meaning(answer: ProbeAnswer) -> str:
+    return {"duplicate": " (duplicate: this incident's probe was already recorded)",
+            "dlq": " (dlq: recorded, its processing failed)"}.get(answer.outcome, "")
 
 
 def probe_random(config: Config, timeouts: Timeouts) -> Finding:
@@ -336,29 +374,34 @@ def probe_random(config: Config, timeouts: Timeouts) -> Finding:
     if _accepted(answer):
         return failed("webhook.endpoint_checks", "The endpoint ACCEPTED a random token: it does "
                       "not check secret_token", FIX_ENDPOINT, **evidence)
-    if answer.status == 404:
-        return failed("webhook.endpoint_checks", "The webhook URL answers 404: the app that "
-                      "answers is not the Dealix API", FIX_NOT_API, **evidence)
+    if _not_dealix(answer):
+        return failed("webhook.endpoint_checks", f"The webhook URL answers {answer.status}: "
+                      "the app that answers is not the Dealix API", FIX_NOT_API, **evidence)
     return errored("webhook.endpoint_checks", f"The webhook endpoint gave no usable answer to a "
                    f"random token: {answer.describe()}", **evidence)
 
 
 def probe_copy(config: Config, timeouts: Timeouts, copy: SecretCopy,
-               other: SecretCopy) -> Finding:
+               other: SecretCopy, incident_id: str = "") -> Finding:
     """POST with one copy. The app's copy rejected while it equals the dashboard's is
     `webhook.app_stale`: the variable is right, the running app has not loaded it."""
     code = f"webhook.{copy.side}_copy_accepted"
     if not copy.present:
         return skipped(code, f"The {copy.side}'s copy is not known: not probed")
     assert copy.value is not None
-    answer = post_event(config, timeouts, copy.value)
+    answer = post_event(config, timeouts, copy.value, incident_id)
     evidence = {"url": config.url(config.service.webhook_path), "answer": answer.describe(),
-                "fingerprint": fingerprint(copy.value), "source": copy.source}
+                "fingerprint": fingerprint(copy.value), "source": copy.source,
+                "event_id": probe_event_id(incident_id)}
     if _accepted(answer):
         meaning = ("the running app holds this value" if copy.side == APP else
                    "Moyasar's deliveries will be accepted")
-        return passed(code, f"The {copy.side}'s copy gets {answer.status}: {meaning}",
+        return passed(code, f"The {copy.side}'s copy gets {answer.status}"
+                      f"{_accepted_meaning(answer)}: {meaning}", outcome=answer.outcome,
                       **evidence)
+    if _not_dealix(answer):
+        return failed(code, f"The webhook URL answers {answer.status}: the app that answers is "
+                      "not the Dealix API", FIX_NOT_API, **evidence)
     if not _rejected(answer):
         return errored(code, f"No usable answer with the {copy.side}'s copy: "
                        f"{answer.describe()}", **evidence)
@@ -374,13 +417,22 @@ def probe_copy(config: Config, timeouts: Timeouts, copy: SecretCopy,
                   **evidence)
 
 
-def prove_live(config: Config, timeouts: Timeouts, copies: SecretCopies) -> list[Finding]:
-    """Three POSTs to the webhook URL at once: a random token, the app's copy, the dashboard's."""
+def prove_live(config: Config, timeouts: Timeouts, copies: SecretCopies,
+               incident_id: str = "") -> list[Finding]:
+    """Three POSTs to the webhook URL at once: a random token, the app's copy, the dashboard's.
+
+    What it leaves in Dealix's database: the random token is refused before anything is
+    stored. An accepted copy is persisted once per incident as an event row (id
+    `runbook-probe-webhook-401-<incident>`, type `runbook_probe`, its raw body, which holds the
+    token as every Moyasar delivery does); the other copy and every later probe of the
+    incident answer `duplicate` and store nothing (while Dealix's 7-day de-duplication memory
+    holds it). No payment status, so no receipt, invoice or WhatsApp alert."""
     checks: dict[str, Callable[[], Finding | list[Finding]]] = {
         "webhook.endpoint_checks": lambda: probe_random(config, timeouts),
         "webhook.app_copy_accepted": lambda: probe_copy(config, timeouts, copies.app,
-                                                        copies.dashboard),
+                                                        copies.dashboard, incident_id),
         "webhook.dashboard_copy_accepted": lambda: probe_copy(config, timeouts,
-                                                              copies.dashboard, copies.app),
+                                                              copies.dashboard, copies.app,
+                                                              incident_id),
     }
     return run_concurrently(checks, bound=timeouts.total + 2.0)

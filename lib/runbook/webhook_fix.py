@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 
 from runbook.actions import Action, Outcome, StepLog
-from runbook.clients.http import Timeouts
 from runbook.clients.railway import RailwayClient
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.findings import failed, passed
 from runbook.core.redaction import fingerprint
@@ -38,12 +38,13 @@ DEFAULT_POLL_SECONDS = 10.0
 def wait_until_accepted(config: Config, timeouts: Timeouts, token: str, wait_seconds: float,
                         poll_seconds: float,
                         clock: Callable[[], float] = time.monotonic,
-                        sleep: Callable[[float], None] = time.sleep) -> tuple[bool, str, float]:
+                        sleep: Callable[[float], None] = time.sleep,
+                        incident_id: str = "") -> tuple[bool, str, float]:
     """Probe with `token` until the app accepts it or `wait_seconds` pass.
     Returns (accepted, the last answer, seconds waited)."""
     started = clock()
     while True:
-        answer = post_event(config, timeouts, token)
+        answer = post_event(config, timeouts, token, incident_id)
         waited = clock() - started
         if answer.status is not None and 200 <= answer.status < 300:
             return True, answer.describe(), waited
@@ -54,7 +55,7 @@ def wait_until_accepted(config: Config, timeouts: Timeouts, token: str, wait_sec
 
 def plan_fix(config: Config, timeouts: Timeouts, copies: SecretCopies,
              wait_seconds: float = DEFAULT_WAIT_SECONDS,
-             poll_seconds: float = DEFAULT_POLL_SECONDS) -> Action:
+             poll_seconds: float = DEFAULT_POLL_SECONDS, incident_id: str = "") -> Action:
     """The action that sets Railway's MOYASAR_WEBHOOK_SECRET to the dashboard's copy; run it
     with `runbook.actions.run(rb, action, confirm=…)`."""
     app, dashboard = copies.app, copies.dashboard
@@ -89,7 +90,7 @@ def plan_fix(config: Config, timeouts: Timeouts, copies: SecretCopies,
         log.step("variable set; Railway redeploys; probing the webhook with the dashboard's "
                  "copy")
         accepted, answer, waited = wait_until_accepted(config, timeouts, token, wait_seconds,
-                                                       poll_seconds)
+                                                       poll_seconds, incident_id=incident_id)
         log.step(f"last answer after {waited:.0f}s: {answer}")
         if accepted:
             return Outcome(True, f"variable set; the app accepts the dashboard's copy after "

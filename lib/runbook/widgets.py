@@ -30,6 +30,9 @@ from runbook.core.findings import Status
 from runbook.core.redaction import fingerprint, registry
 from runbook.display import COLOURS
 
+__all__ = ["ArchiveButton", "ConfirmButton", "SecretField", "archive_button", "confirm",
+           "secret_field"]
+
 REFUSED_AGAIN = "refused"
 
 

@@ -8,6 +8,7 @@ an object store:
     <incident>/incident.json             when the incident opened, and when it started
     <incident>/chain.jsonl               each record's sha256, in the order they were sealed
     <incident>/actions.jsonl             the actions ledger: every confirmed attempt
+    <incident>/incident_events.jsonl     what the alerting services said: alert, recovered, notice
     <incident>/locks/<slug>-<hash>.lock  one lock per (action, target)
     <incident>/.lock                     taken to open the incident and to seal into its chain
     <incident>/.archive.lock             taken to archive a JupyterLab notebook
@@ -30,6 +31,7 @@ INDEX_SNAPSHOT = "index.snapshot"
 INCIDENT_HEADER = "incident.json"
 CHAIN = "chain.jsonl"
 LEDGER = "actions.jsonl"
+INCIDENT_EVENTS = "incident_events.jsonl"
 LOCKS = "locks"
 INCIDENT_LOCK = ".lock"
 ARCHIVE_LOCK = ".archive.lock"

@@ -21,9 +21,9 @@ from runbook.archive import layout, witness
 from runbook.archive.index import RunRow, list_rows
 from runbook.archive.layout import RunRef
 from runbook.archive.lines import encode_json
-from runbook.archive.store import ArchiveStore, KeyExists, KeyMissing, LocalStore
+from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore
 from runbook.core import clock
-from runbook.core.errors import ArchiveError, BadInput, RecordError, UnknownIncident
+from runbook.core.errors import ArchiveError, BadInput, KeyExists, RecordError, UnknownIncident
 
 __all__ = ["RECORD_STATUSES", "Archive", "RunRef", "RunRow", "archived_record",
            "check_incident_id", "incident_records", "index_summary", "list_runs",
@@ -38,7 +38,8 @@ def new_incident_id(moment: datetime) -> str:
 
 
 def check_incident_id(incident_id: str) -> str:
-    if not INCIDENT_ID.match(incident_id):
+    # fullmatch: `$` would also accept a trailing newline ("inc-1\n" is not "inc-1").
+    if not INCIDENT_ID.fullmatch(incident_id):
         raise BadInput(f"incident id {incident_id!r} is not valid: use letters, digits, '.', '_' "
                        "or '-' (at most 64), starting with a letter or digit")
     return incident_id
@@ -158,10 +159,20 @@ class Archive:
         """Fail before any kernel starts when records could not be kept."""
         self.store.ensure_writable()
 
+    def refuse_case_twin(self, incident_id: str) -> None:
+        """Ids that differ only in case would be one incident on some filesystems and two on
+        others: a new id that matches an existing incident's but for case is refused."""
+        wanted = incident_id.casefold()
+        for existing in self.store.children():
+            if existing != incident_id and existing.casefold() == wanted:
+                raise BadInput(f"incident id {incident_id!r} differs only in case from the "
+                               f"existing incident {existing!r}: use {existing!r}")
+
     def open_incident(self, incident_id: str, opened_at: datetime,
                       started_at: datetime | None = None, opened_by: str = "") -> dict[str, Any]:
         """The incident's header, created by the first run that names it."""
         key = layout.incident_key(check_incident_id(incident_id), layout.INCIDENT_HEADER)
+        self.refuse_case_twin(incident_id)
         with self.store.lock(layout.incident_key(incident_id, layout.INCIDENT_LOCK)):
             header = self.header(incident_id)
             if header is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from runbook.archive import layout
 from runbook.archive.layout import RunRef
 from runbook.archive.record import Archive
+from runbook.checks.next_sections import next_sections
 from runbook.core import clock
 from runbook.core import severity as sev
 from runbook.core.findings import Finding
@@ -65,9 +66,11 @@ def seal_run(archive: Archive, run: RunRef, fields: dict[str, Any], *, status: s
     header = archive.header(run.incident_id) or {}
     record: dict[str, Any] = {
         **fields, "status": status, "finished_at": clock.iso(clock.now()),
-        # The incident's start, sealed into the chain: incident.json alone is a local file.
+        # The incident's times, sealed into the chain: incident.json alone is a local file.
         "incident_started_at": header.get("started_at"),
+        "incident_opened_at": header.get("opened_at"),
         "severity": severity, "findings": findings, "actions": actions,
+        "next": next_sections(Finding.from_dict(f) for f in findings),
         "notebook_sha256": archive.sha256(run.key(layout.NOTEBOOK)),
     }
     if error:

@@ -32,18 +32,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runbook.archive.lines import encode_line, json_lines
-from runbook.core.errors import ArchiveError
+from runbook.core.errors import ArchiveError, KeyExists
 from runbook.core.files import tmp_beside, write_atomic, write_synced
 
 MIN_FREE_BYTES = 5 * 1024 * 1024  # a record and its notebook, with room to spare
-
-
-class KeyExists(ArchiveError):
-    """A write-once key that is already written."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(f"{key} is already in the archive and is never overwritten")
-        self.key = key
 
 
 class KeyMissing(LookupError):

@@ -1,11 +1,15 @@
 """Is the API the app that answers? A public `/api/v1` route must answer 200 and a protected
-one 401 without a key; a 404 on either means another app (or none) serves the domain."""
+one 401 without a key; a 404 on either means another app (or none) serves the domain.
+
+Where `API_KEYS` is unset (dev, staging) Dealix's key middleware is off and the router answers
+the protected probe instead: `GET /api/v1/leads` is 405 (the route exists, POST only). So a 405
+proves the API answers, as a 401 does."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runbook.clients.http import Timeouts, describe_failure, excerpt, get_once
+from runbook.clients.transport import Timeouts, describe_failure, excerpt, get_once
 from runbook.core.config import Config
 from runbook.core.findings import Finding, failed, passed
 
@@ -31,6 +35,10 @@ def _probe(route: str, path: str, expected: int, config: Config, timeouts: Timeo
     if status == expected:
         what = "answers 200" if expected == 200 else "asks for X-API-Key (401)"
         return passed("api.ok", f"{route} route {path} {what}: the API is serving", **evidence)
+    if route == "protected" and status == 405:
+        return passed("api.ok", f"protected route {path} answers 405 (the route exists, not for "
+                      "GET; no key middleware: API_KEYS is unset there): the API is serving",
+                      **evidence)
     if status == 404:
         return failed("api.not_found", f"{route} route {path} answers 404 (expected {expected})",
                       FIX_NOT_FOUND, **evidence)

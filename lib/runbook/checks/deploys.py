@@ -11,7 +11,7 @@ from typing import Any
 from runbook.clients import railway
 from runbook.clients.railway import Deployment, LogLine, ServiceInstance
 from runbook.core.clock import both_zones, iso
-from runbook.core.findings import Finding, failed, passed, skipped
+from runbook.core.findings import Finding, errored, failed, passed, skipped
 
 RECENT = timedelta(minutes=60)   # a deploy this close to the trouble is the first suspect
 
@@ -40,7 +40,9 @@ def _label(deployment: Deployment) -> str:
 
 
 def status_finding(deployment: Deployment | None) -> Finding:
-    """The runbook's "Railway dashboard → service status", read from the latest deployment."""
+    """The runbook's "Railway dashboard → service status", read from the latest deployment.
+    Every DeploymentStatus has a verdict; one the runbook does not know is an `error` that names
+    it (never a pass, never a crash)."""
     if deployment is None:
         return skipped("deploy.ok", "Railway lists no deployment for the service")
     evidence = deployment_evidence(deployment)
@@ -48,6 +50,9 @@ def status_finding(deployment: Deployment | None) -> Finding:
     if status == "SUCCESS":
         return passed("deploy.ok", f"Railway: {_label(deployment)} is Active (SUCCESS)",
                       **evidence)
+    if status == "SLEEPING":
+        return passed("deploy.ok", f"Railway: {_label(deployment)} is SLEEPING: active and "
+                      "idle (App Sleeping); it wakes on the next request", **evidence)
     if status in railway.CRASHED:
         return failed("deploy.crashed", f"Railway: {_label(deployment)} CRASHED", FIX_CRASHED,
                       **evidence)
@@ -57,8 +62,15 @@ def status_finding(deployment: Deployment | None) -> Finding:
     if status in railway.IN_PROGRESS:
         return failed("deploy.in_progress", f"Railway: {_label(deployment)} is {status}",
                       FIX_IN_PROGRESS, **evidence)
-    return failed("deploy.not_active", f"Railway: {_label(deployment)} is {status}",
-                  FIX_NOT_ACTIVE, **evidence)
+    if status in railway.REPLACED:
+        return passed("deploy.replaced", f"Railway: {_label(deployment)} is {status}: a newer "
+                      "deployment replaced it (not a failure)", **evidence)
+    if status in railway.SKIPPED:
+        return passed("deploy.skipped", f"Railway: {_label(deployment)} was SKIPPED: Railway "
+                      "did not build it, the running deployment is unchanged", **evidence)
+    return errored("deploy.unknown_status", f"Railway: {_label(deployment)} has status "
+                   f"{status!r}, which this runbook does not know: read it in the Railway "
+                   "dashboard", **evidence)
 
 
 def last_deploy_finding(deployment: Deployment | None, now: datetime,

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from psycopg import ProgrammingError
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from runbook.core.errors import BadInput
+from runbook.core.errors import DbUrlError
 from runbook.core.redaction import fingerprint, registry
 
 SCHEMES = ("postgresql", "postgres")
@@ -40,17 +40,6 @@ _KNOWN_OPTIONS = frozenset({
 })
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
-
-
-class DbUrlError(BadInput):
-    """The connection string is malformed; `part` names what is wrong (never its value)."""
-
-    def __init__(self, part: str, message: str, source: str = "DATABASE_URL") -> None:
-        super().__init__(f"{source} is not a valid Postgres connection string: {part}: "
-                         f"{message}")
-        self.part = part
-        self.reason = message
-        self.source = source
 
 
 @dataclass(frozen=True)
@@ -227,6 +216,11 @@ def _libpq_parse(value: str) -> dict[str, str]:
         parsed = conninfo_to_dict(value)
     except ProgrammingError as exc:
         raise _explain_libpq(str(exc), "://" in value) from None
+    except UnicodeDecodeError:
+        # A percent-encoded part that is not UTF-8 once decoded (`%80`): libpq takes it, psycopg
+        # cannot decode it, and neither could the app's driver.
+        raise DbUrlError("encoding", "a percent-encoded part does not decode to UTF-8 text: "
+                         "copy the URL again from Railway's Postgres service") from None
     return {k: str(v) for k, v in parsed.items() if v is not None}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from runbook.clients.http import Timeouts, client, excerpt, json_body, request, required_secret
+from runbook.clients.transport import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.core.clock import parse_iso
 from runbook.core.config import Config, RailwayConfig
 from runbook.core.errors import AuthError, ConfigError, ServiceError, ServiceUnavailable
@@ -24,11 +24,19 @@ SERVICE = "Railway"
 MAX_LOG_LINES = 500       # a tail longer than this does not fit on a responder's screen
 DEFAULT_LOG_LINES = 100
 
-# Statuses Railway reports (DeploymentStatus). "Active" in the dashboard is SUCCESS.
+# Every value of Railway's DeploymentStatus enum (its published schema), by what it means for
+# the service. "Active" in the dashboard is SUCCESS; SLEEPING is an active deployment idled by
+# App Sleeping (it wakes on the next request). REMOVED and REMOVING are deployments a newer one
+# replaced; SKIPPED is one Railway did not build (nothing to deploy). A status not listed here
+# is unknown to the runbook and reported as such, never read as a pass.
+ACTIVE = frozenset({"SUCCESS", "SLEEPING"})
 IN_PROGRESS = frozenset({"BUILDING", "DEPLOYING", "INITIALIZING", "QUEUED", "WAITING",
                          "NEEDS_APPROVAL"})
 FAILED = frozenset({"FAILED"})
 CRASHED = frozenset({"CRASHED"})
+REPLACED = frozenset({"REMOVED", "REMOVING"})
+SKIPPED = frozenset({"SKIPPED"})
+KNOWN_STATUSES = ACTIVE | IN_PROGRESS | FAILED | CRASHED | REPLACED | SKIPPED
 
 _AUTH_MARKERS = ("not authorized", "unauthorized", "project token not found",
                  "invalid token", "token not found")

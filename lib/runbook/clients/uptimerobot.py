@@ -1,9 +1,10 @@
-"""UptimeRobot (API v2): is the monitor down, and since when?
+"""UptimeRobot (API v2): the monitors, their logs and their latest checks.
 
-`POST /v2/getMonitors` (form-encoded `api_key`, `format=json`, `logs=1`). The current downtime
-started at the newest log of type 1 (down); UptimeRobot does not promise an order for logs, so
-they are sorted by `datetime` (Unix seconds) first. UptimeRobot reports a refused key with HTTP
-200 and `{"stat":"fail","error":{...}}`; that becomes an AuthError naming the env var.
+`POST /v2/getMonitors` (form-encoded `api_key`, `format=json`, `logs=1`, optionally
+`response_times=1`), paged with `offset`/`limit` (at most 50 monitors a page) until the
+answer's `pagination.total` is read. UptimeRobot does not promise an order for logs or checks,
+so they are sorted by `datetime` (Unix seconds). A refused key comes back as HTTP 200 with
+`{"stat":"fail","error":{...}}`; that becomes an AuthError naming the env var.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runbook.clients.http import Timeouts, client, excerpt, json_body, request, required_secret
-from runbook.core.clock import both_zones, iso
+from runbook.clients.transport import Timeouts, client, excerpt, json_body, request, required_secret
 from runbook.core.config import Config, UptimeRobotConfig
 from runbook.core.errors import AuthError, ServiceError, ServiceUnavailable
-from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.redaction import registry
 
 SERVICE = "UptimeRobot"
@@ -25,10 +24,8 @@ STATUS_NAMES = {0: "paused", 1: "not checked yet", 2: "up", 8: "seems down", 9: 
 DOWN_STATUSES = frozenset({8, 9})
 LOG_DOWN, LOG_UP, LOG_STARTED, LOG_PAUSED = 1, 2, 98, 99
 LOGS_LIMIT = 50   # enough to reach back past a flapping monitor to the current downtime
-
-FIX_DOWN = ("UptimeRobot confirms the outage: check Railway's service status and latest deploy, "
-            "then roll back or restart (rollback notebook)")
-FIX_PAUSED = "The monitor is paused: resume it in UptimeRobot so the next outage is noticed"
+PAGE_LIMIT = 50   # getMonitors answers at most 50 monitors a call
+MAX_PAGES = 20    # 1,000 monitors; an account past that is read in part, never endlessly
 
 
 @dataclass(frozen=True)
@@ -39,6 +36,14 @@ class MonitorLog:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One check UptimeRobot ran (a response time)."""
+
+    at: datetime
+    milliseconds: int
+
+
+@dataclass(frozen=True)
 class Monitor:
     id: int
     friendly_name: str
@@ -46,6 +51,7 @@ class Monitor:
     status: int
     interval: int
     logs: tuple[MonitorLog, ...]
+    checks: tuple[Check, ...] = ()
 
     @property
     def status_name(self) -> str:
@@ -62,18 +68,38 @@ class Monitor:
         newest = sorted(self.logs, key=lambda log: log.at, reverse=True)
         return next((log.at for log in newest if log.type == LOG_DOWN), None)
 
+    def last_activity(self) -> datetime | None:
+        """The newest check or log, whichever is later: either shows the monitor is alive."""
+        stamps = [log.at for log in self.logs] + [check.at for check in self.checks]
+        return max(stamps) if stamps else None
+
+
+def _stamp(value: Any) -> datetime | None:
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value), UTC)
+    return None
+
 
 def _monitor(raw: Any) -> Monitor:
     if not isinstance(raw, dict) or "id" not in raw or "status" not in raw:
         raise ServiceUnavailable(SERVICE, "a monitor without id or status in the answer")
     logs = []
     for entry in raw.get("logs") or []:
-        if isinstance(entry, dict) and "type" in entry and "datetime" in entry:
-            logs.append(MonitorLog(int(entry["type"]),
-                                   datetime.fromtimestamp(int(entry["datetime"]), UTC),
-                                   int(entry.get("duration") or 0)))
-    return Monitor(int(raw["id"]), str(raw.get("friendly_name", "")), str(raw.get("url", "")),
-                   int(raw["status"]), int(raw.get("interval") or 0), tuple(logs))
+        at = _stamp(entry.get("datetime")) if isinstance(entry, dict) else None
+        if at is not None and "type" in entry:
+            logs.append(MonitorLog(int(entry["type"]), at, int(entry.get("duration") or 0)))
+    checks = []
+    for entry in raw.get("response_times") or []:
+        at = _stamp(entry.get("datetime")) if isinstance(entry, dict) else None
+        if at is not None:
+            checks.append(Check(at, int(entry.get("value") or 0)))
+    try:
+        return Monitor(int(raw["id"]), str(raw.get("friendly_name", "")),
+                       str(raw.get("url", "")), int(raw["status"]), int(raw.get("interval") or 0),
+                       tuple(logs), tuple(sorted(checks, key=lambda c: c.at, reverse=True)))
+    except (TypeError, ValueError):
+        raise ServiceUnavailable(SERVICE, f"a monitor not understood: {excerpt(repr(raw))}") \
+            from None
 
 
 class UptimeRobotClient:
@@ -91,11 +117,25 @@ class UptimeRobotClient:
                               "API key (My Settings → API Settings)")
         return cls(settings, key, timeouts)
 
-    def monitors(self, monitor_ids: list[int] | None = None) -> list[Monitor]:
+    def monitors(self, monitor_ids: list[int] | None = None, *, logs_limit: int = LOGS_LIMIT,
+                 response_times: int = 0, max_pages: int = MAX_PAGES) -> list[Monitor]:
+        """Every monitor (or those named), each with its newest `logs_limit` logs and, when
+        `response_times` > 0, that many of its latest checks."""
         form = {"api_key": self._api_key, "format": "json", "logs": "1",
-                "logs_limit": str(LOGS_LIMIT)}
+                "logs_limit": str(logs_limit), "limit": str(PAGE_LIMIT)}
+        if response_times > 0:
+            form.update(response_times="1", response_times_limit=str(response_times))
         if monitor_ids:
             form["monitors"] = "-".join(str(m) for m in monitor_ids)
+        found: list[Monitor] = []
+        for _ in range(max_pages):
+            page, total = self._page({**form, "offset": str(len(found))})
+            found += page
+            if not page or total is None or len(found) >= total:
+                break
+        return found
+
+    def _page(self, form: dict[str, str]) -> tuple[list[Monitor], int | None]:
         url = self.settings.api_url.rstrip("/") + "/getMonitors"
         with client(self.timeouts, {"Cache-Control": "no-cache"}) as http:
             response = request(http, SERVICE, "POST", url,
@@ -115,39 +155,16 @@ class UptimeRobotClient:
         monitors = body.get("monitors")
         if not isinstance(monitors, list):
             raise ServiceUnavailable(SERVICE, "the answer has no monitors list")
-        return [_monitor(m) for m in monitors]
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+        total = (pagination or {}).get("total")
+        return [_monitor(m) for m in monitors], total if isinstance(total, int) else None
 
 
-def monitor_finding(monitor: Monitor) -> Finding:
-    evidence: dict[str, Any] = {"monitor_id": monitor.id, "monitor": monitor.friendly_name,
-                                "url": monitor.url, "status": monitor.status_name}
-    if monitor.is_down:
-        since = monitor.down_since()
-        if since is None:
-            return failed("uptime.down", f"UptimeRobot: {monitor.friendly_name} is "
-                          f"{monitor.status_name}; no down log gives the start",
-                          FIX_DOWN, down_since=None, **evidence)
-        return failed("uptime.down", f"UptimeRobot: {monitor.friendly_name} is "
-                      f"{monitor.status_name} since {both_zones(since)}", FIX_DOWN,
-                      down_since=iso(since), down_since_local=both_zones(since), **evidence)
-    if monitor.status == 0:
-        return failed("uptime.paused", f"UptimeRobot: {monitor.friendly_name} is paused: "
-                      "nobody is watching it", FIX_PAUSED, **evidence)
-    return passed("uptime.up", f"UptimeRobot: {monitor.friendly_name} is "
-                  f"{monitor.status_name}", **evidence)
-
-
-def check_uptime(config: Config, timeouts: Timeouts) -> list[Finding]:
-    """One finding per monitor (`monitor_id = 0`: every monitor of the account)."""
+def configured(config: Config) -> str:
+    """Why UptimeRobot cannot be asked ("" when it can)."""
     settings = config.uptimerobot
     if settings is None:
-        return [skipped("uptime.up", "UptimeRobot is not configured (no [uptimerobot] section)")]
+        return "UptimeRobot is not configured (no [uptimerobot] section)"
     if not registry().read_env(settings.api_key_env):
-        return [skipped("uptime.up", f"${settings.api_key_env} is not set: UptimeRobot not "
-                        "checked")]
-    monitors = UptimeRobotClient.from_config(config, timeouts).monitors(
-        [settings.monitor_id] if settings.monitor_id else None)
-    if not monitors:
-        return [skipped("uptime.up", "UptimeRobot has no monitor "
-                        + (f"{settings.monitor_id}" if settings.monitor_id else "at all"))]
-    return [monitor_finding(m) for m in monitors]
+        return f"${settings.api_key_env} is not set: UptimeRobot not checked"
+    return ""

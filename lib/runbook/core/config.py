@@ -9,7 +9,9 @@ missing file, section or key, an unknown key (usually a typo) or a wrong type ra
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -67,6 +69,7 @@ class MoyasarConfig:
     secret_key_env: str = "MOYASAR_SECRET_KEY"
     webhook_secret_env: str = "MOYASAR_WEBHOOK_SECRET"
     dashboard_secret_env: str = "MOYASAR_DASHBOARD_WEBHOOK_SECRET"
+    max_pages: int = 50            # pages of a Moyasar list read at most (payments, attempts)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class SentryConfig:
     token_env: str = "SENTRY_AUTH_TOKEN"
     dsn_env: str = "SENTRY_DSN"
     project_id: str = ""           # numeric id for events-stats; the slug is looked up when empty
+    error_query: str = "event.type:error"   # the Sentry search that counts as an error
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,28 @@ class ArchiveConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`runbook serve`: alert webhooks in, headless runs and a Slack verdict out."""
+
+    token_env: str = "RUNBOOK_SERVE_TOKEN"          # the alert URLs' token (UptimeRobot, Railway)
+    sentry_secret_env: str = "SENTRY_CLIENT_SECRET"  # the Sentry integration's client secret
+    host: str = "127.0.0.1"
+    port: int = 8080
+    queue_size: int = 10                 # runs waiting; a full queue answers 503
+    incident_window_minutes: float = 60.0   # alerts this close together join one incident
+    rerun_after_minutes: float = 30.0    # a repeated alert reruns a notebook after this long
+    run_deadline_seconds: float = 600.0  # each run's --deadline
+    uptimerobot_notebook: str = "sev1_response"
+    sentry_notebook: str = "error_spike"
+    railway_crashed_notebook: str = "sev1_response"
+    railway_failed_notebook: str = "api_404"
+    slack_attempts: int = 4              # tries of one Slack post, with backoff between
+    slack_backoff_seconds: float = 1.0
+    monitoring_check_cron: str = "0 6 1 * *"   # UTC crontab; "" turns the job off
+    due_cron: str = "0 7 * * *"                # UTC crontab; "" turns the job off
+
+
+@dataclass(frozen=True)
 class Contact:
     name: str
     role: str
@@ -149,6 +175,7 @@ class Config:
     statuspage: StatuspageConfig | None = None
     git: GitConfig | None = None
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    serve: ServeConfig | None = None
     contacts: list[Contact] = field(default_factory=list)
 
     def secret_env_names(self) -> list[str]:
@@ -196,6 +223,7 @@ _SECTIONS: dict[str, type] = {
     "statuspage": StatuspageConfig,
     "git": GitConfig,
     "archive": ArchiveConfig,
+    "serve": ServeConfig,
 }
 _REQUIRED_SECTIONS = ("service",)
 _CHOICES = {
@@ -223,6 +251,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{config_path}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{config_path}: not a runbook config: its arrays or tables are "
+                          "nested too deeply to read") from None
     return parse_config(raw, config_path)
 
 
@@ -245,6 +276,7 @@ def parse_config(raw: dict[str, Any], config_path: Path) -> Config:
     contacts = _contacts(raw.get("contacts", []), where)
     config = Config(path=config_path, contacts=contacts, **sections)
     _check_urls(config, where)
+    _check_client_limits(config, where)
     return config
 
 
@@ -281,12 +313,37 @@ def _build(cls: type, table: dict[str, Any], label: str, where: str, section: st
             raise ConfigError(
                 f"{where}: {label} {name} must be the NAME of an environment variable "
                 "(letters, digits, _), never a secret value")
+        if name.endswith("_env") and value and _looks_like_a_key(value):
+            raise ConfigError(
+                f"{where}: {label} {name} looks like a secret value, not the NAME of an "
+                "environment variable: put the value in the environment and its name here")
         values[name] = value
     return cls(**values)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# How keys and tokens begin: Stripe-style and Moyasar keys, Slack, GitHub, GitLab, AWS, Sentry,
+# a JWT. A variable named like this is almost surely its value pasted in the wrong place.
+_KEY_PREFIXES = ("sk_", "pk_", "rk_", "xox", "whsec_", "ghp_", "gho_", "ghs_", "github_pat_",
+                 "AKIA", "sntrys_", "sntryu_", "eyJ")
+
+
 def _is_env_name(value: str) -> bool:
-    return value.replace("_", "a").isalnum() and not value[0].isdigit() and value.isascii()
+    """A plausible environment variable name: an identifier of ASCII letters, digits and _,
+    at most 64 characters."""
+    return _ENV_NAME.fullmatch(value) is not None
+
+
+def _looks_like_a_key(value: str) -> bool:
+    """Whether a syntactically valid name is rather a key: a known key prefix, or random text
+    (a long run mixing letters and digits, or lower and upper case with digits)."""
+    if value.startswith(_KEY_PREFIXES):
+        return True
+    has_digit = any(c.isdigit() for c in value)
+    mixed_case = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    if has_digit and mixed_case:
+        return True
+    return any(len(word) > 20 and any(c.isdigit() for c in word) for word in value.split("_"))
 
 
 def _coerce(value: Any, hint: Any, label: str, where: str) -> Any:
@@ -301,8 +358,12 @@ def _coerce(value: Any, hint: Any, label: str, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: {label} must be a number, got {_type_name(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: {label} must be a finite number, got {value}")
         if value < 0:
             raise ConfigError(f"{where}: {label} must not be negative")
+        if value == 0 and label.endswith("timeout"):
+            raise ConfigError(f"{where}: {label} must be a positive number of seconds, got 0")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -333,3 +394,18 @@ def _check_urls(config: Config, where: str) -> None:
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     raise ConfigError(f"{where}: [{section_name}] {f.name} = {url!r} is not an "
                                       "http(s) URL with a host")
+
+
+MAX_MOYASAR_PAGES = 500
+
+
+def _check_client_limits(config: Config, where: str) -> None:
+    """The service clients' tunables: a query Sentry can read, a page bound that ends."""
+    if config.sentry is not None:
+        query = config.sentry.error_query
+        if not query.strip() or "\n" in query or len(query) > 500:
+            raise ConfigError(f"{where}: [sentry] error_query must be one non-empty line of "
+                              "Sentry search (e.g. \"event.type:error\")")
+    if config.moyasar is not None and not 1 <= config.moyasar.max_pages <= MAX_MOYASAR_PAGES:
+        raise ConfigError(f"{where}: [moyasar] max_pages = {config.moyasar.max_pages}; expected "
+                          f"1 to {MAX_MOYASAR_PAGES}")

@@ -5,13 +5,19 @@
     │   ├── ConfigError          the config file, a section or a key is wrong
     │   ├── ParameterError       a notebook parameter is unknown, mistyped or a secret
     │   ├── UnknownIncident      no such incident in the archive
-    │   └── ArchiveError         runs/ cannot be written (full disk, permissions)
+    │   ├── ArchiveError         the archive cannot be written (full disk, permissions)
+    │   │   └── KeyExists        a write-once key of the archive is already written
+    │   └── DbUrlError           a DATABASE_URL is malformed (names the part, never the value)
     ├── ServiceError             an outside service answered badly
     │   ├── AuthError            a token or key was refused: says which env var to fix
+    │   │   └── MoyasarKeyRejected  Moyasar answered 401 to the secret key
     │   ├── RateLimited          429 that did not clear within the retry bound
-    │   └── ServiceUnavailable   5xx, timeout, refused, malformed answer
+    │   ├── ServiceUnavailable   5xx, timeout, refused, malformed answer
+    │   └── SmtpError            the customer email's send stopped (auth, recipients, …)
     ├── ActionRefused            a guarded action was refused (lock held, already done)
-    └── RecordError              a record cannot be read or its chain is broken
+    ├── RecordError              a record cannot be read or its chain is broken
+    ├── LabError                 JupyterLab did not start, or stopped on its own
+    └── PostgresError            the drill's Postgres could not be set up, started or stopped
 
 Messages never hold a secret value: they are built from names, never from values, and pass
 through the redactor where a value could slip in (a server echoing a token, for example).
@@ -48,6 +54,25 @@ class ArchiveError(BadInput):
     """The archive directory cannot be written; raised before any kernel starts."""
 
 
+class KeyExists(ArchiveError):
+    """A write-once key that is already written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key} is already in the archive and is never overwritten")
+        self.key = key
+
+
+class DbUrlError(BadInput):
+    """The connection string is malformed; `part` names what is wrong (never its value)."""
+
+    def __init__(self, part: str, message: str, source: str = "DATABASE_URL") -> None:
+        super().__init__(f"{source} is not a valid Postgres connection string: {part}: "
+                         f"{message}")
+        self.part = part
+        self.reason = message
+        self.source = source
+
+
 class ServiceError(RunbookError):
     """An outside service could not be used."""
 
@@ -58,6 +83,10 @@ class ServiceError(RunbookError):
 
 class AuthError(ServiceError):
     """Credentials were refused: the message names the env var holding them."""
+
+
+class MoyasarKeyRejected(AuthError):
+    """Moyasar answered 401: the key is wrong, revoked, or of the wrong kind."""
 
 
 class RateLimited(ServiceError):
@@ -74,9 +103,30 @@ class OutcomeUnknown(ServiceUnavailable):
     reconciled against the service's state before anything is tried again."""
 
 
+class SmtpError(ServiceError):
+    """The send stopped. `kind`: auth (login refused), recipients (every one refused),
+    unreachable (no connection), smtp (anything else the server said); `sent` recipients
+    were accepted before it stopped."""
+
+    def __init__(self, kind: str, message: str, sent: int, smtp_code: int | None = None) -> None:
+        super().__init__("SMTP", message)
+        self.kind = kind
+        self.reason = message
+        self.sent = sent
+        self.smtp_code = smtp_code
+
+
 class ActionRefused(RunbookError):
     """A destructive action was refused by a guard (lock held elsewhere, already done)."""
 
 
 class RecordError(RunbookError):
     """A record or the archive index cannot be read, or the chain does not verify."""
+
+
+class LabError(RunbookError):
+    """JupyterLab did not start (or stopped on its own)."""
+
+
+class PostgresError(RunbookError):
+    """The drill's Postgres could not be set up, started or stopped; says why, with its log."""

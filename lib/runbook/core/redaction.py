@@ -3,26 +3,68 @@
 Config and parameters hold only the *names* of environment variables. A value enters the
 process through `read_env` (or `register`, for a value read from Railway's variables), and from
 then on every string the library saves or shows passes through `redact`, which replaces the value
-and its usual disguises (base64, percent-encoding, JSON escaping, Basic-auth form, a URL's
-password part) with `[redacted:NAME]`.
+and its usual disguises (base64 — also inside a longer blob —, hex, percent-encoding, JSON and
+HTML escaping, Basic-auth form) with `[redacted:NAME]`.
+
+A URL-shaped secret (a webhook URL, a DSN) is registered whole and by its parts that are secret
+on their own — the userinfo, the path segments, the query values — so that an echo of only the
+path (`404 Cannot POST /services/T…/B…/<token>`) is caught too.
+
+Part of a secret is caught as well: any run of `FRAGMENT_LENGTH` or more consecutive characters
+of a secret (or of one of its disguises) is redacted, so a secret cut into a prefix, printed in
+two pieces, or truncated by an excerpt does not get through.
+
+What is *not* treated as a secret (the README's guarantees say the same):
+- a value shorter than `MIN_SECRET_LENGTH` characters: it would blank ordinary words out;
+- among values learned from a platform (Railway's variables) and the parts of a secret URL, a
+  plain value: one word of letters (`error`, `production`, `postgres`), a number, true/false;
+- the record's own fields (`STRUCTURAL_KEYS`: codes, statuses, timestamps, hashes), which the
+  library writes itself: `redact_obj` never rewrites them.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import os
 import re
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 # Shorter values would redact ordinary words; no real token, key or password is this short.
-MIN_SECRET_LENGTH = 4
+MIN_SECRET_LENGTH = 6
+# A run of this many characters of a secret is redacted wherever it appears: long enough that
+# no ordinary text shares it by chance, short enough that a secret split in two halves, or cut
+# to a 24-character prefix, still has its pieces caught.
+FRAGMENT_LENGTH = 12
+# A plain word is at most this long: a longer run of letters may be a random key.
+MAX_PLAIN_WORD = 20
+
+# Fields the library writes itself in records, events and ledgers, each with the shape its
+# value has: codes, statuses, timestamps, hashes, ids already validated. A secret that happens
+# to equal one of their values ("error") must not rewrite the structure other tools read. A
+# value of another shape under such a key (a display's {"status": "<token>"}) is redacted.
+_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?"
+_WORD = r"[a-z][a-z_]{0,23}"
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_SHA256 = r"[0-9a-f]{64}"
+_STRUCTURAL_SHAPES = {
+    "code": r"[a-z0-9_]+(?:\.[a-z0-9_]+)+", "status": _WORD, "type": _WORD, "mode": _WORD,
+    "severity": r"SEV-[1-4]|none", "at": _TIME, "started_at": _TIME, "finished_at": _TIME,
+    "opened_at": _TIME, "incident_id": _ID, "notebook": _ID, "runbook_version": _ID,
+    "sha256": _SHA256, "notebook_sha256": _SHA256, "previous_record_sha256": _SHA256,
+    "record_sha256": _SHA256, "chain_sha256": _SHA256,
+}
+STRUCTURAL_KEYS = frozenset({*_STRUCTURAL_SHAPES, "dry_run"})
+_STRUCTURAL_VALUE = {key: re.compile(shape) for key, shape in _STRUCTURAL_SHAPES.items()}
 
 _KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+_PLAIN_VALUE = re.compile(r"[a-z]+|[A-Z]+|[A-Z][a-z]+|\d+|true|false|True|False|TRUE|FALSE")
 
 T = TypeVar("T")
 
@@ -30,6 +72,12 @@ T = TypeVar("T")
 def fingerprint(value: str) -> str:
     """The first 8 hex digits of the value's SHA-256: enough to compare two secrets by eye."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
+
+
+def is_plain(value: str) -> bool:
+    """A value too common to be a secret: one word of letters, a number, a boolean."""
+    text = value.strip()
+    return len(text) <= MAX_PLAIN_WORD and _PLAIN_VALUE.fullmatch(text) is not None
 
 
 def _url_password(value: str) -> str | None:
@@ -50,6 +98,41 @@ def _url_password(value: str) -> str | None:
     return None
 
 
+def _url_parts(value: str) -> set[str]:
+    """The parts of a URL-shaped secret that are secret on their own: the user name, the path
+    segments and the query values (the password is taken by `_url_password`). Plain words and
+    numbers (`services`, `v1`, `5432`) name things; they are left out."""
+    text = value.strip()
+    if "://" not in text:
+        return set()
+    try:
+        parts = urlsplit(text)
+        username = parts.username
+    except ValueError:
+        return set()
+    candidates = {username or ""}
+    candidates.update(parts.path.split("/"))
+    candidates.update(v for _, v in parse_qsl(parts.query, keep_blank_values=True))
+    found: set[str] = set()
+    for candidate in candidates:
+        for form in {candidate, unquote(candidate)}:
+            if len(form) >= MIN_SECRET_LENGTH and not is_plain(form):
+                found.add(form)
+    return found
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 characters that encode `raw` wherever it sits inside a longer blob: for each
+    of the three byte alignments, the characters that depend on `raw`'s bytes only."""
+    cores: set[str] = set()
+    for offset, skip in ((0, 0), (1, 2), (2, 3)):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+        core = encoded[skip:4 * ((len(raw) + offset) // 3)]
+        cores.add(core)
+        cores.add(core.translate(str.maketrans("+/", "-_")))
+    return cores
+
+
 def _disguises(value: str) -> set[str]:
     """The forms in which a value can be written without being the value itself."""
     forms = {value, value.strip(), value.strip().strip("\"'")}
@@ -57,10 +140,18 @@ def _disguises(value: str) -> set[str]:
     for prefix, suffix in ((b"", b""), (b"", b":"), (b":", b"")):
         forms.add(base64.b64encode(prefix + raw + suffix).decode("ascii").rstrip("="))
     forms.add(base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="))
+    forms |= _base64_cores(raw)
+    forms.add(raw.hex())
+    forms.add(raw.hex().upper())
     forms.add(quote(value, safe=""))
     forms.add(quote(value))
-    forms.add(json.dumps(value)[1:-1])
+    json_form = json.dumps(value)[1:-1]
+    forms.add(json_form)
+    forms.add(json_form.replace("/", "\\/"))  # JSON may write '/' as '\/'
     forms.add(repr(value)[1:-1])
+    forms.add(html.escape(value))
+    forms.add(html.escape(value).replace("&#x27;", "&#39;"))
+    forms.add(html.escape(value, quote=False))
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
@@ -78,10 +169,30 @@ def looks_secret(name: str, value: str) -> bool:
     """Whether a variable read from a platform (Railway's variables) must be treated as secret.
 
     Unknown names count as secret: a redacted word costs readability, a leaked key costs more.
+    A plain value (one word of letters, a number, a boolean: `LOGLEVEL=error`) does not: it
+    would rewrite ordinary words — a finding's status — wherever they appear.
     """
     if name.upper() in _PLAIN_VARIABLES or _PLAIN_PATTERN.match(name.upper()):
         return False
-    return not (value.strip().isdigit() or value.strip().lower() in ("true", "false"))
+    return not is_plain(value)
+
+
+def _is_url_shaped(value: str) -> bool:
+    return "://" in value or _KEYWORD_PASSWORD.search(value) is not None
+
+
+# Long forms are found by sampling: every Q-th position of the text is looked up in a table of
+# the Q-character pieces of every form. A match at least 2Q-1 long always covers one sampled
+# position, so nothing is missed, and the scan costs one dictionary lookup per Q characters,
+# however many secrets there are. Shorter forms go through one regex.
+_Q = 6
+
+
+@dataclass(frozen=True)
+class _Form:
+    text: str
+    name: str
+    min_run: int    # how much of it must appear: all of it, or FRAGMENT_LENGTH characters
 
 
 class SecretRegistry:
@@ -89,25 +200,93 @@ class SecretRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._names: dict[str, str] = {}  # disguised form -> env var name, for the marker
-        self._pattern: re.Pattern[str] | None = None
+        self._forms: dict[str, _Form] = {}
+        self._pieces: dict[str, list[tuple[_Form, int]]] = {}   # Q characters -> (form, offset)
+        self._short: re.Pattern[str] | None = None
+        self._short_names: dict[str, str] = {}
+        self._stale = False
 
     def register(self, name: str, value: str | None) -> None:
         """Remember `value` (read from env var `name`, or learned from a service) as secret."""
         if not value or len(value.strip()) < MIN_SECRET_LENGTH:
             return
-        forms = _disguises(value)
+        whole = _disguises(value)
+        atomic: set[str] = set()
         password = _url_password(value)
         if password:
-            for candidate in {password, unquote(password)}:
-                if len(candidate) >= MIN_SECRET_LENGTH:
-                    forms |= _disguises(candidate)
+            atomic |= {p for p in (password, unquote(password)) if len(p) >= MIN_SECRET_LENGTH}
+        atomic |= _url_parts(value)
+        if not _is_url_shaped(value):
+            atomic.add(value)
+        atomic_forms: set[str] = set()
+        for part in atomic:
+            atomic_forms |= _disguises(part)
         with self._lock:
-            for form in forms:
-                self._names.setdefault(form, name)
-            # Longest first, so that a URL is replaced whole before its password part.
-            ordered = sorted(self._names, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
+            for text in atomic_forms:
+                self._add(_Form(text, name, min(len(text), FRAGMENT_LENGTH)))
+            for text in whole - atomic_forms:
+                self._add(_Form(text, name, len(text)))
+            self._stale = True
+
+    def _add(self, form: _Form) -> None:
+        known = self._forms.get(form.text)
+        if known is not None and known.min_run <= form.min_run:
+            return
+        self._forms[form.text] = form
+        if form.min_run >= 2 * _Q - 1:
+            for offset in range(len(form.text) - _Q + 1):
+                self._pieces.setdefault(form.text[offset:offset + _Q], []).append(
+                    (form, offset))
+        else:
+            self._short_names.setdefault(form.text, form.name)
+
+    def _short_pattern(self) -> re.Pattern[str] | None:
+        if self._stale:
+            with self._lock:
+                # Longest first, so that the longest form at a place wins.
+                ordered = sorted(self._short_names, key=len, reverse=True)
+                self._short = re.compile("|".join(re.escape(f) for f in ordered)) \
+                    if ordered else None
+                self._stale = False
+        return self._short
+
+    def _spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Where secrets (or long enough runs of them) sit in `text`: merged (start, end, name)
+        spans, in order."""
+        found: list[tuple[int, int, str]] = []
+        pieces = self._pieces
+        if pieces:
+            size = len(text)
+            for at in range(0, size - _Q + 1, _Q):
+                hits = pieces.get(text[at:at + _Q])
+                if not hits:
+                    continue
+                for form, offset in hits:
+                    chars = form.text
+                    left, index = at, offset
+                    while left > 0 and index > 0 and text[left - 1] == chars[index - 1]:
+                        left, index = left - 1, index - 1
+                    right, index = at + _Q, offset + _Q
+                    while right < size and index < len(chars) and text[right] == chars[index]:
+                        right, index = right + 1, index + 1
+                    if right - left >= form.min_run:
+                        found.append((left, right, form.name))
+        short = self._short_pattern()
+        if short is not None:
+            found += [(m.start(), m.end(), self._short_names[m.group(0)])
+                      for m in short.finditer(text)]
+        if len(found) < 2:
+            return found
+        found.sort(key=lambda span: (span[0], -span[1]))
+        merged = [found[0]]
+        for start, end, name in found[1:]:
+            last_start, last_end, last_name = merged[-1]
+            if start < last_end:  # overlapping: one span, named after the longer
+                longer = name if end - start > last_end - last_start else last_name
+                merged[-1] = (last_start, max(end, last_end), longer)
+            else:
+                merged.append((start, end, name))
+        return merged
 
     def read_env(self, name: str) -> str | None:
         """Read a secret from the environment by name and register it; None when unset/empty."""
@@ -119,37 +298,58 @@ class SecretRegistry:
 
     def names(self) -> list[str]:
         with self._lock:
-            return sorted(set(self._names.values()))
+            return sorted({form.name for form in self._forms.values()})
 
     def contains_secret(self, text: str) -> str | None:
-        """The name of a registered secret found in `text`, or None."""
-        pattern = self._pattern
-        if pattern is None:
-            return None
-        match = pattern.search(text)
-        return self._names[match.group(0)] if match else None
+        """The name of a registered secret found in `text` (whole, or a long enough run of
+        it), or None."""
+        spans = self._spans(text) if text and self._forms else []
+        return spans[0][2] if spans else None
 
     def redact(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is None or not text:
+        if not text or not self._forms:
             return text
-        return pattern.sub(lambda m: f"[redacted:{self._names[m.group(0)]}]", text)
+        spans = self._spans(text)
+        if not spans:
+            return text
+        pieces: list[str] = []
+        done = 0
+        for start, end, name in spans:
+            pieces += [text[done:start], f"[redacted:{name}]"]
+            done = end
+        pieces.append(text[done:])
+        return "".join(pieces)
 
     def redact_obj(self, data: T) -> T:
-        """A copy of JSON-like data (dicts, lists, strings) with every string redacted."""
+        """A copy of JSON-like data (dicts, lists, strings) with every string redacted, except
+        the record's own fields (`STRUCTURAL_KEYS`), which the library writes itself."""
         return _redact_any(self, data)  # type: ignore[no-any-return]
 
     def clear(self) -> None:
         with self._lock:
-            self._names.clear()
-            self._pattern = None
+            self._forms.clear()
+            self._pieces.clear()
+            self._short_names.clear()
+            self._short = None
+            self._stale = False
+
+
+def _structural(key: Any, value: Any) -> bool:
+    """Whether `value` is one of the record's own fields, in the shape the library writes."""
+    if not isinstance(key, str) or key not in STRUCTURAL_KEYS:
+        return False
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    shape = _STRUCTURAL_VALUE.get(key)
+    return isinstance(value, str) and shape is not None and shape.fullmatch(value) is not None
 
 
 def _redact_any(registry: SecretRegistry, data: Any) -> Any:
     if isinstance(data, str):
         return registry.redact(data)
     if isinstance(data, dict):
-        return {registry.redact(str(k)) if isinstance(k, str) else k: _redact_any(registry, v)
+        return {registry.redact(k) if isinstance(k, str) else k:
+                v if _structural(k, v) else _redact_any(registry, v)
                 for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return type(data)(_redact_any(registry, v) for v in data)

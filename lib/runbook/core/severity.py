@@ -35,7 +35,8 @@ SEVERITIES: dict[str, Severity] = {s.level: s for s in (
 _FULL_OUTAGE = {"health.down", "health.timeout", "deploy.crashed", "uptime.down"}
 # Failing findings that break a major feature for most customers.
 _MAJOR = {
-    "api.not_found", "deploy.failed", "deploy.start_command_wrong", "health.degraded",
+    "api.not_found", "health.wrong_app", "health.deep_timeout", "deploy.failed",
+    "deploy.start_command_wrong", "health.degraded",
     "webhook.secret_mismatch", "webhook.secret_whitespace", "webhook.secret_missing",
     "webhook.app_stale", "errors.spike", "errors.spike_after_deploy", "moyasar.down",
 }

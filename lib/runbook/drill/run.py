@@ -41,6 +41,14 @@ def judge(scenario: scenarios.Scenario, run: RunResult) -> list[str]:
     for code in scenario.expect_passing:
         if not any(f.code == code and f.status is Status.PASS for f in findings):
             missing.append(f"expected a passing {code}")
+    if scenario.expect_no_failing:
+        missing.extend(f"expected nothing failing, got {f.status} {f.code}: {f.summary}"
+                       for f in findings if f.failed)
+    if scenario.expect_next_first:
+        sections = [s.get("notebook") for s in run.record.get("next") or []]
+        if sections[:1] != [scenario.expect_next_first]:
+            missing.append(f"expected next to start with {scenario.expect_next_first}, got "
+                           f"{sections}")
     severity = run.record.get("severity")
     if scenario.expect_severity and severity != scenario.expect_severity:
         missing.append(f"expected severity {scenario.expect_severity}, got {severity}")
@@ -56,10 +64,14 @@ def run_drill(name: str, runs_dir: Path, incident_id: str | None = None,
         scenario.setup(target)
         config_path = target.write_config()
         with target.environment():
-            config = load_config(config_path)
-            params = [*scenario.parameters, *target.parameters]
-            result = run_notebook(scenario.notebook, params, config, incident_id=incident_id,
-                                  deadline=deadline, mode="drill")
+            extra: list[str] = []
+            if scenario.exercise is not None:
+                result, extra = scenario.exercise(target, config_path, deadline)
+            else:
+                config = load_config(config_path)
+                params = [*scenario.parameters, *target.parameters]
+                result = run_notebook(scenario.notebook, params, config,
+                                      incident_id=incident_id, deadline=deadline, mode="drill")
         secret_values = list(target.env.values())
-    reasons = judge(scenario, result)
+    reasons = [*extra, *judge(scenario, result)]
     return DrillResult(scenario, result, not reasons, reasons, secret_values)

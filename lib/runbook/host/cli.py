@@ -16,7 +16,7 @@ from runbook.core.redaction import registry
 # notebook schema uses. Without it, jsonschema skips that one format check.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive"]
+COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive", "serve"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from runbook.core.errors import BadInput, RunbookError
+from runbook.core.errors import BadInput, LabError
 from runbook.host.runner import (
     ENV_CONFIG,
     ENV_INCIDENT,
@@ -81,10 +81,6 @@ def working_copy(source: Path, destination: Path) -> Path:
         raise BadInput(f"cannot make the working copy {destination}: "
                        f"{exc.strerror or exc}") from None
     return destination
-
-
-class LabError(RunbookError):
-    """JupyterLab did not start (or stopped on its own)."""
 
 
 @dataclass(frozen=True)

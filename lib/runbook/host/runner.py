@@ -7,12 +7,15 @@ What papermill alone does not do, and this adds:
 - `--deadline` bounds the whole run (papermill bounds cells only); SIGTERM and Ctrl-C kill the
   kernel (papermill leaves it running) and the partial notebook is kept;
 - a `started.json` marker is written before the kernel starts, so a runner killed with SIGKILL
-  still shows up as `interrupted`, never as missing.
+  still shows up as `interrupted`, never as missing;
+- what the kernel process writes to its own stdout and stderr (a subprocess's output, which
+  ipykernel also copies there) is echoed to the runner's terminal redacted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -41,6 +44,7 @@ from runbook.archive.seal import seal_run
 from runbook.archive.store import ArchiveStore
 from runbook.core import clock
 from runbook.core.config import Config
+from runbook.core.echo import RedactingPump, pipe_to
 from runbook.core.errors import BadInput
 from runbook.core.findings import Finding
 from runbook.core.redaction import registry
@@ -73,6 +77,20 @@ def resolve_notebook(name: str) -> Path:
         return path
     known = sorted(p.stem for p in notebooks_dir().glob("*.ipynb"))
     raise BadInput(f"no notebook {name!r}; available: {', '.join(known) or '(none)'}")
+
+
+def deadline_seconds(text: str) -> float:
+    """`--deadline`'s value: a finite, positive number of seconds (argparse's `type`)."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"--deadline must be a positive number of seconds, got {text!r}")
+    return value
 
 
 @dataclass
@@ -141,8 +159,10 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
                  on_started: Callable[[Path], None] | None = None) -> RunResult:
     """Run one notebook headless and archive it. Raises BadInput before anything starts."""
     path, nb, parameters = prepare(notebook, given, config)
-    if deadline is not None and deadline <= 0:
-        raise BadInput("--deadline must be a positive number of seconds")
+    if deadline is not None and not (math.isfinite(deadline) and deadline > 0):
+        raise BadInput(f"--deadline must be a positive number of seconds, got {deadline:g}")
+    if incident_id:
+        records.check_incident_id(incident_id)
     archive = records.Archive(config.runs_dir())
     archive.ensure_writable()
     started = clock.now()
@@ -287,14 +307,30 @@ def _kernel_manager_class() -> type:
             self._runbook_env = extra_env
             self._runbook_cwd = cwd
             self._runbook_socket_dir = socket_dir
+            self._runbook_pumps: list[RedactingPump] = []
+            self._runbook_pipe_ends: list[int] = []
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             kw["env"] = {**os.environ, **kw.get("env", {}), **self._runbook_env}
             kw["cwd"] = self._runbook_cwd
+            # The kernel's own stdout and stderr (its logs, a subprocess writing to them, the
+            # copy ipykernel echoes to the terminal) reach the runner's terminal through the
+            # redactor, never straight from the kernel's file descriptors.
+            for fd, name in ((1, "stdout"), (2, "stderr")):
+                write_end, pump = pipe_to(fd, f"kernel-{name}")
+                self._runbook_pumps.append(pump)
+                self._runbook_pipe_ends.append(write_end)
+                kw[name] = write_end
             return await super()._async_pre_start_kernel(**kw)
 
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            await super()._async_launch_kernel(kernel_cmd, **kw)
+            try:
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                for write_end in self._runbook_pipe_ends:  # the kernel holds its own copies
+                    with contextlib.suppress(OSError):
+                        os.close(write_end)
+                self._runbook_pipe_ends.clear()
             process = getattr(self.provisioner, "process", None)
             if process is not None:
                 with self._runbook_stop.lock:
@@ -305,6 +341,8 @@ def _kernel_manager_class() -> type:
 
         def cleanup_sockets(self) -> None:
             shutil.rmtree(self._runbook_socket_dir, ignore_errors=True)
+            for pump in self._runbook_pumps:  # the kernel is gone: its last lines drain
+                pump.join(timeout=2.0)
 
     return KernelManager
 

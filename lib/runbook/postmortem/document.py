@@ -9,6 +9,7 @@ refreshes only those, and only where a person has not edited them (see postmorte
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from dataclasses import dataclass, field
@@ -100,8 +101,11 @@ def _link(target: Path, base: Path) -> str:
 
 
 def _cell(text: str) -> str:
-    """Safe inside a markdown table cell."""
-    return re.sub(r"\s+", " ", text.replace("|", "\\|")).strip()
+    """Text from the records (a commit message, a start command, a service's answer), safe
+    inside a markdown line or table cell: on one line, `|` escaped, and raw HTML escaped so
+    that a `<script>` in a commit message is shown, never run, as the HTML evidence does."""
+    one_line = re.sub(r"\s+", " ", text.replace("|", "\\|")).strip()
+    return html.escape(one_line, quote=False)
 
 
 def when(moment: datetime) -> str:
@@ -163,12 +167,12 @@ def root_cause_section(history: History) -> str:
     else:
         lines.append("The records point to:")
         for code, event in first.items():
-            lines.append(f"- `{code}` — {event.title} (first seen {when(event.at)} in "
+            lines.append(f"- `{code}` — {_cell(event.title)} (first seen {when(event.at)} in "
                          f"`{event.run.notebook}`; reported {counts[code]}×)")
     errors = [e for e in history.findings if e.status == "error"]
     if errors:
         lines += ["", "Checks that could not run (they neither confirm nor rule out a cause):"]
-        lines += [f"- `{e.code}` — {e.title}" for e in errors]
+        lines += [f"- `{e.code}` — {_cell(e.title)}" for e in errors]
     return "\n".join(lines)
 
 
@@ -180,7 +184,7 @@ def worked_section(history: History) -> str:
                      f"{format_delta(failure.at - history.started)} after the incident started.")
     for event in history.actions:
         if event.status == "succeeded":
-            lines.append(f"- {event.title} succeeded at {when(event.at)}"
+            lines.append(f"- {_cell(event.title)} succeeded at {when(event.at)}"
                          + (f": {_cell(event.detail)}" if event.detail else ""))
         elif event.status == "unknown":
             lines.append(f"- {event.title}: outcome unknown at {when(event.at)} (sent, no "
@@ -200,7 +204,7 @@ def didnt_section(history: History) -> str:
     lines = []
     for event in history.actions:
         if event.status == "failed":
-            lines.append(f"- {event.title} failed at {when(event.at)}"
+            lines.append(f"- {_cell(event.title)} failed at {when(event.at)}"
                          + (f": {_cell(event.detail)}" if event.detail else ""))
     for event in history.findings:
         if event.status == "error":
@@ -243,7 +247,9 @@ def response_section(history: History) -> str:
     for time in history.response_times():
         at = when(time.at) if time.at else "—"
         lines.append(f"| {time.label} | {time.took_text} | {at} | {target} | {time.verdict} |")
-    lines += ["", f"Measured from the incident's start, {when(history.started)}."]
+    lines += ["", f"Measured from the incident's start, {when(history.started)} "
+              f"({history.start_source}): detection, first response, mitigation and recovery "
+              "are separate moments."]
     return "\n".join(lines)
 
 
@@ -265,7 +271,8 @@ def summary_section(history: History) -> str:
     return "\n".join([
         f"- **Incident:** `{history.incident_id}`",
         f"- **Severity:** {severity.level + ' — ' + severity.definition if severity else 'none'}",
-        f"- **Started:** {when(history.started)}",
+        f"- **Started:** {when(history.started)} ({history.start_source})",
+        f"- **Detected:** {when(history.detected) if history.detected else '—'}",
         f"- **Runs:** {len(history.runs)}, "
         f"{sum(1 for e in history.findings if e.status == 'fail')} failing findings, "
         f"{len(history.actions)} actions",

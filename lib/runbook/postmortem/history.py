@@ -15,10 +15,12 @@ from typing import Any
 
 from runbook.archive import layout, witness
 from runbook.archive import record as records
+from runbook.archive.incident_events import incident_events
 from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
-from runbook.core import clock
-from runbook.core.errors import RecordError
+from runbook.core import clock, impact
+from runbook.core.errors import BadInput, RecordError, RunbookError
+from runbook.core.impact import ImpactStart
 from runbook.core.severity import SEVERITIES, Severity, format_delta
 
 POSTMORTEM_WINDOW = timedelta(hours=48)  # the runbook: every SEV-1/SEV-2 within 48 hours
@@ -96,11 +98,8 @@ class Event:
 
 
 def action_outcome(action: dict[str, Any]) -> str:
-    """'dry run', 'failed', 'unknown' or 'succeeded', from the fields an action record may
-    carry. Unknown (sent, no answer seen) is neither a success nor a failure."""
+    """'dry run', 'failed' or 'succeeded', from the fields an action record may carry."""
     state = str(action.get("status") or action.get("outcome") or "").lower()
-    if state == "unknown":
-        return "unknown"
     result = str(action.get("result") or "").lower()
     if action.get("ok") is False or action.get("error") or state in _FAILED_ACTION_STATES \
             or result.startswith(("error", "failed", "refused")):
@@ -116,9 +115,12 @@ class ResponseTime:
     took: timedelta | None    # None: the records show no such moment yet
     target: timedelta | None  # None: no severity, so no target
     at: datetime | None = None
+    note: str = ""            # said instead of a verdict for a measure without a target
 
     @property
     def verdict(self) -> str:
+        if self.note:
+            return self.note if self.took is not None else "not reached (per the alerts)"
         if self.took is None:
             return "not reached (per the records)" if self.target else "—"
         if self.target is None:
@@ -134,9 +136,12 @@ class ResponseTime:
 class History:
     incident_id: str
     archive: records.Archive
-    started: datetime
+    started: datetime         # the impact's start (see core.impact), else the first run
     runs: list[Run]
     events: list[Event] = field(default_factory=list)
+    start_source: str = "the incident's first run"
+    detected: datetime | None = None     # a monitor, an alert or a run saw it first
+    recovered: datetime | None = None    # the monitor's last "up" after the first alert
 
     @property
     def severity(self) -> Severity | None:
@@ -164,16 +169,39 @@ class History:
         return next((r for r in self.runs if r.all_clear and r.started >= failure.run.started
                      and r is not failure.run), None)
 
+    def first_response(self) -> Run | None:
+        """The first run once the impact had begun (a run before it was no response to it)."""
+        return next((r for r in self.runs if r.started >= self.started),
+                    self.runs[0] if self.runs else None)
+
+    def first_mitigation(self) -> Event | None:
+        """The first action carried out (not a dry run) that succeeded."""
+        return next((e for e in self.actions if e.status == "succeeded"), None)
+
     def response_times(self) -> list[ResponseTime]:
+        """Detection, first response, mitigation and recovery, each from the impact's start."""
         severity = self.severity
         target = severity.response_time if severity else None
-        first = self.runs[0].started if self.runs else None
-        times = [ResponseTime("Time to first response (first run)",
-                              first - self.started if first else None, target, first)]
-        mitigated = self.mitigated()
-        done = mitigated.finished if mitigated else None
-        times.append(ResponseTime("Time to mitigation (a run found nothing failing)",
-                                  done - self.started if done else None, target, done))
+
+        def since_start(label: str, moment: datetime | None) -> ResponseTime:
+            took = max(moment - self.started, timedelta(0)) if moment else None
+            return ResponseTime(label, took, target, moment)
+
+        first = self.first_response()
+        mitigation = self.first_mitigation()
+        recovered = self.mitigated()
+        times = [
+            since_start("Time to detection (a monitor, an alert or a run saw it)",
+                        self.detected),
+            since_start("Time to first response (first run)", first.started if first else None),
+            since_start("Time to mitigation (first action carried out)",
+                        mitigation.at if mitigation else None),
+            since_start("Time to recovery (a run found nothing failing)",
+                        recovered.finished if recovered else None),
+        ]
+        if self.recovered is not None:
+            times.append(since_start("Time to recover (the monitor said up again)",
+                                     self.recovered))
         return times
 
     def slug(self) -> str:
@@ -224,41 +252,92 @@ def _run_events(run: Run) -> list[Event]:
     return events
 
 
-def incident_started(archive: records.Archive, incident_id: str) -> datetime | None:
-    """When the incident started: incident.json's time when the chain vouches for it.
+def _header(archive: records.Archive, incident_id: str) -> dict[str, Any]:
+    """incident.json, when the chain vouches for it (or nothing was sealed to vouch for it).
 
-    incident.json is a local file: an edited one must not move the 48-hour clock. When its
-    hash no longer matches the chain's, the time comes from the sealed records instead (each
-    carries `incident_started_at`, else their own start); an archive sealed before the chain
-    vouched for the header keeps its header's time, but never later than its first run.
-    """
-    chain = archive.chain(incident_id)
-    header = _parse_time((archive.header(incident_id) or {}).get("started_at"))
-    vouched = witness.header_vouched(archive.store, incident_id, chain)
-    if vouched:
+    It is a local file: an edited one must not move the 48-hour clock. When its hash no longer
+    matches the chain's, its times come from the sealed records instead, each of which
+    carries the header's times as they were when it was sealed."""
+    try:
+        header = archive.header(incident_id) or {}
+        chain = archive.chain(incident_id)
+    except RunbookError:
+        return {}
+    if witness.header_vouched(archive.store, incident_id, chain) is not False:
         return header
-    recorded: datetime | None = None
-    earliest: datetime | None = None
     for entry in chain:
         record = archive.read_json(RunRef(incident_id, str(entry.get("run"))).key(
             layout.RECORD))
-        if not isinstance(record, dict):
-            continue
-        recorded = recorded or _parse_time(record.get("incident_started_at"))
-        started = _parse_time(record.get("started_at"))
-        if started is not None and (earliest is None or started < earliest):
-            earliest = started
-    if vouched is False:
-        return recorded or earliest
-    known = [t for t in (header, recorded, earliest) if t is not None]
-    return min(known) if known else None
+        if isinstance(record, dict) and record.get("incident_started_at"):
+            return {"incident_id": incident_id,
+                    "started_at": record["incident_started_at"],
+                    "opened_at": record.get("incident_opened_at")
+                    or record["incident_started_at"]}
+    return {}
 
 
-def _parse_time(value: Any) -> datetime | None:
+def _header_started(archive: records.Archive, incident_id: str) -> datetime | None:
     try:
-        return clock.parse_iso(str(value)) if value else None
-    except (ValueError, TypeError):
+        return clock.parse_iso(str(_header(archive, incident_id)["started_at"]))
+    except (ValueError, KeyError, TypeError):
         return None
+
+
+def _declared(archive: records.Archive, incident_id: str) -> ImpactStart | None:
+    """A start given when the incident was opened (its header's started_at differs from its
+    opened_at): a responder's correction like the parameter."""
+    header = _header(archive, incident_id)
+    try:
+        started = clock.parse_iso(str(header["started_at"]))
+        opened = clock.parse_iso(str(header["opened_at"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return ImpactStart(started, "the incident's declared start", corrected=True) \
+        if started != opened else None
+
+
+def _correction(record: dict[str, Any]) -> datetime | None:
+    parameters = record.get("parameters")
+    value = parameters.get(impact.CORRECTION_PARAMETER) if isinstance(parameters, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return impact.parse_correction(value)
+    except BadInput:
+        return None
+
+
+def _observed(runs: list[Run]) -> list[tuple[dict[str, Any], datetime]]:
+    return [(finding, run.started) for run in runs
+            for finding in run.record.get("findings", []) if isinstance(finding, dict)]
+
+
+def impact_of_runs(runs: list[Run], declared: ImpactStart | None = None) -> ImpactStart | None:
+    """The incident's start from its runs: the latest correction given by parameter (or the
+    start declared when it was opened), else the earliest evidence of impact in their
+    findings. Records without either (older ones included) give None."""
+    corrections = [ImpactStart(moment, "the incident_started parameter", corrected=True)
+                   for run in sorted(runs, key=lambda r: (r.started, r.name))
+                   if (moment := _correction(run.record)) is not None]
+    return impact.earliest([impact.impact_start(_observed(runs)), declared, *corrections])
+
+
+def incident_impact(archive: records.Archive, incident_id: str) -> ImpactStart | None:
+    """`impact_of_runs` over the incident's sealed records (None when they cannot be read:
+    the header's start stands)."""
+    try:
+        sealed = records.incident_records(archive, incident_id)
+    except RunbookError:
+        return _declared(archive, incident_id)
+    runs = [Run(ref.name, archive.run_dir(ref), data, archive, ref) for ref, data in sealed]
+    return impact.earliest([impact_of_runs(runs, _declared(archive, incident_id)),
+                            _first_alert(archive, incident_id)])
+
+
+def incident_started(archive: records.Archive, incident_id: str) -> datetime | None:
+    """When the incident started: its impact's start, else its header's (the first run)."""
+    found = incident_impact(archive, incident_id)
+    return found.at if found else _header_started(archive, incident_id)
 
 
 def load_history(archive: records.Archive, incident_id: str) -> History:
@@ -270,10 +349,37 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))
-    started = incident_started(archive, incident_id) or runs[0].started
-    history = History(incident_id, archive, started, runs)
+    alerted, recovered = _alert_times(archive, incident_id)
+    first_alert = ImpactStart(alerted, "the first alert") if alerted else None
+    found = impact.earliest([impact_of_runs(runs, _declared(archive, incident_id)), first_alert])
+    started = found.at if found else (_header_started(archive, incident_id) or runs[0].started)
+    detected = impact.earliest([impact.detection(_observed(runs)), first_alert])
+    history = History(incident_id, archive, started, runs,
+                      start_source=found.source if found else "the incident's first run",
+                      detected=detected.at if detected else None, recovered=recovered)
     order = {"run-started": 0, "finding": 1, "action": 1, "run-finished": 2}
     events = [e for run in runs for e in _run_events(run)]
     # Stable: within one second the run's own order (started, findings, finished) is kept.
     history.events = sorted(events, key=lambda e: (e.at, e.run.started, order[e.kind]))
     return history
+
+
+def _first_alert(archive: records.Archive, incident_id: str) -> ImpactStart | None:
+    alerted, _ = _alert_times(archive, incident_id)
+    return ImpactStart(alerted, "the first alert") if alerted else None
+
+
+def _alert_times(archive: records.Archive, incident_id: str
+                 ) -> tuple[datetime | None, datetime | None]:
+    """When the first alert said down, and when the monitor last said up after it."""
+    detected = recovered = None
+    for event in incident_events(archive, incident_id):
+        try:
+            moment = clock.parse_iso(str(event.get("alert_at") or event.get("at")))
+        except ValueError:
+            continue
+        if event.get("event") == "alert" and detected is None:
+            detected = moment
+        elif event.get("event") == "recovered" and detected is not None:
+            recovered = moment
+    return detected, recovered

@@ -14,6 +14,8 @@ from runbook.postmortem import chart
 from runbook.postmortem.due import postmortems_due
 from runbook.postmortem.history import History, incident_started, load_history
 
+__all__ = ["Chart", "Draft", "PostmortemView", "open_postmortem"]
+
 if TYPE_CHECKING:
     import pandas as pd
 

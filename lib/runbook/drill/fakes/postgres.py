@@ -21,6 +21,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -34,16 +35,12 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from runbook.core.errors import RunbookError
+from runbook.core.errors import PostgresError
 
 SYSTEM_USER = "pgserver"      # the unprivileged user pgserver itself runs as under root
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
-
-
-class PostgresError(RunbookError):
-    """The drill's Postgres could not be set up, started or stopped; says why, with its log."""
 
 
 def bin_dir() -> Path:
@@ -107,6 +104,7 @@ class PostgresController:
         self._account = _ensure_system_user() if os.geteuid() == 0 else None
         self._initialised = False
         self._cleaned = False
+        self._frozen = False
         atexit.register(self.cleanup)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -175,8 +173,30 @@ class PostgresController:
         return (f"-h {self.host} -p {self.port} -k {self.root} -c fsync=off "
                 f"-c max_connections={self.max_connections} -c superuser_reserved_connections=3")
 
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def freeze(self) -> None:
+        """Hang the server (SIGSTOP the postmaster): the kernel still accepts connections on its
+        port, but nothing ever answers, as with a paused or overloaded database."""
+        pid = self._postmaster_pid()
+        if pid is not None and self.running:
+            os.kill(pid, signal.SIGSTOP)
+            self._frozen = True
+
+    def thaw(self) -> None:
+        pid = self._postmaster_pid()
+        if pid is not None and self._frozen:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGCONT)
+        self._frozen = False
+
     def stop(self) -> None:
         """Stop the server (fast shutdown): connecting gives 'Connection refused' from now on."""
+        self.thaw()
         self.release_connections()
         if self._initialised and self.running:
             self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")

@@ -1,8 +1,10 @@
 """A real HTTP server on 127.0.0.1 (ephemeral port) for each simulated service.
 
 Each fake is a `FakeService` whose `handle` answers one request; `LoopbackServer` runs it in
-a thread, records every request, and can be told to answer slowly (`delay`) or to accept and
-never answer (`hang`), the two ways a service hurts a responder most.
+a thread, records every request, and can be told to answer slowly (`delay`), to accept and
+never answer (`hang`), or to drip its body one byte at a time (`drip`), the ways a service
+hurts a responder most. A `Response` may stream its body (`chunks`), so a fake can send more
+than it could hold in memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +49,8 @@ class Response:
     status: int = 200
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
+    chunks: Iterable[bytes] | None = None  # a streamed body (Content-Length: `length`)
+    length: int = 0
     reset: bool = False     # answer nothing: reset the connection (RST) instead
 
     def encoded(self) -> tuple[bytes, str]:
@@ -70,6 +75,7 @@ class FakeService:
         self.requests: list[Request] = []
         self.delay = 0.0        # seconds before each answer
         self.hang = False       # accept, read the request, never answer
+        self.drip = 0.0         # seconds between the body's bytes, sent one at a time
 
     def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -95,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service
         with service.lock:
             service.requests.append(request)
-            delay, hang = service.delay, service.hang
+            delay, hang, drip = service.delay, service.hang, service.drip
         if hang:
             self.server.stopping.wait(MAX_HANG_SECONDS)
             self.close_connection = True
@@ -117,10 +123,25 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Content-Type": content_type, **response.headers}
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
+        length = response.length if response.chunks is not None else len(payload)
+        self.send_header("Content-Length", str(length))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        if self.command == "HEAD":
+            return
+        try:
+            if response.chunks is not None:
+                for chunk in response.chunks:
+                    self.wfile.write(chunk)
+            elif drip:
+                for index in range(len(payload)):
+                    self.wfile.write(payload[index:index + 1])
+                    self.wfile.flush()
+                    if self.server.stopping.wait(drip):
+                        break
+            else:
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up: that is its right
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 

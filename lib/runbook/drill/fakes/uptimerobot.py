@@ -107,11 +107,15 @@ class FakeUptimeRobot(FakeService):
         times = form.get("response_times") == "1"
         times_limit = int(form["response_times_limit"]) \
             if form.get("response_times_limit", "").isdigit() else 0
+        offset = int(form["offset"]) if form.get("offset", "").isdigit() else 0
+        # Like the real API: at most 50 monitors a call, whatever `limit` asks for.
+        page = min(50, int(form["limit"])) if form.get("limit", "").isdigit() else 50
         with self.lock:
             chosen = [m.to_json(logs, limit, times, times_limit) for m in self.monitors
                       if not wanted or m.id in wanted]
         return json_response({"stat": "ok", "pagination": {
-            "offset": 0, "limit": 50, "total": len(chosen)}, "monitors": chosen})
+            "offset": offset, "limit": page, "total": len(chosen)},
+            "monitors": chosen[offset:offset + page]})
 
 
 def with_uptime(target: Target, all_monitors: bool = False) -> FakeUptimeRobot:
@@ -127,3 +131,32 @@ def with_uptime(target: Target, all_monitors: bool = False) -> FakeUptimeRobot:
                                       "monitor_id": 0 if all_monitors else healthz.id}
     target.extras["uptimerobot"] = fake
     return fake
+
+
+# ---------------------------------------------------------------- its webhook alert contact
+
+ALERT_TYPES = {1: "Down", 2: "Up", 3: "SSL Expiry"}
+
+
+def alert_variables(monitor: FakeMonitor, alert_type: int, details: str,
+                    at: datetime | None = None, duration: int = 0) -> dict[str, str]:
+    """The variables UptimeRobot's webhook alert contact sends for one alert."""
+    moment = at or datetime.now(UTC)
+    return {"monitorID": str(monitor.id), "monitorURL": monitor.url,
+            "monitorFriendlyName": monitor.friendly_name, "alertType": str(alert_type),
+            "alertTypeFriendlyName": ALERT_TYPES[alert_type], "alertDetails": details,
+            "alertDuration": str(duration), "alertDateTime": str(int(moment.timestamp())),
+            "monitorAlertContacts": "0"}
+
+
+def deliver_alert(url: str, variables: dict[str, str], timeout: float = 10.0) -> int:
+    """POST the alert the way UptimeRobot does when no body is set: its variables appended to
+    the contact's URL as a query string. Returns the HTTP status (0: no answer)."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False) as http:
+            # Appended to the contact's own query (its token), as UptimeRobot does.
+            return http.post(httpx.URL(url).copy_merge_params(variables)).status_code
+    except httpx.HTTPError:
+        return 0

@@ -11,6 +11,7 @@ from runbook.db import RAILWAY_VARIABLE
 from runbook.drill.fakes.postgres import PostgresController
 from runbook.drill.fakes.railway import RailwayHandles, with_railway
 from runbook.drill.scenarios.base import Scenario, register
+from runbook.drill.scenarios.sev1 import with_monitoring
 from runbook.drill.target import Target
 
 URL_ENV = "DRILL_DATABASE_URL"
@@ -80,6 +81,18 @@ def password_rotated(target: Target) -> None:
     handles.service_url = new_url
 
 
+def postgres_hung(target: Target) -> None:
+    # Postgres accepts connections but never answers (a paused or wedged server): the app's
+    # deep check waits its 3 s on it, holding the one worker, while /healthz stays healthy.
+    with_monitoring(target)
+    handles = with_database(target)
+    handles.postgres.freeze()
+
+
+register(Scenario(
+    "db-hang", "Postgres accepts connections but never answers: a timeout, not an outage",
+    "sev1_response", postgres_hung, expect_failing=("db.timeout",),
+    expect_passing=("health.ok",), expect_severity="SEV-2", expect_next_first="db_refused"))
 register(Scenario(
     "db-refused", "the Postgres service is down: connections to it are refused", "db_refused",
     postgres_stopped, expect_failing=("db.refused", "db.service_down"),

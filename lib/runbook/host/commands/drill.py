@@ -8,7 +8,7 @@ from pathlib import Path
 
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill
-from runbook.host.runner import describe
+from runbook.host.runner import deadline_seconds, describe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Scenarios: " + ", ".join(scenarios.names()))
     parser.add_argument("scenario", help="one of: " + ", ".join(scenarios.names()))
     parser.add_argument("--incident", help="incident id to file the drill under (default: new)")
-    parser.add_argument("--deadline", type=float, help="bound on the whole run, in seconds")
+    parser.add_argument("--deadline", type=deadline_seconds,
+                        help="bound on the whole run, in seconds")
     parser.set_defaults(handler=run)
 
 

@@ -7,7 +7,7 @@ import sys
 
 from runbook.archive.layout import NOTEBOOK
 from runbook.core.config import load_config
-from runbook.host.runner import describe, run_notebook
+from runbook.host.runner import deadline_seconds, describe, run_notebook
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--incident", help="incident id to file the run under (default: new)")
     parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
                         "./runbook.toml)")
-    parser.add_argument("--deadline", type=float, help="bound on the whole run, in seconds")
+    parser.add_argument("--deadline", type=deadline_seconds,
+                        help="bound on the whole run, in seconds")
     parser.set_defaults(handler=run)
 
 

@@ -3,18 +3,29 @@
 Clients of outside services (Railway, UptimeRobot, Sentry, Moyasar, Slack…) go through
 `request`, which turns httpx's exceptions into the library's `ServiceError`s, retries a 429
 only after its `Retry-After` and within a bound, and never puts a secret into a message.
+
+Every request made by a `client()` — `request`, `get_once`, or a plain `http.post` — is bounded
+twice, below httpx, in the transport itself:
+- a total deadline (`Timeouts.total`): each socket operation's timeout is cut to what is left,
+  so a server that drips one byte every half second is cut off at the deadline, not kept alive
+  by the per-read timeout for ever;
+- a cap on the body it reads (`Timeouts.max_body`), so a huge body costs a bounded read, not
+  the machine's memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from runbook.core.errors import AuthError, OutcomeUnknown, RateLimited, ServiceUnavailable
@@ -22,12 +33,15 @@ from runbook.core.redaction import redact
 
 USER_AGENT = "dealix-runbook/0.1"
 MAX_BODY_EXCERPT = 300
+# No answer the runbook reads (a health body, a GraphQL page, a log tail) comes near this.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 3.0
     read: float = 5.0
+    max_body: int = MAX_BODY_BYTES  # bytes of a response body read before giving up
 
     def httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read,
@@ -39,12 +53,133 @@ class Timeouts:
         return self.connect + self.read
 
 
+class BodyTooLarge(httpx.TransportError):
+    """The server sent more body than `Timeouts.max_body`: the read was cut there."""
+
+
+class _Budget(threading.local):
+    """The deadline of the request this thread is making (None outside one)."""
+
+    deadline: float | None = None
+
+
+_BUDGET = _Budget()
+
+
+@contextlib.contextmanager
+def _deadline(at: float) -> Iterator[None]:
+    previous = _BUDGET.deadline
+    _BUDGET.deadline = at if previous is None else min(previous, at)
+    try:
+        yield
+    finally:
+        _BUDGET.deadline = previous
+
+
+def _left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """`timeout` cut to what is left of the current request's deadline."""
+    deadline = _BUDGET.deadline
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("the request's total deadline passed")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read, write and handshake ends by the request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(
+            ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(
+            host, port, _left(timeout, httpcore.ConnectTimeout), local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(
+            path, _left(timeout, httpcore.ConnectTimeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _BoundedBody(httpx.SyncByteStream):
+    """A response body read under the request's deadline, and cut at `limit` bytes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: float, limit: int) -> None:
+        self._inner, self._deadline, self._limit = inner, deadline, limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunks = iter(self._inner)
+        read = 0
+        while True:
+            with _deadline(self._deadline):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            read += len(chunk)
+            if read > self._limit:
+                raise BodyTooLarge(f"the body is larger than {self._limit} bytes")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _BoundedTransport(httpx.HTTPTransport):
+    """httpx's transport, with the total deadline and the body cap of `Timeouts`."""
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        super().__init__(trust_env=False)
+        # httpcore's pool takes its sockets from this backend; ours cuts their timeouts to the
+        # request's deadline (httpx has no total timeout of its own).
+        self._pool._network_backend = _DeadlineBackend()
+        self._timeouts = timeouts
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self._timeouts.total
+        with _deadline(deadline):
+            response = super().handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _BoundedBody(response.stream, deadline, self._timeouts.max_body)
+        return response
+
+
 def client(timeouts: Timeouts, headers: Mapping[str, str] | None = None,
            auth: httpx.Auth | tuple[str, str] | None = None) -> httpx.Client:
     all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
     # trust_env=False: a proxy from the environment must not swallow probes of loopback fakes.
     return httpx.Client(timeout=timeouts.httpx(), headers=all_headers, auth=auth,
-                        follow_redirects=False, trust_env=False)
+                        follow_redirects=False, trust_env=False,
+                        transport=_BoundedTransport(timeouts))
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -57,9 +192,12 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def transport_failure(exc: BaseException) -> str:
-    """One of: timeout, dns, refused, tls, connect, protocol — what a responder acts on."""
+    """One of: timeout, too_large, dns, refused, tls, connect, protocol — what a responder
+    acts on."""
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
+    if isinstance(exc, BodyTooLarge):
+        return "too_large"
     chain = _causes(exc)
     text = " ".join(str(e) for e in chain).lower()
     if any(isinstance(e, socket.gaierror) for e in chain) or any(
@@ -92,6 +230,7 @@ def describe_failure(kind: str, url: str) -> str:
     host = httpx.URL(url).host
     return {
         "timeout": f"no answer from {host} within the timeout",
+        "too_large": f"{host} sent a body larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB",
         "dns": f"the host name {host} does not resolve (DNS)",
         "refused": f"{host} refused the connection (nothing listening)",
         "tls": f"the TLS handshake with {host} failed",

@@ -1,0 +1,83 @@
+"""The guarded fix: set the app's DATABASE_URL to the Postgres service's current URL."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from runbook import widgets
+from runbook.actions import Action, ActionResult, Outcome, StepLog
+from runbook.clients.railway import RailwayClient
+from runbook.core.config import Config
+from runbook.core.errors import BadInput
+from runbook.core.findings import Status
+from runbook.db.lookup import RAILWAY_VARIABLE, UrlLookup
+from runbook.db.settings import database_settings
+from runbook.db.stages import Diagnosis
+
+if TYPE_CHECKING:
+    from runbook.session import Session
+    from runbook.widgets import ConfirmButton
+
+UPSERT_ACTION = "railway.variable_upsert"
+
+
+def plan_url_fix(config: Config, lookup: UrlLookup, diagnosis: Diagnosis) -> tuple[str, str]:
+    """(target, why-not): `why-not` is empty when updating DATABASE_URL is the fix."""
+    settings = database_settings(config)
+    railway = config.railway
+    target = (f"{RAILWAY_VARIABLE} on Railway service {railway.service_id}" if railway
+              else f"{RAILWAY_VARIABLE} on the app service")
+    if railway is None:
+        return target, "no [railway] section in the config: set the variable by hand"
+    if not settings.railway_service_id:
+        return target, ("[database] railway_service_id is not set: the Postgres service's "
+                        "current URL is unknown")
+    if lookup.service_url() is None:
+        return target, "the Postgres service publishes no usable DATABASE_URL"
+    mismatch = any(f.code == "db.url_mismatch" and f.status is Status.FAIL
+                   for f in lookup.findings)
+    if not mismatch and lookup.url is not None:
+        if diagnosis.failing is None:
+            return target, "not needed: the URL matches and the database answers"
+        return target, ("not needed: the app's URL already is the Postgres service's current "
+                        "one; the fault is the service itself: " + diagnosis.verdict.fix)
+    return target, ""
+
+
+def url_fix_action(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis) -> Action:
+    """The guarded fix: set the app's DATABASE_URL to the Postgres service's current URL
+    (Railway redeploys on variableUpsert). Never shows the value; blocked with the reason
+    when updating the variable is not the fix."""
+    config = rb.config
+    target, why_not = plan_url_fix(config, lookup, diagnosis)
+    chosen = lookup.service_url()
+    if why_not or chosen is None:
+        return Action(UPSERT_ACTION, target, "", _not_planned,
+                      blocked=why_not or "the Postgres service's current URL is not known")
+    name, url = chosen
+    what = (f"set {RAILWAY_VARIABLE} to the Postgres service's current {name} "
+            f"({url.display()}) and redeploy the app")
+    value = lookup.service_values[name]
+
+    def execute(log: StepLog) -> Outcome:
+        client = RailwayClient.from_config(config, rb.timeouts)
+        log.step(f"variableUpsert {RAILWAY_VARIABLE} ← the Postgres service's {name}")
+        if not client.variable_upsert(RAILWAY_VARIABLE, value):
+            return Outcome(False, "Railway answered variableUpsert with false: nothing changed")
+        return Outcome(True, f"done: {what}; Railway is redeploying — run this notebook again "
+                       "once the deployment is Active")
+
+    return Action(UPSERT_ACTION, target, what, execute,
+                  details={"source": name, "url": url.display()})
+
+
+def _not_planned(log: StepLog) -> Outcome:  # pragma: no cover - a blocked action never runs
+    raise BadInput("a blocked action cannot be executed")
+
+
+def fix_database_url(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis,
+                     confirm: bool = False) -> ActionResult | ConfirmButton:
+    """The fix behind the guards: a confirm button in JupyterLab, else a dry run unless
+    `confirm`; one responder at a time, never twice in an incident, recorded either way."""
+    return widgets.confirm(rb, url_fix_action(rb, lookup, diagnosis), confirm=confirm)
+

@@ -1,0 +1,160 @@
+"""`alert-outage`: the outage, met by `runbook serve` instead of a person.
+
+The simulated world starts in the outage state (the crashed deploy, the 502s, UptimeRobot's
+down monitor); `runbook serve` starts against it on 127.0.0.1 with an ephemeral port; the
+simulated UptimeRobot delivers a down alert, then a burst of 50 duplicates. Graded: exactly
+one run, its record SEV-1 with the outage's findings, and exactly one message at the fake
+Slack. This scenario is not a notebook run: `exercise` drives it (see `drill/run.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from runbook.archive import record as records
+from runbook.core.errors import RecordError
+from runbook.drill.fakes.slack import FakeSlack
+from runbook.drill.fakes.uptimerobot import FakeUptimeRobot, alert_variables, deliver_alert
+from runbook.drill.scenarios.base import Scenario, register
+from runbook.drill.scenarios.core import outage
+from runbook.drill.target import Target
+from runbook.host.runner import RunResult
+
+TOKEN_ENV = "DRILL_SERVE_TOKEN"
+SENTRY_SECRET_ENV = "DRILL_SENTRY_CLIENT_SECRET"
+DUPLICATES = 50
+EXIT_MISMATCH = 3
+
+
+def alert_outage(target: Target) -> None:
+    outage(target)
+    target.secret(TOKEN_ENV, "drill-serve-" + secrets.token_urlsafe(24))
+    target.secret(SENTRY_SECRET_ENV)
+    target.sections["serve"] = {"token_env": TOKEN_ENV, "sentry_secret_env": SENTRY_SECRET_ENV,
+                                "monitoring_check_cron": "", "due_cron": "",
+                                "slack_backoff_seconds": 0.5}
+
+
+class ServeProcess:
+    """`runbook serve` as a person starts it, its output kept for the report."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "runbook.host.cli", "serve", "--config", str(config_path),
+             "--host", "127.0.0.1", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            text=True, env=dict(os.environ))
+        self.lines: list[str] = []
+        self.url = ""
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if not self.url and "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].split()[0]
+                self.ready.set()
+        self.ready.set()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait(predicate: Any, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def exercise(target: Target, config_path: Path, deadline: float | None
+             ) -> tuple[RunResult, list[str]]:
+    """Serve, alert, storm, grade. The RunResult is the one run serve started."""
+    slack: FakeSlack = target.extras["slack"]
+    uptime: FakeUptimeRobot = target.extras["uptimerobot"]
+    monitor = uptime.monitors[0]
+    archive = records.Archive(Path(target.sections["archive"]["runs_dir"]))
+    serve = ServeProcess(config_path)
+    reasons: list[str] = []
+    incident_id = ""
+    try:
+        if not serve.ready.wait(60) or not serve.url:
+            return _no_run(archive, "", ["runbook serve did not start: "
+                                         + "".join(serve.lines[-5:]).strip()])
+        url = f"{serve.url}/alerts/uptimerobot?token={target.env[TOKEN_ENV]}"
+        down = alert_variables(monitor, 1, "HTTP 502 - Bad Gateway")
+        with httpx.Client(timeout=10, trust_env=False) as http:
+            first = http.post(httpx.URL(url).copy_merge_params(down))
+        if first.status_code != 202:
+            return _no_run(archive, "", [f"the down alert got HTTP {first.status_code}"])
+        incident_id = str(first.json().get("incident") or "")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: deliver_alert(url, down), range(DUPLICATES)))
+        refused = [a for a in answers if a != 202]
+        if refused:
+            reasons.append(f"{len(refused)} of the {DUPLICATES} duplicates were not accepted "
+                           f"(HTTP {sorted(set(refused))})")
+        if not _wait(lambda: slack.state.posted, deadline or 120.0):
+            reasons.append("no Slack message arrived")
+        time.sleep(2.0)   # room for a second run or message, which would be wrong
+    finally:
+        serve.stop()
+    return _graded(archive, incident_id, slack, reasons)
+
+
+def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
+            reasons: list[str]) -> tuple[RunResult, list[str]]:
+    runs = records.list_runs(archive, incident_id) if incident_id else []
+    if len(runs) != 1:
+        reasons.append(f"expected one run for the incident, got {len(runs)}")
+    posted = len(slack.state.posted)
+    if posted != 1:
+        reasons.append(f"expected one Slack message, got {posted}")
+    elif "SEV-1" not in str(slack.state.posted[0].payload.get("text", "")):
+        reasons.append("the Slack message does not name SEV-1")
+    if not runs:
+        return _no_run(archive, incident_id, reasons)
+    run_dir = archive.root / runs[0].run
+    try:
+        record = records.read_record(run_dir / "record.json")
+    except RecordError as exc:
+        return _no_run(archive, incident_id, [*reasons, str(exc)])
+    status = str(record["status"])
+    ok = status == "completed" and not reasons
+    return RunResult(status, 0 if ok else EXIT_MISMATCH, run_dir, record,
+                     str(record.get("error") or "")), reasons
+
+
+def _no_run(archive: records.Archive, incident_id: str, reasons: list[str]
+            ) -> tuple[RunResult, list[str]]:
+    record: dict[str, Any] = {"incident_id": incident_id or "(none)", "status": "failed",
+                              "severity": None, "findings": []}
+    return RunResult("failed", EXIT_MISMATCH, archive.root, record, "; ".join(reasons)), reasons
+
+
+register(Scenario(
+    "alert-outage", "the outage, met by runbook serve: UptimeRobot's down alert and 50 "
+    "duplicates give one run, a SEV-1 record and one Slack message", "sev1_response",
+    alert_outage, expect_failing=("health.down", "deploy.crashed", "uptime.down"),
+    expect_severity="SEV-1", exercise=exercise))

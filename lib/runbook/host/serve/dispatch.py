@@ -1,0 +1,306 @@
+"""From alerts to runs: the per-service incident window, a bounded queue, one run at a time.
+
+An alert for a service with an open incident joins it (an open incident is one whose last
+alert came within `incident_window_minutes` and that no recovery closed). A notebook runs once
+per incident; the same alert again starts it again only after `rerun_after_minutes`, and never
+while that run is queued or in flight. So a storm of duplicates gives one run and one Slack
+message, and the rest are events in the incident's timeline. When a run is due and the queue
+is full, the alert is refused (503) and nothing of it is stored: the sender retries.
+
+One worker thread takes the queue in order, so at most one `runbook run` is alive at a time.
+Stopping (SIGTERM) refuses new alerts, SIGTERMs the run in flight (sealed `aborted`, and still
+reported), and leaves the queued ones to the archive: a restarted serve finds them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from runbook.core import clock
+from runbook.core.config import Config, ServeConfig
+from runbook.core.errors import RecordError
+from runbook.core.redaction import registry
+from runbook.host.serve import child, verdict
+from runbook.host.serve.alerts import DOWN, RECOVERED, Alert
+from runbook.host.serve.incidents import IncidentBook, OpenIncident
+from runbook.host.serve.slack import SlackPost, post_to_slack
+
+log = logging.getLogger("runbook.serve")
+
+
+class QueueFull(Exception):
+    """No room for another run: answer 503."""
+
+
+class Stopping(Exception):
+    """Serve is shutting down: answer 503."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str                   # queued, joined, recovered, ignored
+    incident_id: str | None = None
+    notebook: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    incident_id: str
+    notebook: str
+    reason: str
+
+
+@dataclass
+class LastRun:
+    incident_id: str
+    notebook: str
+    status: str
+    severity: str | None
+    slack: str
+    finished_at: str
+
+
+@dataclass
+class Counters:
+    alerts: int = 0
+    runs_started: int = 0
+    slack_posted: int = 0
+    slack_failed: int = 0
+
+
+def notebook_for(settings: ServeConfig, alert: Alert) -> str:
+    return {"uptimerobot": settings.uptimerobot_notebook, "sentry": settings.sentry_notebook,
+            "crashed": settings.railway_crashed_notebook,
+            "failed": settings.railway_failed_notebook}.get(alert.trigger,
+                                                             settings.uptimerobot_notebook)
+
+
+@dataclass
+class Dispatcher:
+    config: Config
+    book: IncidentBook
+    child_env: dict[str, str]
+    post: Callable[[str], SlackPost] | None = None
+    settings: ServeConfig = field(init=False)
+    service: str = field(init=False)
+    counters: Counters = field(default_factory=Counters)
+    last_run: LastRun | None = None
+
+    def __post_init__(self) -> None:
+        self.settings = self.config.serve or ServeConfig()
+        self.service = self.config.service.name
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=self.settings.queue_size)
+        self._lock = threading.Lock()
+        self._open: dict[str, OpenIncident] = {}
+        self._pending: set[tuple[str, str]] = set()
+        self._in_flight: Job | None = None
+        self._process: subprocess.Popen[str] | None = None
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="serve-runs", daemon=True)
+
+    # ------------------------------------------------------------ the service's life
+
+    def start(self) -> None:
+        """Pick up what the archive says is still open, then start the worker."""
+        window = timedelta(minutes=self.settings.incident_window_minutes)
+        for incident in self.book.open_incidents(window, clock.now()):
+            self._open[incident.service or self.service] = incident
+            for notebook in incident.waiting:
+                if self._enqueue(Job(incident.incident_id, notebook,
+                                     "an alert received before serve restarted")):
+                    log.info("resuming %s for %s", notebook, incident.incident_id)
+        self._worker.start()
+
+    def stop(self, wait: float = 30.0) -> None:
+        with self._lock:
+            self._stopping = True
+            process = self._process
+            while True:   # queued runs stay in the archive as alerts: a restart resumes them
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+        if process is not None:
+            log.info("stopping the run in flight (SIGTERM): it is sealed as aborted")
+            child.stop(process)
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:  # pragma: no cover - emptied above
+            pass
+        if self._worker.is_alive():
+            self._worker.join(wait)
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            in_flight = self._in_flight
+            last = self.last_run
+            return {
+                "status": "stopping" if self._stopping else "ok",
+                "queue_depth": self._queue.qsize(), "queue_size": self.settings.queue_size,
+                "runs_in_flight": 1 if in_flight else 0,
+                "in_flight": {"incident_id": in_flight.incident_id,
+                              "notebook": in_flight.notebook} if in_flight else None,
+                "open_incidents": sorted(i.incident_id for i in self._open.values()),
+                "last_run": last.__dict__ if last else None,
+                "counters": self.counters.__dict__,
+            }
+
+    # ------------------------------------------------------------ alerts in
+
+    def submit(self, alert: Alert, now: datetime | None = None) -> Decision:
+        """Decide and record, all under one lock: concurrent duplicates see each other."""
+        moment = now or clock.now()
+        with self._lock:
+            if self._stopping:
+                raise Stopping("serve is stopping")
+            self.counters.alerts += 1
+            incident = self._current(moment)
+            if alert.kind == RECOVERED:
+                if incident is None:
+                    return Decision("ignored")
+                self.book.record_recovered(incident, alert)
+                del self._open[self.service]
+                return Decision("recovered", incident.incident_id)
+            if alert.kind != DOWN:
+                return Decision("ignored", incident.incident_id if incident else None)
+            notebook = notebook_for(self.settings, alert)
+            due = incident is None or self._due(incident, notebook, moment)
+            if due and self._queue.full():
+                raise QueueFull(f"{self._queue.qsize()} runs already wait")
+            if incident is None:
+                incident = self.book.open_new(self.service, alert.at,
+                                              opened_by=f"serve:{alert.source}")
+                self._open[self.service] = incident
+                log.info("incident %s opened by %s", incident.incident_id, alert.summary)
+            incident.last_alert = moment
+            self.book.record_alert(incident, alert, notebook, "run" if due else "joined")
+            if not due:
+                return Decision("joined", incident.incident_id, notebook)
+            incident.ran[notebook] = moment
+            self._enqueue(Job(incident.incident_id, notebook, alert.summary))
+            return Decision("queued", incident.incident_id, notebook)
+
+    def submit_scheduled(self, notebook: str, incident_id: str, reason: str) -> bool:
+        """A scheduled run (the monthly monitoring check): queued unless serve is stopping."""
+        with self._lock:
+            if self._stopping:
+                return False
+            return self._enqueue(Job(incident_id, notebook, reason))
+
+    def _current(self, moment: datetime) -> OpenIncident | None:
+        incident = self._open.get(self.service)
+        window = timedelta(minutes=self.settings.incident_window_minutes)
+        if incident is not None and moment - incident.last_alert > window:
+            del self._open[self.service]
+            return None
+        return incident
+
+    def _due(self, incident: OpenIncident, notebook: str, moment: datetime) -> bool:
+        if (incident.incident_id, notebook) in self._pending:
+            return False
+        last = incident.ran.get(notebook)
+        return last is None or moment - last > timedelta(
+            minutes=self.settings.rerun_after_minutes)
+
+    def _enqueue(self, job: Job) -> bool:
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            return False
+        self._pending.add((job.incident_id, job.notebook))
+        return True
+
+    # ------------------------------------------------------------ runs out
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                self._run(job)
+            except Exception:  # one bad run must not end the worker
+                log.exception("the run of %s for %s could not be reported", job.notebook,
+                              job.incident_id)
+            finally:
+                with self._lock:
+                    self._pending.discard((job.incident_id, job.notebook))
+                    self._in_flight = None
+                    self._process = None
+
+    def _started(self, process: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._process = process
+            stopping = self._stopping
+        if stopping:  # the stop came between taking the job and starting the runner
+            child.stop(process)
+
+    def _run(self, job: Job) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._in_flight = job
+            self.counters.runs_started += 1
+        log.info("running %s for %s", job.notebook, job.incident_id)
+        result = child.run_child(job.notebook, job.incident_id, self.config.path.resolve(),
+                                 self.settings.run_deadline_seconds, self.child_env,
+                                 self._started)
+        record, record_path = self._record(job, result)
+        report = verdict.RunReport(job.incident_id, job.notebook, job.reason,
+                                   self.config.path.resolve(), record, record_path,
+                                   result.exit_code, registry().redact(result.output))
+        text = verdict.compose(report, self.book.started_at(job.incident_id), clock.now())
+        posted = self._post(text)
+        with self._lock:
+            if posted.ok:
+                self.counters.slack_posted += 1
+            else:
+                self.counters.slack_failed += 1
+            self.last_run = LastRun(job.incident_id, job.notebook, report.status,
+                                    record.get("severity") if record else None,
+                                    "posted" if posted.ok else f"failed: {posted.error}",
+                                    clock.iso(clock.now()))
+        if not posted.ok:
+            log.warning("the Slack verdict for %s was not posted after %d attempt(s): %s",
+                        job.incident_id, posted.attempts, posted.error)
+            self.book.record_notice(job.incident_id, kind="slack_failed",
+                                    notebook=job.notebook, attempts=posted.attempts,
+                                    error=posted.error, message=text)
+        log.info("%s for %s: %s, %s; Slack %s", job.notebook, job.incident_id, report.status,
+                 self.last_run.severity if self.last_run else None,
+                 "posted" if posted.ok else "failed")
+
+    def _record(self, job: Job, result: child.ChildResult
+                ) -> tuple[dict[str, Any] | None, Path | None]:
+        path = result.record_path or self.book.newest_record(job.incident_id, job.notebook)
+        if path is None:
+            return None, None
+        try:
+            return self.book.read_record(path), path
+        except RecordError as exc:
+            log.warning("the record of %s could not be read: %s", job.incident_id, exc)
+            return None, path
+
+    def _post(self, text: str) -> SlackPost:
+        if self.post is not None:
+            return self.post(text)
+        with self._lock:
+            attempts = 1 if self._stopping else self.settings.slack_attempts
+        return post_to_slack(self.config, text, attempts, self.settings.slack_backoff_seconds)
+
+
+def child_environment(config: Config) -> dict[str, str]:
+    """The runner's environment: serve's own, without serve's credentials (no notebook
+    needs the alert token or Sentry's client secret)."""
+    settings = config.serve or ServeConfig()
+    return {k: v for k, v in os.environ.items()
+            if k not in (settings.token_env, settings.sentry_secret_env)}

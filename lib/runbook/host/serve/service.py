@@ -1,0 +1,130 @@
+"""Starting and stopping `runbook serve`: the credentials, uvicorn on a socket bound before it
+starts (port 0 gives an ephemeral one, printed), the scheduler, and the order of shutdown.
+
+On SIGTERM or Ctrl-C uvicorn stops accepting and finishes the requests in hand; the lifespan's
+end then stops the scheduler and the dispatcher, which SIGTERMs the run in flight (sealed
+`aborted`) and reports it. uvicorn re-raises the signal once it is done: the handlers set here
+take it, so the command returns 0 after a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from runbook.core import clock
+from runbook.core.config import Config, ServeConfig
+from runbook.core.errors import BadInput
+from runbook.core.redaction import registry
+from runbook.host.serve import schedule
+from runbook.host.serve.app import ServeState, build_app
+from runbook.host.serve.auth import redact_access_log
+from runbook.host.serve.dispatch import Dispatcher, child_environment
+from runbook.host.serve.incidents import IncidentBook
+from runbook.host.serve.slack import post_to_slack
+
+log = logging.getLogger("runbook.serve")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    return sock
+
+
+def credentials(config: Config) -> tuple[str, str | None]:
+    settings = config.serve or ServeConfig()
+    for name in config.secret_env_names():   # so nothing serve writes can carry one
+        registry().read_env(name)
+    token = registry().read_env(settings.token_env)
+    if not token:
+        raise BadInput(f"${settings.token_env} is not set: export the token the alert URLs "
+                       "carry ([serve] token_env names the variable); without it anyone "
+                       "could start runs")
+    if len(token) < 16:
+        raise BadInput(f"${settings.token_env} is shorter than 16 characters: use a long "
+                       "random token (python3 -c 'import secrets; "
+                       "print(secrets.token_urlsafe(32))')")
+    secret = registry().read_env(settings.sentry_secret_env)
+    if not secret:
+        log.warning("$%s is not set: /alerts/sentry answers 401 to everything",
+                    settings.sentry_secret_env)
+    return token, secret
+
+
+def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
+    settings = config.serve or ServeConfig()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token, sentry_secret = credentials(config)
+    book = IncidentBook(config.runs_dir())
+    if not book.reachable():
+        raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
+    dispatcher = Dispatcher(config, book, child_environment(config))
+    postmortems = _postmortems_dir(config)
+
+    def run_monitoring() -> None:
+        if not dispatcher.submit_scheduled("monitoring_check", schedule.monitoring_incident_id(),
+                                           "the monthly monitoring check (scheduled)"):
+            log.warning("the monthly monitoring check was not queued (queue full or stopping)")
+
+    def remind_due() -> None:
+        overdue = book.postmortems_overdue(postmortems, clock.now())
+        if overdue:
+            posted = post_to_slack(config, schedule.due_message(overdue, str(postmortems)),
+                                   settings.slack_attempts, settings.slack_backoff_seconds)
+            log.info("overdue postmortems: %d; Slack %s", len(overdue),
+                     "posted" if posted.ok else f"failed: {posted.error}")
+
+    scheduler = schedule.build_scheduler(config, run_monitoring, remind_due)
+
+    def on_start() -> None:
+        dispatcher.start()
+        scheduler.start()
+
+    def on_stop() -> None:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        dispatcher.stop()
+
+    app = build_app(ServeState(dispatcher, book, token, sentry_secret, on_start, on_stop))
+    sock = bind(host or settings.host, settings.port if port is None else port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
+                                           lifespan="on", timeout_graceful_shutdown=10))
+    redact_access_log(token)   # after uvicorn.Config: it (re)configures the loggers
+    bound_host, bound_port = sock.getsockname()[:2]
+    print(f"runbook serve: listening on http://{bound_host}:{bound_port} "
+          f"(archive {book.where})", flush=True)
+    stopped_by: list[str] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        sock.close()
+    print("runbook serve: stopped" + (f" ({stopped_by[0]})" if stopped_by else ""), flush=True)
+    return 0
+
+
+def _postmortems_dir(config: Config) -> Path:
+    base = Path(config.archive.postmortems_dir)
+    return base if base.is_absolute() else config.path.resolve().parent / base

@@ -1,0 +1,122 @@
+"""The Slack message for one run, composed from its sealed record: the SEV, the failing
+findings, the time left on the SEV clock, the sections to open next, the exact commands to
+continue with, and where the record is. A run that failed, timed out or was stopped says so
+first: its verdict is incomplete, and the responder must know before trusting it."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runbook.core.findings import Finding
+from runbook.core.severity import SEVERITIES, format_delta, time_left
+from runbook.mitigation import recommend
+
+MAX_FINDINGS = 8
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What serve knows about one finished run."""
+
+    incident_id: str
+    notebook: str
+    reason: str                       # the alert (or schedule) that started it
+    config_path: Path
+    record: dict[str, Any] | None     # None: no sealed record could be read
+    record_path: Path | None
+    exit_code: int
+    output: str = ""                  # the runner's last words, when there is no record
+
+    @property
+    def status(self) -> str:
+        if self.record is not None:
+            return str(self.record.get("status", "failed"))
+        return "failed"
+
+
+def next_sections(record: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The record's `next` when it has one; else the mitigation table's choice."""
+    given = record.get("next")
+    if isinstance(given, list) and given:
+        return [(str(item.get("notebook")), [str(c) for c in item.get("because", [])])
+                for item in given if isinstance(item, dict) and item.get("notebook")]
+    findings = [Finding.from_dict(f) for f in record.get("findings", [])
+                if isinstance(f, dict) and f.get("code") and f.get("status")]
+    chosen: dict[str, list[str]] = {}
+    for rec in recommend(findings).recommendations:
+        if rec.mitigation.notebook:
+            codes = chosen.setdefault(rec.mitigation.notebook, [])
+            codes.extend(c for c in rec.because if c not in codes)
+    return list(chosen.items())
+
+
+def command(notebook: str, incident_id: str, config_path: Path) -> str:
+    return " ".join(shlex.quote(part) for part in (
+        "runbook", "run", notebook, "--incident", incident_id, "--config", str(config_path)))
+
+
+def _failing(record: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    return [f for f in record.get("findings", []) if isinstance(f, dict)
+            and f.get("status") in ("fail", "error")]
+
+
+def compose(report: RunReport, incident_started: datetime, now: datetime) -> str:
+    record = report.record or {}
+    severity = record.get("severity")
+    status = report.status
+    lines: list[str] = []
+    if status == "completed":
+        lines.append(f"*{severity or 'No SEV'}* · `{report.notebook}` finished for incident "
+                     f"`{report.incident_id}`")
+    else:
+        what = {"timed_out": "TIMED OUT (--deadline passed)", "aborted": "was STOPPED (aborted)",
+                "failed": "FAILED"}.get(status, status.upper())
+        lines.append(f"*RUN {what}* · `{report.notebook}` for incident `{report.incident_id}`"
+                     f" · {severity or 'no SEV yet'}: the diagnosis below is incomplete")
+        error = str(record.get("error") or "") or _last_line(report.output)
+        if error:
+            lines.append(f"> {error[:300]}")
+    lines.append(f"Alert: {report.reason}")
+    level = SEVERITIES.get(str(severity)) if severity else None
+    if level is not None:
+        left = time_left(level, incident_started, now)
+        clock = (f"{format_delta(left)} left" if left.total_seconds() >= 0
+                 else f"past by {format_delta(-left)}")
+        lines.append(f"SEV clock: {clock} of {format_delta(level.response_time)} "
+                     f"(respond by {level.deadline(incident_started):%H:%M} UTC) · "
+                     f"{level.communication}")
+    failing = list(_failing(record))
+    if failing:
+        lines.append("Failing:")
+        lines += [f"• `{f['code']}` {f.get('summary', '')}" for f in failing[:MAX_FINDINGS]]
+        if len(failing) > MAX_FINDINGS:
+            lines.append(f"• … and {len(failing) - MAX_FINDINGS} more in the record")
+    elif status == "completed":
+        lines.append("Nothing failing in this run.")
+    sections = next_sections(record)
+    if sections:
+        lines.append("Open next: " + ", ".join(
+            f"`{name}`" + (f" (because {', '.join(codes)})" if codes else "")
+            for name, codes in sections))
+    continue_with = [command(name, report.incident_id, report.config_path)
+                     for name, _ in sections]
+    if status != "completed":
+        continue_with.insert(0, command(report.notebook, report.incident_id,
+                                        report.config_path))
+    if continue_with:
+        lines.append("Continue with:")
+        lines += [f"`{c}`" for c in continue_with]
+    lines.append(f"Record: `{report.record_path}`" if report.record_path and report.record
+                 else "Record: none was sealed (see the serve log)")
+    lines.append("Diagnosis only: nothing was rolled back, restarted or changed.")
+    return "\n".join(lines)
+
+
+def _last_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -27,7 +27,7 @@ CELLS = (
     'incident_id: str = ""\nrepeat: int = 40',
     "from runbook.display import FindingsView, findings_frame\n"
     "from runbook.core.findings import errored, failed, passed, skipped\n"
-    "from runbook.core.severity import classify",
+    "from runbook.core.severity import run_severity",
     "findings = []\n"
     "for i in range(repeat):\n"
     "    findings += [passed(f'health.ok', f'probe {i} answered 200', seconds=0.01 * i),\n"
@@ -35,7 +35,7 @@ CELLS = (
     "                 errored('uptime.up', 'no answer within the timeout'),\n"
     "                 skipped('moyasar.ok', 'not configured')]\n"
     "len(findings)",
-    "classify(findings)",
+    "run_severity(findings)",
     "view = FindingsView(findings, title='Confirm')\nview",
     "findings_frame(findings).groupby('status').size()",
 )

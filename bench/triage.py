@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import Figure, at_most, interleaved, median, ms, timed
 from runbook import sev1
-from runbook.clients.http import Timeouts
+from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding, guarded
 from runbook.core.redaction import registry

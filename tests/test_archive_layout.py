@@ -75,27 +75,3 @@ def imports_of(path: Path) -> set[str]:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
-
-
-def test_the_archive_modules_import_without_a_cycle() -> None:
-    modules = {f"runbook.archive.{p.stem}": p for p in (PACKAGE / "archive").glob("*.py")
-               if p.stem != "__init__"}
-    graph = {name: {m for m in imports_of(path) if m in modules and m != name}
-             for name, path in modules.items()}
-    state: dict[str, int] = {}
-    cycles: list[list[str]] = []
-
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = 1
-        for child in sorted(graph[name]):
-            if state.get(child) == 1:
-                cycles.append([*trail[trail.index(child):], child] if child in trail
-                              else [name, child])
-            elif child not in state:
-                visit(child, [*trail, child])
-        state[name] = 2
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
-    assert cycles == [], cycles

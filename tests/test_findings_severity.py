@@ -6,7 +6,7 @@ import pytest
 
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.findings import Finding, Status, failed, guarded, passed, skipped, worst
-from runbook.core.severity import SEVERITIES, classify, format_delta, time_left
+from runbook.core.severity import SEVERITIES, format_delta, run_severity, time_left
 
 
 def test_finding_round_trips_through_a_dict() -> None:
@@ -44,14 +44,14 @@ def test_worst_status() -> None:
     (["health.degraded"], "SEV-2"), (["db.refused"], "SEV-2"),
     (["webhook.secret_mismatch"], "SEV-2"), (["something.else"], "SEV-3"), ([], None),
 ])
-def test_classify(codes: list[str], level: str | None) -> None:
+def test_run_severity(codes: list[str], level: str | None) -> None:
     findings = [failed(code, "") for code in codes] + [passed("health.ok", "")]
-    result = classify(findings)
+    result = run_severity(findings)
     assert (result.level if result else None) == level
 
 
 def test_errors_alone_do_not_raise_a_severity() -> None:
-    assert classify([Finding("health.down", Status.ERROR, "probe crashed")]) is None
+    assert run_severity([Finding("health.down", Status.ERROR, "probe crashed")]) is None
 
 
 def test_deadline_counts_from_the_incident_start() -> None:
@@ -60,3 +60,12 @@ def test_deadline_counts_from_the_incident_start() -> None:
     assert time_left(sev1, start, start + timedelta(minutes=5)) == timedelta(minutes=10)
     assert format_delta(time_left(sev1, start, start + timedelta(minutes=20))) == "-5m 00s"
     assert SEVERITIES["SEV-4"].response_time == timedelta(hours=24)
+
+
+def test_an_incident_is_as_severe_as_its_worst_run() -> None:
+    from runbook.core.severity import incident_severity
+
+    assert incident_severity(["SEV-3", None, "SEV-1", "SEV-2"]) == SEVERITIES["SEV-1"]
+    assert incident_severity([None, "not a level"]) is None
+    assert incident_severity([]) is None
+    assert incident_severity([SEVERITIES["SEV-2"], "SEV-4"]) == SEVERITIES["SEV-2"]

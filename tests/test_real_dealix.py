@@ -19,7 +19,7 @@ from runbook.checks import api_routes
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Status
-from runbook.core.severity import classify
+from runbook.core.severity import run_severity
 from runbook.drill.fakes.dealix import AppState, DealixApp
 from runbook.drill.fakes.server import FakeService, LoopbackServer, Request, Response
 
@@ -56,7 +56,7 @@ def test_a_minimal_deploy_is_healthy() -> None:
         "llm_providers": {"status": "ok"}}})
     assert finding.code == "health.ok" and finding.status is Status.PASS
     assert finding.evidence["skipped"] == ["redis", "sentry"]
-    assert classify([finding]) is None
+    assert run_severity([finding]) is None
 
 
 def test_misconfigured_sentry_is_a_warning_not_a_severity() -> None:
@@ -67,7 +67,7 @@ def test_misconfigured_sentry_is_a_warning_not_a_severity() -> None:
     assert finding.status is Status.PASS
     assert finding.evidence["warnings"] == ["sentry"]
     assert "sentry misconfigured" in finding.summary
-    assert classify([finding]) is None
+    assert run_severity([finding]) is None
 
 
 @pytest.mark.parametrize("name,state", [
@@ -112,7 +112,7 @@ def test_a_hung_database_is_no_false_sev1(hung_database: str) -> None:
     assert by_probe["healthz"].evidence["seconds"] < 1.0
     assert by_probe["deep"].code == "health.degraded"
     assert by_probe["deep"].evidence["failing"] == ["postgres"]
-    level = classify(findings)
+    level = run_severity(findings)
     assert level is not None and level.level == "SEV-2"
 
 
@@ -146,7 +146,7 @@ def test_a_deep_check_that_times_out_is_not_an_outage() -> None:
             health.DEEP_READ_TIMEOUT = original
     codes = {f.code for f in findings if f.failed}
     assert codes == {"health.deep_timeout"}
-    level = classify(findings)
+    level = run_severity(findings)
     assert level is not None and level.level == "SEV-2"
 
 

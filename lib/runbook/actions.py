@@ -14,7 +14,12 @@ The guards, all keyed by (incident, action name, target):
   is released, so a lock is never stale.
 - Never twice: the incident's actions ledger keeps every confirmed attempt, written under the
   lock. An action that already succeeded for the same incident and target is not executed
-  again; the earlier result is returned.
+  again; the earlier result is returned. Before an attempt runs, its key is created once in the
+  archive (`store.create`, If-None-Match on a bucket): two machines can never both run the
+  same attempt, even if a lease expired under a holder that was only slow.
+- A shared archive that cannot be reached refuses a confirmed action (diagnosis goes on); the
+  responder may override (`without_archive=True`, or RUNBOOK_ACT_WITHOUT_ARCHIVE=1), and the
+  record says the guards were bypassed.
 - Write-ahead: the attempt's intent goes into the ledger and the run's events before the call,
   its outcome after. A run killed in between (SIGKILL, `--deadline`) still shows the attempt:
   its record lists it as `unknown`.
@@ -32,23 +37,30 @@ from __future__ import annotations
 import contextlib
 import getpass
 import html
+import json
 import os
 import secrets
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runbook.archive import layout
-from runbook.archive import record as records
-from runbook.archive.layout import RunRef
 from runbook.archive.store import LockHeld
 from runbook.core import clock
-from runbook.core.errors import ActionRefused, OutcomeUnknown, RunbookError
+from runbook.core.errors import (
+    ActionRefused,
+    ArchiveUnavailable,
+    KeyExists,
+    OutcomeUnknown,
+    RunbookError,
+)
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
+from runbook.session_protocol import SessionProtocol
+
+__all__ = ["Action", "ActionResult", "Outcome", "Reconciliation", "StepLog", "run"]
 
 # What a run of an action came to.
 DRY_RUN = "dry_run"            # confirm was not given: planned and recorded, nothing done
@@ -69,19 +81,6 @@ OUTCOMES = {SUCCEEDED: "done", ALREADY_DONE: "done", FAILED: "failed", UNKNOWN: 
 # outcome (ledgers written before the intent existed).
 INTENT = "intent"
 RECONCILED = "reconciled"
-
-
-class ActionSession(Protocol):
-    """What the guards need from `runbook.session.Session`."""
-
-    incident_id: str
-    run_dir: Path
-    archive: records.Archive
-    run: RunRef
-
-    def record_action(self, action: dict[str, Any]) -> dict[str, Any]: ...
-
-    def report(self, findings: Finding | Sequence[Finding], title: str = "") -> Any: ...
 
 
 class StepLog:
@@ -275,11 +274,11 @@ class ActionResult:
 
 # ---------------------------------------------------------------- the incident's ledger and locks
 
-def _ledger_key(rb: ActionSession) -> str:
+def _ledger_key(rb: SessionProtocol) -> str:
     return layout.incident_key(rb.run.incident_id, layout.LEDGER)
 
 
-def ledger(rb: ActionSession, name: str | None = None,
+def ledger(rb: SessionProtocol, name: str | None = None,
            target: str | None = None) -> list[dict[str, Any]]:
     """The incident's confirmed attempts, oldest first, optionally for one action/target:
     each attempt's outcome and any later reconciliation (not the intents written before the
@@ -287,13 +286,13 @@ def ledger(rb: ActionSession, name: str | None = None,
     return [entry for entry in _lines(rb, name, target) if entry.get("phase") != INTENT]
 
 
-def _lines(rb: ActionSession, name: str | None, target: str | None) -> list[dict[str, Any]]:
+def _lines(rb: SessionProtocol, name: str | None, target: str | None) -> list[dict[str, Any]]:
     return [entry for entry in rb.archive.store.read_lines(_ledger_key(rb))
             if (name is None or entry.get("name") == name)
             and (target is None or entry.get("target") == target)]
 
 
-def attempts(rb: ActionSession, name: str, target: str) -> list[dict[str, Any]]:
+def attempts(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]]:
     """Each attempt of (name, target), oldest first, as its latest word: an intent with no
     outcome shows as `unknown` (its run stopped between the call and the ledger)."""
     folded: dict[str, dict[str, Any]] = {}
@@ -311,14 +310,14 @@ def attempts(rb: ActionSession, name: str, target: str) -> list[dict[str, Any]]:
     return [folded[a] for a in order]
 
 
-def unresolved(rb: ActionSession, name: str, target: str) -> list[dict[str, Any]]:
+def unresolved(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]]:
     """The attempts whose outcome is unknown, unless a later attempt acted despite them."""
     every = attempts(rb, name, target)
     overridden = {a for entry in every for a in entry.get("despite_unknown") or []}
     return [e for e in every if e.get("status") == UNKNOWN and e["attempt"] not in overridden]
 
 
-def succeeded_before(rb: ActionSession, name: str, target: str) -> dict[str, Any] | None:
+def succeeded_before(rb: SessionProtocol, name: str, target: str) -> dict[str, Any] | None:
     """The ledger entry of the first success of (name, target) in this incident, if any."""
     return next((e for e in ledger(rb, name, target) if e.get("status") == SUCCEEDED), None)
 
@@ -330,18 +329,18 @@ def local_user() -> str:
         return str(os.getuid())
 
 
-def actor_of(rb: ActionSession) -> str:
+def actor_of(rb: SessionProtocol) -> str:
     """Who acts: the session's actor when it names one (a Slack user), else the local user."""
     return str(getattr(rb, "actor", "") or local_user())
 
 
-def holder_identity(rb: ActionSession) -> str:
+def holder_identity(rb: SessionProtocol) -> str:
     """Who runs this: user@host, pid, and the run (which names the notebook)."""
     return f"{local_user()}@{socket.gethostname()} pid {os.getpid()} ({rb.run.name})"
 
 
 @contextlib.contextmanager
-def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
+def held(rb: SessionProtocol, name: str, target: str) -> Iterator[dict[str, Any]]:
     """Hold the (incident, name, target) lock, or raise ActionRefused naming its holder."""
     info = {"holder": holder_identity(rb), "since": clock.iso(clock.now()),
             "name": name, "target": target}
@@ -357,10 +356,50 @@ def held(rb: ActionSession, name: str, target: str) -> Iterator[dict[str, Any]]:
             "again: a success is not repeated, its result is shown") from None
 
 
+def claim_attempt(rb: SessionProtocol, action: Action, holder: str,
+                  act_despite_unknown: bool = False) -> list[str]:
+    """Create the key of this attempt (the incident's next for the action), or raise
+    ActionRefused naming who claimed it: an attempt claimed but never ledgered is in flight or
+    its outcome unknown. With `act_despite_unknown`, such claims are passed over (their names
+    returned, for the record)."""
+    passed_over: list[str] = []
+    attempt = len(attempts(rb, action.name, action.target)) + 1
+    while True:
+        key = layout.action_claim_key(rb.run.incident_id, action.name, action.target, attempt)
+        claim = {"holder": holder, "at": clock.iso(clock.now()), "run": rb.run.name,
+                 "name": action.name, "target": action.target, "attempt": attempt}
+        try:
+            rb.archive.store.create(key, registry().redact(json.dumps(claim)).encode())
+            return passed_over
+        except KeyExists:
+            other = rb.archive.read_json(key) or {}
+            if not act_despite_unknown or len(passed_over) >= MAX_PASSED_CLAIMS:
+                raise ActionRefused(
+                    f"{action.name} on {action.target} was already started by "
+                    f"{other.get('holder', 'another responder')} at "
+                    f"{other.get('at', 'an unknown time')} and its outcome is not recorded "
+                    "yet: check the target before trying again (to act anyway: "
+                    "act_despite_unknown=True)") from None
+            passed_over.append(f"claim {attempt} by {other.get('holder', 'an unknown holder')}")
+            attempt += 1
+
+
+MAX_PASSED_CLAIMS = 20
+
+
+def _without_archive(flag: bool | None) -> bool:
+    return bool(flag) if flag is not None else \
+        os.environ.get(ENV_ACT_WITHOUT_ARCHIVE, "").lower() in ("1", "true", "yes")
+
+
+ENV_ACT_WITHOUT_ARCHIVE = "RUNBOOK_ACT_WITHOUT_ARCHIVE"
+
+
 # ---------------------------------------------------------------- the one entry point
 
-def run(rb: ActionSession, action: Action, *, confirm: bool = False,
-        report: bool = True, act_despite_unknown: bool = False) -> ActionResult:
+def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
+        report: bool = True, act_despite_unknown: bool = False,
+        without_archive: bool | None = None) -> ActionResult:
     """Plan, or (with confirm=True) execute once, under the guards; always recorded.
 
     Raises ActionRefused (after recording the refusal) when another run holds the lock.
@@ -369,7 +408,10 @@ def run(rb: ActionSession, action: Action, *, confirm: bool = False,
     `act_despite_unknown`. With `report`, the findings go into the session's findings too.
     """
     actor = actor_of(rb)
-    earlier = succeeded_before(rb, action.name, action.target)
+    try:
+        earlier = succeeded_before(rb, action.name, action.target)
+    except ArchiveUnavailable:
+        earlier = None    # planning goes on; a confirmed run is decided under the guards
     if action.blocked and earlier is not None:
         # Planning again after a success often finds nothing left to do (the revert no longer
         # applies, the deployment moved on): what matters is that it was done.
@@ -380,7 +422,10 @@ def run(rb: ActionSession, action: Action, *, confirm: bool = False,
                          findings=list(action.findings), actor=actor)
         return _finish(rb, result, report)
     if not confirm:
-        pending = [] if earlier else unresolved(rb, action.name, action.target)
+        try:
+            pending = [] if earlier else unresolved(rb, action.name, action.target)
+        except ArchiveUnavailable:
+            pending = []
         note = (f" (already done at {earlier.get('at')}: a confirmed run would not repeat it)"
                 if earlier else f" ({_unknown_note(pending)}: a confirmed run reconciles it "
                 "with the service first)" if pending else "")
@@ -394,6 +439,20 @@ def run(rb: ActionSession, action: Action, *, confirm: bool = False,
             result = _guarded(rb, action, lock, actor, act_despite_unknown)
             if result.status in (ALREADY_DONE, REFUSED):
                 return _finish(rb, result, report=report and result.status == REFUSED)
+    except ArchiveUnavailable as exc:
+        if not _without_archive(without_archive):
+            refused = _result(action, REFUSED, False, (
+                f"refused: the shared archive cannot be reached ({exc}), so no other responder "
+                f"could see this {action.name} or be kept from repeating it. Diagnosis still "
+                f"works. To act anyway, pass without_archive=True (or set "
+                f"{ENV_ACT_WITHOUT_ARCHIVE}=1): the record will say the guards were bypassed"),
+                actor=actor)
+            rb.record_action(refused.to_record())
+            raise ActionRefused(refused.summary) from None
+        result = _execute(action)
+        result.actor = actor
+        result.details["guards"] = (f"bypassed: the shared archive could not be reached ({exc}); "
+                                    "executed without its lock, claim or ledger by override")
     except ActionRefused as exc:
         refused = _result(action, REFUSED, False, str(exc), actor=actor)
         rb.record_action(refused.to_record())
@@ -401,7 +460,7 @@ def run(rb: ActionSession, action: Action, *, confirm: bool = False,
     return _finish(rb, result, report)
 
 
-def _guarded(rb: ActionSession, action: Action, lock: dict[str, Any], actor: str,
+def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: str,
              act_despite_unknown: bool) -> ActionResult:
     """Under the lock: already done, reconciled, refused while unknown, or executed with the
     intent written ahead and the outcome after."""
@@ -436,8 +495,9 @@ def _guarded(rb: ActionSession, action: Action, lock: dict[str, Any], actor: str
                           attempts=[a["attempt"] for a in still])
         return _result(action, REFUSED, False, finding.summary, findings=[finding],
                        actor=actor, unknown=still)
+    passed_over = claim_attempt(rb, action, lock["holder"], act_despite_unknown)
     attempt_id = secrets.token_hex(8)
-    despite = [a["attempt"] for a in still]
+    despite = [a["attempt"] for a in still] + passed_over
     intent = registry().redact_obj({
         "phase": INTENT, "attempt": attempt_id, "name": action.name, "target": action.target,
         "at": clock.iso(clock.now()), "holder": lock["holder"], "actor": actor,
@@ -453,8 +513,11 @@ def _guarded(rb: ActionSession, action: Action, lock: dict[str, Any], actor: str
     if despite:
         result.steps.insert(0, {"at": intent["at"], "step": "acting despite the unknown "
                                 f"outcome of {', '.join(despite)}, as the responder said"})
-    rb.archive.store.append(_ledger_key(rb), registry().redact_obj(
-        {**result.to_record(), "holder": lock["holder"], "run": rb.run.name}))
+    try:
+        rb.archive.store.append(_ledger_key(rb), registry().redact_obj(
+            {**result.to_record(), "holder": lock["holder"], "run": rb.run.name}))
+    except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
+        result.details["ledger"] = f"not written: {exc}"
     return result
 
 
@@ -552,7 +615,7 @@ def _result(action: Action, status: str, dry_run: bool, summary: str, *,
                         actor=actor, unknown=list(unknown or []))
 
 
-def _finish(rb: ActionSession, result: ActionResult, report: bool) -> ActionResult:
+def _finish(rb: SessionProtocol, result: ActionResult, report: bool) -> ActionResult:
     rb.record_action(result.to_record())
     if report and result.findings:
         rb.report(result.findings, title=f"{result.name} → {result.target}")

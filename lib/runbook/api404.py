@@ -16,6 +16,8 @@ from runbook.core.config import Config
 from runbook.core.findings import Finding, skipped
 from runbook.core.redaction import registry
 
+__all__ = ["Api404Report", "investigate"]
+
 LOG_LINES = 60
 
 

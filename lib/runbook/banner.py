@@ -15,12 +15,15 @@ import html
 import threading
 import uuid
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from runbook.core import clock
-from runbook.core.findings import Finding, Status
-from runbook.core.severity import classify, format_delta
+from runbook.core.findings import Status
+from runbook.core.severity import format_delta, run_severity
 from runbook.display import COLOURS
+from runbook.session_protocol import SessionProtocol
+
+__all__ = ["StatusBanner", "status"]
 
 TICK_SECONDS = 15.0
 
@@ -53,19 +56,7 @@ _PIN_SCRIPT = """<script>
 </script>"""
 
 
-class BannerSession(Protocol):
-    incident_id: str
-    findings: list[Finding]
-    mode: str
-
-    @property
-    def incident_started(self) -> datetime:
-        """The impact's start (earliest evidence, or the responder's correction)."""
-
-    def on_event(self, listener: Any) -> None: ...
-
-
-def status(rb: BannerSession, *, interactive: bool | None = None,
+def status(rb: SessionProtocol, *, interactive: bool | None = None,
            tick_seconds: float = TICK_SECONDS) -> StatusBanner:
     """The banner for this session; display it (last expression of a cell)."""
     from runbook.widgets import widget_frontend
@@ -75,7 +66,7 @@ def status(rb: BannerSession, *, interactive: bool | None = None,
 
 
 class StatusBanner:
-    def __init__(self, rb: BannerSession, interactive: bool,
+    def __init__(self, rb: SessionProtocol, interactive: bool,
                  tick_seconds: float = TICK_SECONDS) -> None:
         self.rb = rb
         self.interactive = interactive
@@ -97,7 +88,7 @@ class StatusBanner:
     def state(self, now: datetime | None = None) -> dict[str, Any]:
         """{level, time_left, deadline, failing}: what the banner shows, as data."""
         now = now or clock.now()
-        severity = classify(self.rb.findings)
+        severity = run_severity(self.rb.findings)
         failing = sum(1 for f in self.rb.findings if f.failed)
         if severity is None:
             return {"level": None, "time_left": "", "deadline": "", "failing": failing,

@@ -18,17 +18,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from typing import Protocol
 
-from runbook.actions import Action, ActionSession, Outcome, StepLog, ledger
+from runbook.actions import Action, Outcome, StepLog, ledger
 from runbook.clients import slack, smtp
 from runbook.clients.statuspage import Incident, StatuspageClient, StatuspageRateLimited
-from runbook.clients.transport import Timeouts
 from runbook.core import clock
-from runbook.core.config import Config
 from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable, SmtpError
 from runbook.core.findings import Finding, failed, passed, skipped
-from runbook.core.severity import classify
+from runbook.core.severity import incident_severity, run_severity
+from runbook.session_protocol import SessionProtocol
 
 __all__ = ["CustomerMessage", "Route", "build_email", "customer_message", "email_action",
            "incident_findings", "load_recipients", "route", "slack_action", "slack_text",
@@ -55,15 +53,6 @@ KINDS = ("outage", "resolved")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 SLACK_ERRORS = slack.ERRORS   # Slack's error bodies, for the sections that name them
-
-
-class CommsSession(ActionSession, Protocol):
-    config: Config
-
-    @property
-    def timeouts(self) -> Timeouts: ...
-
-    def secret(self, env_name: str) -> str | None: ...
 
 
 # ---------------------------------------------------------------- who is told, by severity
@@ -96,20 +85,26 @@ class Route:
                 f"{html.escape(self.reason)}</p>")
 
 
-def incident_findings(rb: ActionSession) -> list[Finding]:
-    """Every finding reported in this incident so far, by any run (sealed or still open)."""
-    found: list[Finding] = []
+def findings_by_run(rb: SessionProtocol) -> list[list[Finding]]:
+    """Every finding reported in this incident so far, run by run (sealed or still open)."""
+    found: list[list[Finding]] = []
     for run in rb.archive.runs_of(rb.run.incident_id):
-        for event in rb.archive.events(run):
-            if event.get("type") == "finding" and isinstance(event.get("finding"), dict):
-                found.append(Finding.from_dict(event["finding"]))
+        found.append([Finding.from_dict(event["finding"]) for event in rb.archive.events(run)
+                      if event.get("type") == "finding" and isinstance(event.get("finding"),
+                                                                       dict)])
     return found
 
 
-def route(rb: ActionSession, channels: str = "auto") -> Route:
+def incident_findings(rb: SessionProtocol) -> list[Finding]:
+    """Every finding reported in this incident so far, by any run (sealed or still open)."""
+    return [finding for run in findings_by_run(rb) for finding in run]
+
+
+def route(rb: SessionProtocol, channels: str = "auto") -> Route:
     """`auto`: the SEV matrix for the incident's worst severity; else a comma-separated list."""
-    findings = incident_findings(rb)
-    level = classify(findings)
+    by_run = findings_by_run(rb)
+    findings = [finding for run in by_run for finding in run]
+    level = incident_severity(run_severity(run) for run in by_run)
     if channels.strip().lower() in ("", "auto"):
         if level is None:
             return Route(None, (), "nothing has failed in this incident: no one to tell",
@@ -235,7 +230,7 @@ def load_recipients(csv_path: str = "", given: str = "") -> list[str]:
 
 # ---------------------------------------------------------------- email
 
-def email_action(rb: CommsSession, message: CustomerMessage, *, recipients_csv: str = "",
+def email_action(rb: SessionProtocol, message: CustomerMessage, *, recipients_csv: str = "",
                  recipients: str = "", chosen: Route | None = None) -> Action:
     """Send the customer message to everyone on the list, once per incident and kind."""
     name = "email.customers"
@@ -282,7 +277,7 @@ _EMAIL_FAILURES = {
 }
 
 
-def _send_email(rb: CommsSession, message: CustomerMessage, addresses: list[str],
+def _send_email(rb: SessionProtocol, message: CustomerMessage, addresses: list[str],
                 log: StepLog) -> Outcome:
     settings = rb.config.email
     assert settings is not None
@@ -312,7 +307,7 @@ def _email_failed(code: str, summary: str, fix: str, sent: int) -> Outcome:
 
 # ---------------------------------------------------------------- Slack
 
-def slack_text(rb: CommsSession, headline: str = "", kind: str = "outage",
+def slack_text(rb: SessionProtocol, headline: str = "", kind: str = "outage",
                minutes: int = UPDATE_MINUTES) -> str:
     """The #dealix-alerts message: severity, incident, what is wrong, when the next update is."""
     level = ""
@@ -332,7 +327,7 @@ def slack_text(rb: CommsSession, headline: str = "", kind: str = "outage",
             f"Customers are told: next update within {minutes} minutes.")
 
 
-def slack_action(rb: CommsSession, text: str, label: str = "outage",
+def slack_action(rb: SessionProtocol, text: str, label: str = "outage",
                  chosen: Route | None = None) -> Action:
     """Post `text` to the channel's incoming webhook, once per incident and label."""
     name = "slack.post"
@@ -356,7 +351,7 @@ def slack_action(rb: CommsSession, text: str, label: str = "outage",
                   preview=text)
 
 
-def _post_slack(rb: CommsSession, url: str, env: str, channel: str, text: str,
+def _post_slack(rb: SessionProtocol, url: str, env: str, channel: str, text: str,
                 log: StepLog) -> Outcome:
     def note(status: int, body: str) -> None:
         log.step(f"Slack answered {status} {body[:40]}")
@@ -387,7 +382,7 @@ def _post_slack(rb: CommsSession, url: str, env: str, channel: str, text: str,
 
 # ---------------------------------------------------------------- Statuspage
 
-def statuspage_action(rb: CommsSession, status: str, body: str, name: str = "",
+def statuspage_action(rb: SessionProtocol, status: str, body: str, name: str = "",
                       chosen: Route | None = None) -> Action:
     """Open the incident on the status page (the first time) or move it to `status`."""
     if chosen is not None and not chosen.wants("statuspage"):
@@ -440,7 +435,7 @@ class _Opened:
     target: str
 
 
-def _opened_incident(rb: ActionSession, page_id: str) -> _Opened | None:
+def _opened_incident(rb: SessionProtocol, page_id: str) -> _Opened | None:
     """The Statuspage incident this incident opened, and its latest status, from the ledger."""
     opened: _Opened | None = None
     for entry in ledger(rb):

@@ -16,6 +16,8 @@ from runbook.core import clock
 from runbook.core.findings import Finding, Status
 from runbook.core.severity import Severity, format_delta
 
+__all__ = ["FindingsView", "SeverityView", "findings_frame"]
+
 if TYPE_CHECKING:
     import pandas as pd
 

@@ -20,6 +20,8 @@ from runbook.clients.transport import Timeouts, describe_failure, excerpt, get_o
 from runbook.core.config import Config
 from runbook.core.findings import Finding, Status, failed, guarded, passed, skipped
 
+__all__ = ["probe_deep", "probe_health", "probe_healthz", "probe_in_order"]
+
 RAILWAY_502_HINT = "Application failed to respond"
 
 # The deep check's postgres and redis checks each wait up to 3 s on a hung dependency: give the

@@ -15,6 +15,8 @@ from typing import Any
 from runbook.core.echo import RedactingPump, redirect_fd
 from runbook.core.redaction import registry
 
+__all__ = ["install"]
+
 _INSTALLED_ATTR = "_runbook_redacting"
 _ECHO_ATTR = "_runbook_redacting_echo"
 _PUMPS: list[RedactingPump] = []

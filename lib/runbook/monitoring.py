@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from runbook.checks import uptime
 from runbook.clients import slack
@@ -28,7 +28,8 @@ from runbook.core.config import Config
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.findings import Finding, Status, errored, failed, passed, skipped
 from runbook.core.redaction import registry
-from runbook.display import COLOURS, ICONS, FindingsView
+from runbook.display import COLOURS, ICONS
+from runbook.session_protocol import SessionProtocol
 
 __all__ = ["Checklist", "check_contacts", "check_sentry", "check_slack", "check_uptime", "record",
            "run_checks"]
@@ -229,12 +230,7 @@ class Checklist:
                 f"<th>detail</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-class RecordingSession(Protocol):
-    def report(self, findings: Iterable[Finding], title: str = "") -> FindingsView: ...
-    def record_action(self, action: dict[str, Any]) -> dict[str, Any]: ...
-
-
-def record(rb: RecordingSession, findings: list[Finding]) -> Checklist:
+def record(rb: SessionProtocol, findings: list[Finding]) -> Checklist:
     """Put the findings and the two things the check sent (a test error, a test message) into
     the run's record, and return the checklist to display."""
     rb.report(findings, title="Monthly monitoring check")

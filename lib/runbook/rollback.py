@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from runbook import health
 from runbook.actions import Action, Outcome, Reconciliation, StepLog
@@ -39,6 +39,11 @@ from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed
+from runbook.session_protocol import SessionProtocol
+
+__all__ = ["DeploymentsView", "WaitPolicy", "choose_rollback", "plan_mitigation",
+           "recent_deployments", "redeploy_action", "restart_action", "rollback_action",
+           "verify_health", "wait_for_deployment"]
 
 # Statuses a previous deployment may have and still be one that ran successfully.
 WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
@@ -50,13 +55,6 @@ STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BU
 CLOCK_SKEW = timedelta(minutes=2)
 FIX_CRASHED = ("the deployment did not come up: read its logs (Railway → Deployments → "
                "View logs), then roll back to an older deployment or revert the commit")
-
-
-class HasConfig(Protocol):
-    config: Config
-
-    @property
-    def timeouts(self) -> Timeouts: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,7 @@ class WaitPolicy:
         return next_interval
 
 
-def client_for(rb: HasConfig) -> RailwayClient:
+def client_for(rb: SessionProtocol) -> RailwayClient:
     return RailwayClient.from_config(rb.config, rb.timeouts)
 
 
@@ -125,7 +123,7 @@ def choose_rollback(deployments: list[Deployment], deployment_id: str = ""
                    f"last {len(deployments)}: revert the commit instead (git path below)")
 
 
-def rollback_action(rb: HasConfig, deployment_id: str = "",
+def rollback_action(rb: SessionProtocol, deployment_id: str = "",
                     policy: WaitPolicy | None = None) -> Action:
     """Plan the rollback: which deployment, which commit; blocked when there is none."""
     policy = policy or WaitPolicy()
@@ -197,7 +195,7 @@ def _reconciler(client: RailwayClient, what: str
     return reconcile
 
 
-def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
+def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
     """Restart the latest deployment (the runbook's "Restart service in Railway")."""
     policy = policy or WaitPolicy()
     name, target = "railway.restart", service_target(rb.config)
@@ -221,7 +219,7 @@ def restart_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
                   reconcile=_reconciler(client, "restart"), witness=_witness([latest]))
 
 
-def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
+def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
     """Redeploy the latest deployment: the same commit, built and started again (picks up
     changed variables)."""
     policy = policy or WaitPolicy()
@@ -252,7 +250,7 @@ def redeploy_action(rb: HasConfig, policy: WaitPolicy | None = None) -> Action:
                   reconcile=_reconciler(client, "redeploy"), witness=_witness(known))
 
 
-def _latest(rb: HasConfig, name: str, target: str, verb: str
+def _latest(rb: SessionProtocol, name: str, target: str, verb: str
             ) -> tuple[RailwayClient, Deployment] | Action:
     """The client and the latest deployment to act on, or the blocked action saying why not."""
     try:
@@ -378,7 +376,7 @@ def verify_health(config: Config, timeouts: Timeouts, policy: WaitPolicy,
     return finding
 
 
-def _wait_and_verify(rb: HasConfig, client: RailwayClient, deployment_id: str,
+def _wait_and_verify(rb: SessionProtocol, client: RailwayClient, deployment_id: str,
                      policy: WaitPolicy, log: StepLog, what: str,
                      details: dict[str, Any]) -> Outcome:
     deployed = wait_for_deployment(client, deployment_id, policy, log)
@@ -424,7 +422,7 @@ class DeploymentsView:
                 f"<tbody>{rows}</tbody></table>")
 
 
-def recent_deployments(rb: HasConfig, first: int = 10) -> DeploymentsView:
+def recent_deployments(rb: SessionProtocol, first: int = 10) -> DeploymentsView:
     """The deployments table; when Railway cannot be read, the view says why."""
     try:
         return DeploymentsView(client_for(rb).deployments(first=first))
@@ -435,7 +433,7 @@ def recent_deployments(rb: HasConfig, first: int = 10) -> DeploymentsView:
 MITIGATIONS = ("rollback", "restart", "redeploy", "revert")
 
 
-def plan_mitigation(rb: HasConfig, mitigation: str = "rollback", *, deployment_id: str = "",
+def plan_mitigation(rb: SessionProtocol, mitigation: str = "rollback", *, deployment_id: str = "",
                     revert_sha: str = "", repo_path: str = "", mainline: int = 0,
                     wait_seconds: float = 600.0, progress: bool = True) -> Action:
     """The one action the notebook's parameters ask for: a Railway rollback, restart or

@@ -22,13 +22,14 @@ from typing import Any
 from runbook import kernel_output
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
+from runbook.archive.location import archive_url, open_archive
 from runbook.clients.transport import Timeouts
 from runbook.core import clock, impact
 from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding
 from runbook.core.impact import ImpactStart
 from runbook.core.redaction import registry
-from runbook.core.severity import classify
+from runbook.core.severity import run_severity
 from runbook.display import FindingsView, SeverityView
 from runbook.host.runner import (
     ENV_CONFIG,
@@ -112,7 +113,7 @@ class Session:
 
     def assess(self) -> SeverityView:
         """The severity the findings so far call for, with the time left; recorded."""
-        severity = classify(self.findings)
+        severity = run_severity(self.findings)
         self._event("severity", {"severity": severity.level if severity else None})
         return SeverityView(severity, self.incident_id, self.incident_started, clock.now())
 
@@ -148,7 +149,8 @@ def _open(notebook: str, incident_id: str, config_path: str, incident_started: s
         incident = os.environ.get(ENV_INCIDENT) or incident_id
         started = clock.parse_iso(os.environ[ENV_INCIDENT_STARTED]) \
             if os.environ.get(ENV_INCIDENT_STARTED) else clock.now()
-        session = Session(config, notebook, incident, started, run_dir, "headless",
+        shared = open_archive(config) if archive_url(config) else None
+        session = Session(config, notebook, incident, started, run_dir, "headless", shared,
                           correction=correction)
         session.earlier_impact = _earlier_impact(session.archive, incident)
         # A finding is dated by its run's start, as the records date it (started.json).
@@ -171,7 +173,7 @@ def _earlier_impact(archive: records.Archive, incident_id: str) -> ImpactStart |
 
 def _start_interactive(config: Config, notebook: str, incident_id: str,
                        incident_started: str) -> Session:
-    archive = records.Archive(config.runs_dir())
+    archive = open_archive(config)
     archive.ensure_writable()
     now = clock.now()
     incident = records.check_incident_id(incident_id) if incident_id else \

@@ -20,6 +20,8 @@ from runbook.core.errors import DbUrlError
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.redaction import registry
 
+__all__ = ["Sev1Report", "investigate", "sev1_checks"]
+
 FIX_DB = ("The app cannot reach Postgres: follow the database section (db_refused notebook): "
           "Railway → PostgreSQL service status, copy the connection string, update "
           "DATABASE_URL, redeploy")

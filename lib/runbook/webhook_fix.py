@@ -30,6 +30,8 @@ from runbook.webhook import (
     same,
 )
 
+__all__ = ["plan_fix", "wait_until_accepted"]
+
 ACTION = "railway.variable_upsert"
 DEFAULT_WAIT_SECONDS = 300.0     # a Railway redeploy of Dealix takes a few minutes
 DEFAULT_POLL_SECONDS = 10.0

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from runbook import actions
-from runbook.actions import Action, ActionResult, ActionSession
+from runbook.actions import Action, ActionResult
 from runbook.core import clock
 from runbook.core.errors import ActionRefused
 from runbook.core.findings import Status
 from runbook.core.redaction import fingerprint, registry
 from runbook.display import COLOURS
+from runbook.session_protocol import SessionProtocol
 
 __all__ = ["ArchiveButton", "ConfirmButton", "SecretField", "archive_button", "confirm",
            "secret_field"]
@@ -52,7 +53,7 @@ def widget_frontend(rb: Any) -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def confirm(rb: ActionSession, action: Action, *, confirm: bool = False,
+def confirm(rb: SessionProtocol, action: Action, *, confirm: bool = False,
             interactive: bool | None = None,
             act_despite_unknown: bool = False) -> ActionResult | ConfirmButton:
     """A confirm button for `action` (interactive), else `actions.run(…, confirm=confirm)`.
@@ -76,7 +77,7 @@ def _banner(colour: str, text: str) -> str:
 class ConfirmButton:
     """The plan, a button, and what came of the click. One execution per button."""
 
-    def __init__(self, rb: ActionSession, action: Action,
+    def __init__(self, rb: SessionProtocol, action: Action,
                  act_despite_unknown: bool = False) -> None:
         import ipywidgets
 

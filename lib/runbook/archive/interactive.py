@@ -24,6 +24,7 @@ import nbformat
 from runbook.archive import layout
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
+from runbook.archive.location import open_archive
 from runbook.archive.notebook_io import save_notebook
 from runbook.archive.seal import seal_run
 from runbook.core import clock
@@ -107,7 +108,7 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
     nb = read_notebook(path)
     incident = records.check_incident_id(incident_id)
     config.register_secrets()
-    archive = records.Archive(config.runs_dir())
+    archive = open_archive(config)
     archive.ensure_writable()
     archive.check_ready(incident)
     names = session_names(nb, path)

@@ -23,7 +23,14 @@ from runbook.archive.layout import RunRef
 from runbook.archive.lines import encode_json
 from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore
 from runbook.core import clock
-from runbook.core.errors import ArchiveError, BadInput, KeyExists, RecordError, UnknownIncident
+from runbook.core.errors import (
+    ArchiveError,
+    ArchiveUnavailable,
+    BadInput,
+    KeyExists,
+    RecordError,
+    UnknownIncident,
+)
 
 __all__ = ["RECORD_STATUSES", "Archive", "RunRef", "RunRow", "archived_record",
            "check_incident_id", "incident_records", "index_summary", "list_runs",
@@ -250,7 +257,11 @@ class Archive:
             if problem:
                 raise ArchiveError(f"{self.location(key)} {problem}, where the archive keeps "
                                    f"{want}: move it aside (nothing was run or written)")
-        for number, entry in enumerate(self.chain(incident_id), start=1):
+        try:
+            chain = self.chain(incident_id)
+        except ArchiveUnavailable:
+            return    # a shared archive out of reach: the run goes on, sealed locally
+        for number, entry in enumerate(chain, start=1):
             if not isinstance(entry.get("sha256"), str) or not entry.get("run"):
                 key = layout.incident_key(incident_id, layout.CHAIN)
                 raise ArchiveError(
@@ -325,7 +336,7 @@ def parse_record(payload: bytes, path: str) -> dict[str, Any]:
 def incident_records(archive: Archive, incident_id: str) -> list[tuple[RunRef, dict[str, Any]]]:
     """The sealed records of an incident, in chain order."""
     if not archive.has_incident(incident_id):
-        raise UnknownIncident(incident_id, archive.root)
+        raise UnknownIncident(incident_id, archive.location())
     result = []
     for entry in archive.chain(incident_id):
         run = RunRef(incident_id, str(entry.get("run")))

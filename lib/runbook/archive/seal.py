@@ -15,6 +15,7 @@ from runbook.archive.record import Archive
 from runbook.checks.next_sections import next_sections
 from runbook.core import clock
 from runbook.core import severity as sev
+from runbook.core.errors import ArchiveUnavailable
 from runbook.core.findings import Finding
 from runbook.core.redaction import registry
 
@@ -31,7 +32,7 @@ def summarise(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], str |
     rated = [e for e in events if e.get("type") == "severity"]
     severity = rated[-1].get("severity") if rated else None
     if not rated and findings:
-        level = sev.classify(Finding.from_dict(f) for f in findings)
+        level = sev.run_severity(Finding.from_dict(f) for f in findings)
         severity = level.level if level else None
     return findings, actions, severity
 
@@ -63,7 +64,10 @@ def seal_run(archive: Archive, run: RunRef, fields: dict[str, Any], *, status: s
     if events is None:
         events = archive.events(run)
     findings, actions, severity = summarise(events)
-    header = archive.header(run.incident_id) or {}
+    try:
+        header = archive.header(run.incident_id) or {}
+    except ArchiveUnavailable:   # sealed locally; the header's times stay in incident.json
+        header = {}
     record: dict[str, Any] = {
         **fields, "status": status, "finished_at": clock.iso(clock.now()),
         # The incident's times, sealed into the chain: incident.json alone is a local file.

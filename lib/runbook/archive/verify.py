@@ -42,7 +42,7 @@ def verify_incident(archive: Archive, incident_id: str,
     """Every way the incident's archive differs from what was sealed; with `head` (a chain
     head given out-of-band), also whether the chain still holds it."""
     if not archive.has_incident(incident_id):
-        raise UnknownIncident(incident_id, archive.root)
+        raise UnknownIncident(incident_id, archive.location())
     problems: list[Problem] = []
     chain = archive.chain(incident_id)
     chained = {str(entry.get("run")) for entry in chain}

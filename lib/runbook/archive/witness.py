@@ -20,6 +20,7 @@ from typing import Any
 from runbook.archive import layout
 from runbook.archive.layout import RunRef
 from runbook.archive.store import ArchiveStore, KeyMissing
+from runbook.core.errors import ArchiveUnavailable
 
 # The notebook is vouched for by the record's own notebook_sha256, and the record by the chain.
 WHOLE = (layout.STARTED,)
@@ -37,6 +38,15 @@ def _read(store: ArchiveStore, key: str) -> bytes | None:
         return None
 
 
+def _read_sealing(store: ArchiveStore, key: str) -> bytes | None:
+    """A file to vouch for; None when it is missing, or when a shared archive cannot be
+    reached (the run is sealed locally then, and its entry vouches for what it could read)."""
+    try:
+        return _read(store, key)
+    except ArchiveUnavailable:
+        return None
+
+
 def _prefix(data: bytes) -> dict[str, Any]:
     return {"bytes": len(data), "sha256": _sha(data)}
 
@@ -45,18 +55,18 @@ def seal_witness(store: ArchiveStore, run: RunRef) -> dict[str, Any]:
     """The fields a new chain entry carries for the run's and the incident's files."""
     files: dict[str, Any] = {}
     for name in WHOLE:
-        data = _read(store, run.key(name))
+        data = _read_sealing(store, run.key(name))
         if data is not None:
             files[name] = _sha(data)
     for name in GROWING:
-        data = _read(store, run.key(name))
+        data = _read_sealing(store, run.key(name))
         if data is not None:
             files[name] = _prefix(data)
     witness: dict[str, Any] = {"files": files}
-    header = _read(store, layout.incident_key(run.incident_id, layout.INCIDENT_HEADER))
+    header = _read_sealing(store, layout.incident_key(run.incident_id, layout.INCIDENT_HEADER))
     if header is not None:
         witness["incident_sha256"] = _sha(header)
-    ledger = _read(store, layout.incident_key(run.incident_id, layout.LEDGER))
+    ledger = _read_sealing(store, layout.incident_key(run.incident_id, layout.LEDGER))
     if ledger is not None:
         witness["ledger"] = _prefix(ledger)
     return witness
@@ -119,8 +129,9 @@ def _check(data: bytes | None, sealed: Any) -> str:
 
 
 def chain_head(store: ArchiveStore, incident_id: str) -> str | None:
-    """The SHA-256 of the incident's chain up to its last whole line; None with no chain."""
-    data = _read(store, layout.incident_key(incident_id, layout.CHAIN))
+    """The SHA-256 of the incident's chain up to its last whole line; None with no chain (or
+    a shared archive that cannot be reached)."""
+    data = _read_sealing(store, layout.incident_key(incident_id, layout.CHAIN))
     if not data:
         return None
     end = data.rfind(b"\n") + 1

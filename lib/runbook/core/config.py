@@ -125,6 +125,8 @@ class GitConfig:
 @dataclass(frozen=True)
 class ArchiveConfig:
     runs_dir: str = "runs"
+    url: str = ""                  # s3://bucket/prefix: a team's shared archive ("" = runs_dir)
+    endpoint_url: str = ""         # R2, MinIO…; AWS_ENDPOINT_URL works too
     postmortems_dir: str = "docs/ops/postmortems"
 
 

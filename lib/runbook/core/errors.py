@@ -6,6 +6,7 @@
     │   ├── ParameterError       a notebook parameter is unknown, mistyped or a secret
     │   ├── UnknownIncident      no such incident in the archive
     │   ├── ArchiveError         the archive cannot be written (full disk, permissions)
+    │   │   ├── ArchiveUnavailable  its storage (a bucket) cannot be reached now
     │   │   └── KeyExists        a write-once key of the archive is already written
     │   └── DbUrlError           a DATABASE_URL is malformed (names the part, never the value)
     ├── ServiceError             an outside service answered badly
@@ -52,6 +53,11 @@ class UnknownIncident(BadInput):
 
 class ArchiveError(BadInput):
     """The archive directory cannot be written; raised before any kernel starts."""
+
+
+class ArchiveUnavailable(ArchiveError):
+    """The archive's storage cannot be reached now (network, endpoint, credentials): what
+    must be shared (the guards, the chain) cannot be kept; what is local still can."""
 
 
 class KeyExists(ArchiveError):

@@ -43,8 +43,8 @@ _MAJOR = {
 _MAJOR_PREFIXES = ("db.",)
 
 
-def classify(findings: Iterable[Finding]) -> Severity | None:
-    """The severity the failing findings call for, or None when nothing failed."""
+def run_severity(findings: Iterable[Finding]) -> Severity | None:
+    """A run's severity: what its failing findings call for, or None when nothing failed."""
     failing = [f.code for f in findings if f.status is Status.FAIL]
     if any(code in _FULL_OUTAGE for code in failing):
         return SEVERITIES["SEV-1"]
@@ -53,6 +53,15 @@ def classify(findings: Iterable[Finding]) -> Severity | None:
     if failing:
         return SEVERITIES["SEV-3"]
     return None
+
+
+def incident_severity(run_levels: Iterable[Severity | str | None]) -> Severity | None:
+    """An incident's severity: the worst any of its runs was rated (a run rated None, or
+    with a level the matrix does not know, adds nothing). None when no run was rated."""
+    known = [level if isinstance(level, Severity) else SEVERITIES.get(str(level))
+             for level in run_levels]
+    rated = sorted((level for level in known if level is not None), key=lambda s: s.level)
+    return rated[0] if rated else None
 
 
 def time_left(severity: Severity, incident_started: datetime, now: datetime) -> timedelta:

@@ -5,9 +5,14 @@ did not name the injected fault, 130 stopped by Ctrl-C or SIGTERM (the record sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
+from runbook.archive.location import ENV_ARCHIVE, is_bucket
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.redaction import registry
 
@@ -16,7 +21,8 @@ from runbook.core.redaction import registry
 # notebook schema uses. Without it, jsonschema skips that one format check.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive", "serve"]
+COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive", "serve",
+            "sync"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -31,6 +37,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     named = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
     for name in named:
         importlib.import_module(f"runbook.host.commands.{name}").register(sub)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--archive", metavar="URL", help="the archive: s3://bucket/prefix (a team's "
+            "shared archive; endpoint from [archive] endpoint_url or AWS_ENDPOINT_URL) or a "
+            "folder (default: the config's [archive] url, else runs_dir, else ./runs)")
     return parser
 
 
@@ -39,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
-        code: int = args.handler(args)
+        with archive_from_command_line(getattr(args, "archive", None)):
+            code: int = args.handler(args)
         return code
     except BadInput as exc:
         print(f"runbook: error: {registry().redact(str(exc))}", file=sys.stderr)
@@ -50,6 +62,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("runbook: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def archive_from_command_line(url: str | None) -> Iterator[None]:
+    """`--archive URL` for the command and all it starts (kernels, JupyterLab sessions): a
+    bucket through $RUNBOOK_ARCHIVE, a folder through $RUNBOOK_RUNS_DIR."""
+    if not url:
+        yield
+        return
+    name = ENV_ARCHIVE if is_bucket(url) else "RUNBOOK_RUNS_DIR"
+    value = url if is_bucket(url) else str(Path(url.removeprefix("file://")).resolve())
+    saved = {k: os.environ.get(k) for k in (ENV_ARCHIVE, "RUNBOOK_RUNS_DIR")}
+    os.environ[name] = value
+    if not is_bucket(url):
+        os.environ.pop(ENV_ARCHIVE, None)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
 
 
 if __name__ == "__main__":

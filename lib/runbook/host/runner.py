@@ -34,6 +34,7 @@ import nbformat
 from runbook.archive import layout
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
+from runbook.archive.location import ENV_ARCHIVE, archive_url, open_archive
 from runbook.archive.notebook_io import (
     mark_notebook,
     notebook_url,
@@ -163,7 +164,7 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
         raise BadInput(f"--deadline must be a positive number of seconds, got {deadline:g}")
     if incident_id:
         records.check_incident_id(incident_id)
-    archive = records.Archive(config.runs_dir())
+    archive = open_archive(config)
     archive.ensure_writable()
     started = clock.now()
     incident_id = records.check_incident_id(incident_id) if incident_id else \
@@ -190,6 +191,9 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
            ENV_INCIDENT_STARTED: header["started_at"], ENV_NOTEBOOK: name,
            ENV_CONFIG: str(config.path.resolve()),
            "RUNBOOK_RUNS_DIR": str(archive.root)}
+    if archive_url(config):
+        # The kernel opens the same archive: the bucket, staged under the same folder.
+        env.update({ENV_ARCHIVE: archive_url(config), "RUNBOOK_RUNS_DIR": str(config.runs_dir())})
     stop = _Stop()
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
@@ -393,6 +397,10 @@ def describe(result: RunResult) -> str:
         # now was removed: runbook verify INCIDENT --head HASH.
         lines.append(f"chain head: {result.chain_head} (runbook verify "
                      f"{result.record.get('incident_id')} --head {result.chain_head})")
+    offline = getattr(result.archive.store, "offline", "") if result.archive else ""
+    if offline:
+        lines.append(f"the shared archive could not be reached ({offline}): this run is kept "
+                     f"at {result.run_dir}; upload it with `runbook sync`")
     return registry().redact("\n".join(lines))
 
 

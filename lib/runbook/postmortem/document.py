@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runbook.archive import record as records
-from runbook.archive.location import default_runs_dir
+from runbook.archive.location import archive_url, default_runs_dir, open_archive
 from runbook.core import clock
 from runbook.core.config import Config, load_config, resolve_path
 from runbook.core.errors import BadInput
@@ -72,7 +72,8 @@ def places(config_path: str | None = None, out_dir: str | None = None) -> Places
         runs = default_runs_dir()
         default_out = Path.cwd() / DEFAULT_POSTMORTEMS_DIR
     out = Path(out_dir).resolve() if out_dir else default_out
-    return Places(records.Archive(runs), out, config)
+    return Places(open_archive(config) if config is not None else
+                  open_archive(None) if archive_url(None) else records.Archive(runs), out, config)
 
 
 def existing_postmortem(directory: Path, incident_id: str) -> Path | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runbook.archive import record as records
 from runbook.core import clock
-from runbook.core.severity import format_delta
+from runbook.core.severity import format_delta, incident_severity
 from runbook.postmortem import existing_postmortem
 from runbook.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW, incident_started
 
@@ -44,9 +44,10 @@ class Due:
                 f"  {self.when()}")
 
 
-def _worst(levels: set[str]) -> str | None:
-    wanted = sorted(level for level in levels if level in NEEDS_POSTMORTEM)
-    return wanted[0] if wanted else None
+def _needing_postmortem(levels: set[str]) -> str | None:
+    """The incident's severity when it is one that needs a postmortem, else None."""
+    worst = incident_severity(levels)
+    return worst.level if worst is not None and worst.level in NEEDS_POSTMORTEM else None
 
 
 def incident_severities(archive: records.Archive) -> dict[str, str | None]:
@@ -63,7 +64,7 @@ def incident_severities(archive: records.Archive) -> dict[str, str | None]:
         if found is None:
             found = {str(data.get("severity")) for _, data in
                      records.incident_records(archive, incident) if data.get("severity")}
-        result[incident] = _worst(found)
+        result[incident] = _needing_postmortem(found)
     return result
 
 

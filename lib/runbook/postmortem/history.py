@@ -21,7 +21,7 @@ from runbook.archive.store import KeyMissing
 from runbook.core import clock, impact
 from runbook.core.errors import BadInput, RecordError, RunbookError
 from runbook.core.impact import ImpactStart
-from runbook.core.severity import SEVERITIES, Severity, format_delta
+from runbook.core.severity import Severity, format_delta, incident_severity
 
 POSTMORTEM_WINDOW = timedelta(hours=48)  # the runbook: every SEV-1/SEV-2 within 48 hours
 NEEDS_POSTMORTEM = ("SEV-1", "SEV-2")
@@ -146,9 +146,7 @@ class History:
     @property
     def severity(self) -> Severity | None:
         """The worst severity any run recorded."""
-        levels = sorted({str(r.record.get("severity")) for r in self.runs
-                         if r.record.get("severity") in SEVERITIES})
-        return SEVERITIES[levels[0]] if levels else None
+        return incident_severity(r.record.get("severity") for r in self.runs)
 
     @property
     def findings(self) -> list[Event]:
@@ -345,7 +343,7 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     sealed = records.incident_records(archive, incident_id)
     if not sealed:
         raise RecordError(f"incident {incident_id!r} has no sealed records under "
-                          f"{archive.root}: nothing to write a postmortem from")
+                          f"{archive.location()}: nothing to write a postmortem from")
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))

@@ -104,6 +104,6 @@ def open_postmortem(incident_id: str = "", config_path: str = "",
             incident_id = max(sealed, key=lambda i: (sealed[i] or datetime.min.replace(
                 tzinfo=UTC), i))
         else:
-            raise BadInput(f"no incidents under {where.archive.root}: give the incident id "
+            raise BadInput(f"no incidents under {where.archive.location()}: give the incident id "
                            "(see `runbook runs`) or point RUNBOOK_RUNS_DIR at the archive")
     return PostmortemView(load_history(where.archive, incident_id), where)

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     where = places(args.config, args.out)
     due = postmortems_due(where.archive, where.postmortems_dir, now)
     if not due:
-        print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.root} has "
+        print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "
               f"one in {where.postmortems_dir}")
         return 0
     print(f"{len(due)} SEV-1/SEV-2 incident(s) without a postmortem in "

@@ -1,35 +1,40 @@
-"""runbook runs [--incident ID]: the archive's table, read from its index."""
+"""runbook runs [--incident ID] [--reindex]: the archive's table, read from its index."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from runbook.archive.location import default_runs_dir
+from runbook.archive.location import open_archive
 from runbook.archive.record import Archive, list_runs
+from runbook.archive.reindex import reindex
 from runbook.core.config import load_config, resolve_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("runs", help="list archived runs (from the index)")
     parser.add_argument("--incident", help="only this incident's runs")
-    parser.add_argument("--config", help="config whose [archive] runs_dir to read")
+    parser.add_argument("--config", help="config whose [archive] to read")
+    parser.add_argument("--reindex", action="store_true",
+                        help="rebuild the index from the records first")
     parser.set_defaults(handler=run)
 
 
-def archive_root(config_path: str | None) -> Path:
-    """The archive a listing reads: the config's when there is one, else ./runs."""
-    if config_path or resolve_path(None).is_file():
-        return load_config(config_path).runs_dir()
-    return default_runs_dir()
+def command_archive(config_path: str | None) -> Archive:
+    """The archive a reading command uses: --archive, the config's when there is one, else
+    $RUNBOOK_RUNS_DIR or ./runs. Read straight from a bucket (no staging)."""
+    config = load_config(config_path) if config_path or resolve_path(None).is_file() else None
+    return open_archive(config, staged=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    root = archive_root(args.config)
-    rows = list_runs(Archive(root), args.incident)
+    archive = command_archive(args.config)
+    if args.reindex:
+        count = reindex(archive)
+        print(f"index rebuilt from {count} run(s) under {archive.location()}")
+    rows = list_runs(archive, args.incident)
     if not rows:
-        print(f"no runs under {root}" + (f" for incident {args.incident}" if args.incident
-                                          else ""))
+        print(f"no runs under {archive.location()}" + (f" for incident {args.incident}"
+                                                      if args.incident else ""))
         return 0
     header = ("incident", "notebook", "status", "severity", "started", "first failing finding")
     table = [header] + [(r.incident_id, r.notebook, r.status, r.severity or "-", r.started_at,

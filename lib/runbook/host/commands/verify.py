@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from runbook.archive.record import Archive
 from runbook.archive.verify import verify_incident
 from runbook.core.errors import BadInput
-from runbook.host.commands.runs import archive_root
+from runbook.host.commands.runs import command_archive
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    archive = Archive(archive_root(args.config))
+    archive = command_archive(args.config)
     if args.head and not args.incident:
         raise BadInput("--head checks one incident's chain: give the incident id too")
     incidents = [args.incident] if args.incident else archive.incidents()
@@ -38,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{incident}: intact" + (f" (chain head {head})" if head else ""))
     if not incidents:
-        print(f"no incidents under {archive.root}")
+        print(f"no incidents under {archive.location()}")
     return 0 if intact else 1

@@ -1,0 +1,247 @@
+"""A shared archive (a bucket) with a local staging copy, so nothing is lost when it fails.
+
+What a run writes of its own (started.json, events.jsonl, notebook.ipynb, record.json) is
+written to the local staging copy first, every time: the kernel still saves after every cell
+even when the bucket is gone. A background uploader puts the run's events and notebook in the
+bucket within about a second, so a teammate's `runbook runs` and postmortem see them while the
+run goes on; sealing uploads them all before the record is created.
+
+What is shared (an incident's header and chain, the index) goes to the bucket. When the bucket
+cannot be reached this store goes offline: from then on everything is kept locally, the run
+completes, and `runbook sync` (`sync.sync_staged`) uploads it later, chained and indexed in the
+bucket as if it had been sealed there. The guards (an incident's ledger, action locks and
+claims) are never kept locally: they only mean something shared, so they fail with
+`ArchiveUnavailable` and the action is refused unless the responder overrides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from runbook.archive import layout
+from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore
+from runbook.core.errors import ArchiveUnavailable
+
+T = TypeVar("T")
+
+RUN_FILES = (layout.STARTED, layout.EVENTS, layout.NOTEBOOK, layout.RECORD)
+UPLOADED = (layout.STARTED, layout.EVENTS, layout.NOTEBOOK)
+GUARDS = (layout.LEDGER, layout.LOCKS, layout.ACTIONS)
+SYNCED = ".synced"       # in a staged run: its record is sealed in the bucket
+
+
+def run_file(key: str) -> bool:
+    parts = key.split("/")
+    return len(parts) == 3 and parts[2] in RUN_FILES
+
+
+def guard_key(key: str) -> bool:
+    parts = key.split("/")
+    return len(parts) >= 2 and parts[1] in GUARDS
+
+
+class StagedStore:
+    """`remote` shared by everyone, `local` this machine's staging copy of its own runs."""
+
+    def __init__(self, local: LocalStore, remote: ArchiveStore,
+                 upload_every: float = 1.0) -> None:
+        self.local = local
+        self.remote = remote
+        self.offline = ""            # why the bucket was given up on; "" while it is used
+        self.upload_every = upload_every
+        self._dirty: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._uploader: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"StagedStore({self.remote!r}, staged at {str(self.local.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StagedStore) and (other.local, other.remote) == \
+            (self.local, self.remote)
+
+    def __hash__(self) -> int:
+        return hash((self.local, self.remote))
+
+    # ------------------------------------------------------------ online, offline
+
+    def go_offline(self, reason: str) -> None:
+        if not self.offline:
+            self.offline = reason or "the archive cannot be reached"
+            print(f"runbook: {self.offline}; from now on this run is kept at "
+                  f"{self.local.root} and `runbook sync` uploads it later", file=sys.stderr)
+
+    def _shared(self, remote_call: Callable[[], T], local_call: Callable[[], T]) -> T:
+        """A shared key: in the bucket, or locally once the bucket is lost."""
+        if not self.offline:
+            try:
+                return remote_call()
+            except ArchiveUnavailable as exc:
+                self.go_offline(str(exc))
+        return local_call()
+
+    # ------------------------------------------------------------ the ArchiveStore protocol
+
+    def location(self, key: str = "") -> str:
+        # A run's folder is where its files are staged: the kernel and a person can open them.
+        if len(key.split("/")) == 2 or self.offline:
+            return self.local.location(key)
+        return self.remote.location(key)
+
+    def ensure_writable(self) -> None:
+        self.local.ensure_writable()
+        if not self.offline:
+            try:
+                self.remote.ensure_writable()
+            except ArchiveUnavailable as exc:
+                self.go_offline(str(exc))
+
+    def exists(self, key: str) -> bool:
+        if run_file(key) and self.local.exists(key):
+            return True
+        if guard_key(key):
+            return self.remote.exists(key)
+        return self._shared(lambda: self.remote.exists(key), lambda: self.local.exists(key))
+
+    def read_bytes(self, key: str) -> bytes:
+        if run_file(key) and self.local.exists(key):
+            return self.local.read_bytes(key)
+        if guard_key(key):
+            return self.remote.read_bytes(key)
+        return self._shared(lambda: self.remote.read_bytes(key),
+                            lambda: self.local.read_bytes(key))
+
+    def read_lines(self, key: str) -> list[dict[str, Any]]:
+        if run_file(key) and self.local.exists(key):
+            return self.local.read_lines(key)
+        if guard_key(key):
+            return self.remote.read_lines(key)
+        return self._shared(lambda: self.remote.read_lines(key),
+                            lambda: self.local.read_lines(key))
+
+    def create(self, key: str, data: bytes) -> None:
+        if guard_key(key):
+            self.remote.create(key, data)
+            return
+        if run_file(key) and key.endswith("/" + layout.RECORD):
+            self.flush_run(key.rsplit("/", 1)[0])
+        if self._shared(lambda: _created(self.remote, key, data), lambda: False):
+            # The bucket's create decided (the name is this writer's): the staging copy follows
+            # it, over a copy left by an earlier offline run of the same name.
+            self.local.replace(key, data)
+        else:
+            self.local.create(key, data)
+        if key.endswith("/" + layout.RECORD) and not self.offline:
+            self.local.replace(key.rsplit("/", 1)[0] + "/" + SYNCED, b"")
+
+    def replace(self, key: str, data: bytes) -> None:
+        if run_file(key):
+            self.local.replace(key, data)
+            self._mark(key)
+            return
+        if guard_key(key):
+            self.remote.replace(key, data)
+            return
+        self._shared(lambda: self.remote.replace(key, data),
+                     lambda: self.local.replace(key, data))
+
+    def append(self, key: str, line: dict[str, Any]) -> None:
+        if run_file(key):
+            self.local.append(key, line)
+            self._mark(key)
+            return
+        if guard_key(key):
+            self.remote.append(key, line)
+            return
+        self._shared(lambda: self.remote.append(key, line),
+                     lambda: self.local.append(key, line))
+
+    def children(self, prefix: str = "") -> list[str]:
+        names = set(self._shared(lambda: self.remote.children(prefix), lambda: []))
+        names.update(self.local.children(prefix))
+        return sorted(names)
+
+    def lock(self, key: str, holder: dict[str, Any] | None = None,
+             wait: bool = True) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        if guard_key(key):
+            return self.remote.lock(key, holder, wait)
+        if not self.offline:
+            try:
+                return _entered(self.remote.lock(key, holder, wait))
+            except ArchiveUnavailable as exc:
+                self.go_offline(str(exc))
+        return self.local.lock(key, holder, wait)
+
+    # ------------------------------------------------------------ the uploader
+
+    def _mark(self, key: str) -> None:
+        if self.offline:
+            return
+        with self._lock:
+            self._dirty.add(key)
+            if self._uploader is None:
+                self._uploader = threading.Thread(target=self._upload_loop, daemon=True,
+                                                  name="archive uploader")
+                self._uploader.start()
+        self._wake.set()
+
+    def _upload_loop(self) -> None:
+        while not self.offline:
+            self._wake.wait()
+            self._wake.clear()
+            self.upload_dirty()
+            self._wake.wait(self.upload_every)
+
+    def upload_dirty(self) -> None:
+        """Put every run file written since the last upload in the bucket."""
+        with self._lock:
+            keys, self._dirty = sorted(self._dirty), set()
+        for key in keys:
+            if self.offline:
+                return
+            self._upload(key)
+
+    def _upload(self, key: str) -> None:
+        try:
+            data = self.local.read_bytes(key)
+        except KeyMissing:
+            return
+        try:
+            self.remote.replace(key, data)
+        except ArchiveUnavailable as exc:
+            self.go_offline(str(exc))
+
+    def flush_run(self, prefix: str) -> None:
+        """Upload the run's events and notebook as they are now (before its record is
+        sealed, whichever process wrote them)."""
+        with self._lock:
+            self._dirty = {key for key in self._dirty if not key.startswith(prefix + "/")}
+        for name in (layout.EVENTS, layout.NOTEBOOK):
+            if not self.offline:
+                self._upload(f"{prefix}/{name}")
+
+
+def _created(store: ArchiveStore, key: str, data: bytes) -> bool:
+    store.create(key, data)
+    return True
+
+
+@contextlib.contextmanager
+def _held(manager: contextlib.AbstractContextManager[dict[str, Any]],
+          info: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    try:
+        yield info
+    finally:
+        manager.__exit__(None, None, None)
+
+
+def _entered(manager: contextlib.AbstractContextManager[dict[str, Any]]
+             ) -> contextlib.AbstractContextManager[dict[str, Any]]:
+    """Take the lock now (so a failure to reach the bucket is seen here, not in the `with`)."""
+    info = manager.__enter__()
+    return _held(manager, info)

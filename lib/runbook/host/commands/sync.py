@@ -1,0 +1,30 @@
+"""runbook sync: upload the runs kept locally while the shared archive could not be reached."""
+
+from __future__ import annotations
+
+import argparse
+
+from runbook.archive.location import archive_url, open_archive
+from runbook.archive.staged import StagedStore
+from runbook.archive.sync import sync_staged
+from runbook.core.config import load_config, resolve_path
+from runbook.core.errors import BadInput
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("sync", help="upload to the shared archive (s3://…) the runs kept "
+                            "locally while it could not be reached, chained and indexed")
+    parser.add_argument("--config", help="config whose [archive] to use")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config) if args.config or resolve_path(None).is_file() else None
+    if not archive_url(config).startswith("s3://"):
+        raise BadInput("runbook sync needs a shared archive: --archive s3://bucket/prefix or "
+                       "[archive] url in the config")
+    archive = open_archive(config)
+    assert isinstance(archive.store, StagedStore)
+    report = sync_staged(archive.store)
+    print(repr(report))
+    return 0

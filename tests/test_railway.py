@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,7 +62,24 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
                          "MOYASAR_WEBHOOK_SECRET": "whsec-abcdef"}
     service.instance.start_command = "python -m landing"
     with LoopbackServer(fake) as server:
-        yield Env(fake, server, service.id)
+        made = Env(fake, server, service.id)
+        # The service's variables are read once per process before anything else (so they are
+        # registered as secrets first): read them now, so a fault a test queues meets the
+        # operation under test.
+        with contextlib.suppress(ServiceError):
+            made.client().variables()
+        fake.requests.clear()
+        yield made
+
+
+def test_variables_are_read_before_anything_else(env: Env) -> None:
+    registry().clear()    # a fresh process: nothing read yet
+    env.client().deployments()
+    first, second = env.fake.seen("POST", "/graphql/v2")
+    assert "variables(" in first.json()["query"] and "deployments" in second.json()["query"]
+    assert "pw-secret-123" not in registry().redact("postgresql://u:pw-secret-123@db")
+    env.client().deployments()
+    assert len(env.fake.seen("POST", "/graphql/v2")) == 3    # once per process
 
 
 def test_deployments_newest_first_with_commit(env: Env) -> None:

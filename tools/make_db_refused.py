@@ -19,13 +19,14 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 connect_timeout: float = 0.0  # seconds per stage; 0: [database] connect_timeout
 confirm: bool = False  # True: really update DATABASE_URL on Railway (redeploys the app)
+actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
 """),
     code("""
 import runbook.session
 from runbook import db
 
 rb = runbook.session.start("db_refused", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
+                           incident_started=incident_started, actor=actor)
 rb.config.service.name
 """),
     md("""

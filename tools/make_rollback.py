@@ -24,6 +24,7 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 mitigation: str = "rollback"  # rollback | restart | redeploy (Railway) or revert (git)
 confirm: bool = False  # True: do it; False: dry run, show the plan only
+actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
 deployment_id: str = ""  # rollback: deployment to go back to; empty: the previous successful one
 revert_sha: str = ""  # revert: the bad commit's sha
 repo_path: str = ""  # revert: local clone; empty: [git] repo_path from the config
@@ -37,7 +38,7 @@ from runbook import widgets
 from runbook import health, rollback
 
 rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
+                           incident_started=incident_started, actor=actor)
 rb.incident_id
 """),
     md("""

@@ -27,6 +27,7 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 lookback_hours: float = 24.0  # also count 401s from this long ago if the incident opened later
 confirm: bool = False  # True: set Railway's MOYASAR_WEBHOOK_SECRET to the dashboard's copy
+actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
 wait_seconds: float = 300.0  # after the change, how long to wait for the redeploy to accept it
 """),
     code("""
@@ -34,7 +35,7 @@ import runbook.session
 from runbook import webhook, webhook_fix, widgets
 
 rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
+                           incident_started=incident_started, actor=actor)
 rb.config.url(rb.config.service.webhook_path)
 """),
     md("""

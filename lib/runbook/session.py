@@ -61,6 +61,9 @@ class Session:
         self.run: RunRef = self.archive.run_ref(run_dir)
         self.findings: list[Finding] = []
         self.actions: list[dict[str, Any]] = []
+        # Who acts: a Slack user when `runbook serve` runs the notebook for a button press
+        # (the `actor` parameter); empty: the local user. Every action recorded names it.
+        self.actor = ""
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def impact_start(self) -> ImpactStart:
@@ -106,7 +109,8 @@ class Session:
 
     def record_action(self, action: dict[str, Any]) -> dict[str, Any]:
         """Record an action, dry or real: {name, dry_run, result, at, …}."""
-        entry = registry().redact_obj({"at": clock.iso(clock.now()), **action})
+        stamp = {"actor": self.actor} if self.actor else {}
+        entry = registry().redact_obj({"at": clock.iso(clock.now()), **stamp, **action})
         self.actions.append(entry)
         self._event("action", {"action": entry})
         return entry
@@ -126,13 +130,16 @@ class Session:
 
 
 def start(notebook: str, incident_id: str = "", config_path: str = "",
-          incident_started: str = "", rates_severity: bool = True) -> Session:
+          incident_started: str = "", rates_severity: bool = True,
+          actor: str = "") -> Session:
     """Open the session: load and check the config, register its secrets, hook redaction.
 
     `rates_severity=False` is for notebooks that are not incident responses (the monthly
     check): their failing findings are recorded without giving the run a severity.
+    `actor` names who acts when it is not the local user (the Slack user who pressed).
     """
     session = _open(notebook, incident_id, config_path, incident_started)
+    session.actor = actor.strip()
     if not rates_severity:
         session._event("severity", {"severity": None, "reason": "not an incident notebook"})
     return session

@@ -4,8 +4,10 @@
 
 `runbook serve` writes an `alert` event when an alert opens or joins the incident, and a
 `recovered` event when the monitor reports the service up again; the postmortem reads them for
-the detection and recovery times. Lines are appended whole through the archive's store, so the
-file is as safe to share as the records' own events.
+the detection and recovery times. A verdict with Slack buttons adds a `plan` event per button,
+and every press of one a `press` event (who, when, and what came of it: refused, started,
+done, failed), so the record shows who was refused as well as who acted. Lines are appended
+whole through the archive's store, so the file is as safe to share as the records' own events.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from runbook.archive.record import Archive, check_incident_id
 from runbook.core import clock
 from runbook.core.redaction import registry
 
-EVENT_KINDS = ("alert", "recovered", "notice")
+EVENT_KINDS = ("alert", "recovered", "notice", "plan", "press")
 
 
 def append_incident_event(archive: Archive, incident_id: str, event: dict[str, Any]

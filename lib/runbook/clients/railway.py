@@ -9,6 +9,7 @@ HTTP 200 and a GraphQL error ("Not Authorized", "Project Token not found"); both
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -202,6 +203,8 @@ class RailwayClient:
 
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """POST one operation; the `data` object, or a ServiceError a responder can act on."""
+        if query is not VARIABLES_QUERY:
+            self._register_variables_first()
         with client(self.timeouts, self._headers()) as http:
             response = request(http, SERVICE, "POST", self.settings.api_url,
                                credential_env=self.settings.token_env,
@@ -293,6 +296,20 @@ class RailwayClient:
             latest_deployment_id=_optional_str((latest or {}).get("id")),
             latest_deployment_status=_optional_str((latest or {}).get("status")))
 
+    def _register_variables_first(self) -> None:
+        """Railway's variables are registered as secrets before anything else Railway says can
+        be shown: a deploy log line or a start command may print DATABASE_URL or a JWT secret
+        that only Railway knows. Once per service and process; a refused read is left to the
+        operation that follows, which meets the same refusal and reports it."""
+        if not registry().first_read_of(self._variables_source()):
+            return
+        with contextlib.suppress(ServiceError):
+            self.variables()
+
+    def _variables_source(self, service_id: str | None = None) -> str:
+        return (f"railway:{self.settings.project_id}:{self.settings.environment_id}:"
+                f"{self._service(service_id)}")
+
     def variables(self, service_id: str | None = None) -> dict[str, str]:
         """The service's variables; every value that may be secret (all but the platform's
         plain ones, see `secrets.looks_secret`) is registered as a secret under its name."""
@@ -308,6 +325,7 @@ class RailwayClient:
         for name, value in result.items():
             if looks_secret(name, value):
                 registry().register(name, value)
+        registry().first_read_of(self._variables_source(service_id))  # read: no need again
         return result
 
     # -- mutations ------------------------------------------------------------------------

@@ -1,18 +1,28 @@
-"""Slack incoming webhooks: `POST <webhook URL>` with `{"text": …}`.
+"""Slack: incoming webhooks, the Web API of a Slack app, and its signed interactivity requests.
+
+Incoming webhooks: `POST <webhook URL>` with `{"text": …}`.
 
 Success is 200 with the plain body `ok`; anything else is a failure whose body names it
 (`no_service`, `channel_not_found`, …: see `ERRORS`). A 429 carries Retry-After (Slack allows
 about one message a second per webhook): it is waited out while the total wait stays within
 `RETRY_BOUND`, and reported past that. The webhook URL is the secret: it is never shown.
+
+A Slack app (bot token with `chat:write`) can post messages with buttons (`chat.postMessage`)
+and replace them (`chat.update`); each answers 200 with `{"ok": true|false, "error": …}`.
+When a button is pressed Slack POSTs a signed form to the app's request URL; `verify_request`
+checks the signature with `slack_sdk`'s verifier, which also refuses a timestamp more than
+5 minutes away (a replay). The press's `response_url` takes follow-up messages for 30 minutes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from slack_sdk.signature import Clock, SignatureVerifier
 
 from runbook.clients.transport import (
     Timeouts,
@@ -109,3 +119,88 @@ def post_message(url: str, text: str, timeouts: Timeouts, *,
                     continue
                 return SlackAnswer(429, body, retry_after=delay, waited=waited)
             return SlackAnswer(response.status_code, body, waited=waited)
+
+
+# ---------------------------------------------------------------- the Web API of a Slack app
+
+DEFAULT_API_URL = "https://slack.com/api"
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """What one Web API call (or a response_url post) came to."""
+
+    ok: bool
+    error: str = ""                      # Slack's error name, or what went wrong on the way
+    channel: str = ""                    # chat.postMessage: the channel id it went to
+    ts: str = ""                         # chat.postMessage / chat.update: the message's ts
+
+
+class SlackApp:
+    """A Slack app's bot: post a message with blocks, update it, answer a press."""
+
+    def __init__(self, token: str, timeouts: Timeouts, api_url: str = DEFAULT_API_URL) -> None:
+        self.token = token
+        self.timeouts = timeouts
+        self.api_url = api_url.rstrip("/")
+
+    def _call(self, method: str, body: dict[str, Any]) -> ApiAnswer:
+        url = f"{self.api_url}/{method}"
+        try:
+            with client(self.timeouts, {"Authorization": f"Bearer {self.token}"}) as http:
+                response = http.post(url, json=body)
+        except httpx.HTTPError as exc:
+            return ApiAnswer(False, describe_failure(transport_failure(exc), url))
+        try:
+            data = response.json()
+        except ValueError:
+            return ApiAnswer(False, f"HTTP {response.status_code}: {excerpt(response.text)}")
+        if not isinstance(data, dict):
+            return ApiAnswer(False, f"HTTP {response.status_code}: not a JSON object")
+        message = data.get("message") if isinstance(data.get("message"), dict) else {}
+        return ApiAnswer(bool(data.get("ok")), str(data.get("error") or ""),
+                         str(data.get("channel") or ""),
+                         str(data.get("ts") or (message or {}).get("ts") or ""))
+
+    def post_message(self, channel: str, text: str,
+                     blocks: list[dict[str, Any]] | None = None) -> ApiAnswer:
+        body: dict[str, Any] = {"channel": channel, "text": text}
+        if blocks:
+            body["blocks"] = blocks
+        return self._call("chat.postMessage", body)
+
+    def update_message(self, channel: str, ts: str, text: str,
+                       blocks: list[dict[str, Any]] | None = None) -> ApiAnswer:
+        return self._call("chat.update", {"channel": channel, "ts": ts, "text": text,
+                                          "blocks": blocks or []})
+
+
+def respond(response_url: str, message: dict[str, Any], timeouts: Timeouts) -> ApiAnswer:
+    """POST a follow-up to a press's `response_url` (`response_type` ephemeral or in_channel,
+    `replace_original`…). The URL is a credential of its own: only its host is ever named."""
+    try:
+        with client(timeouts) as http:
+            response = http.post(response_url, json=message)
+    except httpx.HTTPError as exc:
+        return ApiAnswer(False, describe_failure(transport_failure(exc), response_url))
+    if response.status_code != 200:
+        return ApiAnswer(False, f"HTTP {response.status_code}: {excerpt(response.text)}")
+    return ApiAnswer(True)
+
+
+def verify_request(signing_secret: str, body: bytes, headers: Mapping[str, str],
+                   clock: Clock | None = None) -> bool:
+    """Slack signed this body (X-Slack-Signature over `v0:{timestamp}:{body}`), within the
+    last 5 minutes. Both checks are slack_sdk's: no signature code of our own."""
+    if not signing_secret:
+        return False
+    verifier = SignatureVerifier(signing_secret, clock) if clock else \
+        SignatureVerifier(signing_secret)
+    return verifier.is_valid_request(body, dict(headers))
+
+
+def sign_request(signing_secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """The headers Slack would send with `body` at `timestamp` (for the drill's fake Slack)."""
+    signature = SignatureVerifier(signing_secret).generate_signature(
+        timestamp=str(timestamp), body=body)
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature or ""}

@@ -1,7 +1,7 @@
 """The target config (`runbook.toml`): which Dealix to look at, and where its services live.
 
 The file holds only the *names* of environment variables for secrets (every key ending in
-`_env`); values are read through `runbook.secrets`. Loading validates everything up front: a
+`_env`); values are read through `runbook.core.redaction`. Loading validates everything up front: a
 missing file, section or key, an unknown key (usually a typo) or a wrong type raises
 `ConfigError` naming the file and the key, before anything is started.
 """
@@ -94,6 +94,13 @@ class UptimeRobotConfig:
 class SlackConfig:
     webhook_url_env: str = "SLACK_WEBHOOK_URL"
     channel: str = "#dealix-alerts"
+    # Buttons on serve's verdict need a Slack app: its bot token (chat:write) and the signing
+    # secret its interactivity requests are signed with. Without a bot token: no buttons.
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    responders: list[str] = field(default_factory=list)   # Slack user ids allowed to confirm
+    api_url: str = "https://slack.com/api"
+    plan_max_age_minutes: float = 15.0   # a button older than this is refused, re-planned
 
 
 @dataclass(frozen=True)
@@ -408,6 +415,21 @@ def _check_client_limits(config: Config, where: str) -> None:
         if not query.strip() or "\n" in query or len(query) > 500:
             raise ConfigError(f"{where}: [sentry] error_query must be one non-empty line of "
                               "Sentry search (e.g. \"event.type:error\")")
+    if config.slack is not None:
+        _check_slack(config.slack, where)
     if config.moyasar is not None and not 1 <= config.moyasar.max_pages <= MAX_MOYASAR_PAGES:
         raise ConfigError(f"{where}: [moyasar] max_pages = {config.moyasar.max_pages}; expected "
                           f"1 to {MAX_MOYASAR_PAGES}")
+
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def _check_slack(slack: SlackConfig, where: str) -> None:
+    """The allow-list holds Slack user ids (U…/W…), not names: names can be changed by anyone."""
+    for user in slack.responders:
+        if not SLACK_USER_ID.match(user):
+            raise ConfigError(f"{where}: [slack] responders: {user!r} is not a Slack user id "
+                              "(U… or W…, from the profile's \"Copy member ID\")")
+    if slack.plan_max_age_minutes <= 0:
+        raise ConfigError(f"{where}: [slack] plan_max_age_minutes must be above 0")

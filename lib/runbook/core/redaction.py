@@ -205,6 +205,17 @@ class SecretRegistry:
         self._short: re.Pattern[str] | None = None
         self._short_names: dict[str, str] = {}
         self._stale = False
+        self._sources_read: set[str] = set()
+
+    def first_read_of(self, source: str) -> bool:
+        """True once per `source` (say, one Railway service's variables): the caller reads it
+        and registers what it holds. A source whose read failed can be marked again by
+        `forget_source`; `clear` forgets them all with the secrets."""
+        with self._lock:
+            if source in self._sources_read:
+                return False
+            self._sources_read.add(source)
+            return True
 
     def register(self, name: str, value: str | None) -> None:
         """Remember `value` (read from env var `name`, or learned from a service) as secret."""
@@ -332,6 +343,7 @@ class SecretRegistry:
             self._short_names.clear()
             self._short = None
             self._stale = False
+            self._sources_read.clear()
 
 
 def _structural(key: Any, value: Any) -> bool:

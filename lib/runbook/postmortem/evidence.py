@@ -1,6 +1,6 @@
 """Each archived notebook rendered to HTML, for reading without Jupyter.
 
-Two engines: `fast` (runbook.notebook_html, about a millisecond a notebook: the default, so a
+Two engines: `fast` (`notebook_html`, about a millisecond a notebook: the default, so a
 200-run incident's postmortem takes about a second) and `nbconvert` (Jupyter's own exporter,
 with syntax highlighting and the lab's look, 20–80 ms a notebook).
 

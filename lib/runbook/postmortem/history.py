@@ -241,7 +241,8 @@ def _run_events(run: Run) -> list[Event]:
             moment = run.finished
         name = str(action.get("name", "action"))
         result = str(action.get("result", ""))
-        events.append(Event(moment, "action", run, f"Action `{name}`" +
+        actor = f" by {action['actor']}" if action.get("actor") else ""   # who pressed
+        events.append(Event(moment, "action", run, f"Action `{name}`{actor}" +
                             (" (dry run)" if action.get("dry_run") else ""),
                             action_outcome(action), name, result))
     severity = run.record.get("severity") or "no severity"

@@ -5,6 +5,12 @@ down monitor); `runbook serve` starts against it on 127.0.0.1 with an ephemeral 
 simulated UptimeRobot delivers a down alert, then a burst of 50 duplicates. Graded: exactly
 one run, its record SEV-1 with the outage's findings, and exactly one message at the fake
 Slack. This scenario is not a notebook run: `exercise` drives it (see `drill/run.py`).
+
+`alert-outage-rollback`: the same outage, and the fake Slack is a Slack app. The verdict
+carries buttons; the on-call responder presses "Roll back" (a signed press from an allow-listed
+user id). Graded: the press acknowledged within 3 s, exactly one rollback at the fake Railway,
+the verdict updated with the outcome, the press's sealed record showing the rollback done by
+that user, and the app's `/healthz` answering 200. Exit 0 only then.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ import httpx
 
 from runbook.archive import record as records
 from runbook.core.errors import RecordError
-from runbook.drill.fakes.slack import FakeSlack
+from runbook.drill.fakes.railway import RailwayHandles
+from runbook.drill.fakes.slack import AppMessage, FakeSlack, with_slack_app
 from runbook.drill.fakes.uptimerobot import FakeUptimeRobot, alert_variables, deliver_alert
 from runbook.drill.scenarios.base import Scenario, register
 from runbook.drill.scenarios.core import outage
+from runbook.drill.scenarios.mitigate import rollback_restores
 from runbook.drill.target import Target
 from runbook.host.runner import RunResult
 
@@ -35,6 +43,8 @@ TOKEN_ENV = "DRILL_SERVE_TOKEN"
 SENTRY_SECRET_ENV = "DRILL_SENTRY_CLIENT_SECRET"
 DUPLICATES = 50
 EXIT_MISMATCH = 3
+RESPONDER = "U0DEALIXSAMI"      # the founder on call: the one user id allowed to confirm
+ACK_SECONDS = 3.0
 
 
 def alert_outage(target: Target) -> None:
@@ -153,8 +163,101 @@ def _no_run(archive: records.Archive, incident_id: str, reasons: list[str]
     return RunResult("failed", EXIT_MISMATCH, archive.root, record, "; ".join(reasons)), reasons
 
 
+def alert_outage_rollback(target: Target) -> None:
+    alert_outage(target)
+    with_slack_app(target, [RESPONDER])
+    rollback_restores(target)
+
+
+def exercise_rollback(target: Target, config_path: Path, deadline: float | None
+                      ) -> tuple[RunResult, list[str]]:
+    """Serve, alert, press "Roll back" in Slack, grade the press's record and /healthz."""
+    slack: FakeSlack = target.extras["slack"]
+    railway: RailwayHandles = target.extras["railway"]
+    uptime: FakeUptimeRobot = target.extras["uptimerobot"]
+    archive = records.Archive(Path(target.sections["archive"]["runs_dir"]))
+    serve = ServeProcess(config_path)
+    reasons: list[str] = []
+    incident_id = ""
+    bound = deadline or 180.0
+    try:
+        if not serve.ready.wait(60) or not serve.url:
+            return _no_run(archive, "", ["runbook serve did not start: "
+                                         + "".join(serve.lines[-5:]).strip()])
+        url = f"{serve.url}/alerts/uptimerobot?token={target.env[TOKEN_ENV]}"
+        down = alert_variables(uptime.monitors[0], 1, "HTTP 502 - Bad Gateway")
+        with httpx.Client(timeout=10, trust_env=False) as http:
+            first = http.post(httpx.URL(url).copy_merge_params(down))
+        if first.status_code != 202:
+            return _no_run(archive, "", [f"the down alert got HTTP {first.status_code}"])
+        incident_id = str(first.json().get("incident") or "")
+        if not _wait(lambda: slack.state.messages, bound):
+            return _no_run(archive, incident_id, ["no verdict reached the Slack app"])
+        message: AppMessage = slack.state.messages[0]
+        button = next((b for b in message.buttons()
+                       if str(b["text"]["text"]).startswith("Roll back")), None)
+        if button is None:
+            return _no_run(archive, incident_id, ["the verdict carries no Roll back button ("
+                                                  f"{len(message.buttons())} buttons)"])
+        started = time.monotonic()
+        answer = slack.press(f"{serve.url}/slack/actions", message, button, RESPONDER)
+        took = time.monotonic() - started
+        if answer.status_code != 200 or took > ACK_SECONDS:
+            reasons.append(f"the press got HTTP {answer.status_code} after {took:.1f}s "
+                           f"(expected 200 within {ACK_SECONDS:g}s)")
+        if not _wait(lambda: message.updates, bound):
+            reasons.append("the verdict was never updated with the press's outcome")
+        elif "DONE" not in str(message.updates[-1].get("text", "")):
+            reasons.append("the press did not end DONE: "
+                           + str(message.updates[-1].get("text", ""))[:300])
+        time.sleep(1.0)   # room for a second mutation, which would be wrong
+    finally:
+        serve.stop()
+    rollbacks = railway.fake.mutation_names().count("deploymentRollback")
+    if rollbacks != 1:
+        reasons.append(f"expected exactly one rollback at Railway, got {rollbacks}")
+    healthz = target.app_server.url + str(target.sections["service"].get("healthz_path",
+                                                                         "/healthz"))
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        status = http.get(healthz).status_code
+    if status != 200:
+        reasons.append(f"/healthz answers {status} after the press, not 200")
+    return _press_graded(archive, incident_id, reasons)
+
+
+def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str]
+                  ) -> tuple[RunResult, list[str]]:
+    """The press's own run (the rollback notebook) is the one judged."""
+    runs = [r for r in records.list_runs(archive, incident_id) if r.notebook == "rollback"] \
+        if incident_id else []
+    if len(runs) != 1:
+        return _no_run(archive, incident_id, [*reasons, "expected one rollback run for the "
+                                              f"press, got {len(runs)}"])
+    run_dir = archive.root / runs[0].run
+    try:
+        record = records.read_record(run_dir / "record.json")
+    except RecordError as exc:
+        return _no_run(archive, incident_id, [*reasons, str(exc)])
+    done = [a for a in record.get("actions", []) if a.get("name") == "railway.rollback"
+            and a.get("status") == "succeeded"]
+    if not done:
+        reasons.append("the press's record has no succeeded railway.rollback")
+    elif done[0].get("actor") != RESPONDER:
+        reasons.append(f"the rollback's actor is {done[0].get('actor')!r}, not {RESPONDER}")
+    status = str(record["status"])
+    ok = status == "completed" and not reasons
+    return RunResult(status, 0 if ok else EXIT_MISMATCH, run_dir, record,
+                     str(record.get("error") or "")), reasons
+
+
 register(Scenario(
     "alert-outage", "the outage, met by runbook serve: UptimeRobot's down alert and 50 "
     "duplicates give one run, a SEV-1 record and one Slack message", "sev1_response",
     alert_outage, expect_failing=("health.down", "deploy.crashed", "uptime.down"),
     expect_severity="SEV-1", exercise=exercise))
+register(Scenario(
+    "alert-outage-rollback", "the outage, met by runbook serve with a Slack app: the verdict's "
+    "Roll back button, pressed by the allow-listed responder, rolls back once and /healthz "
+    "answers 200", "rollback", alert_outage_rollback,
+    expect_passing=("railway.rollback", "deploy.ok", "health.ok"),
+    exercise=exercise_rollback))

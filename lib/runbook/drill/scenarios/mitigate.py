@@ -46,6 +46,14 @@ def bad_deploy(target: Target, rollback_ends: str = "SUCCESS",
     return handles
 
 
+def rollback_restores(target: Target, step: float = STEP_SECONDS) -> None:
+    """From now on a rollback, restart or redeploy goes through Railway's statuses and ends
+    Active, and the simulated app is up once it is (the crash was the bad deploy's)."""
+    handles: RailwayHandles = target.extras["railway"]
+    handles.fake.new_deployment_schedule = staged("SUCCESS", step)
+    _app_follows(target, handles.fake, comes_up=True, after=3 * step)
+
+
 def _app_follows(target: Target, fake: FakeRailway, comes_up: bool, after: float) -> None:
     """The simulated app is up once a new deployment reaches SUCCESS, not before."""
     timers: list[threading.Timer] = []

@@ -1,10 +1,8 @@
-"""runbook serve [--config PATH] [--host H] [--port N] [--archive DIR]"""
+"""runbook serve [--config PATH] [--host H] [--port N] [--archive URL]"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from runbook.core.config import load_config
 from runbook.core.errors import BadInput
@@ -20,19 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default: [serve] port, 8080; 0 picks "
                         "a free one and prints it)")
-    parser.add_argument("--archive", help="the archive folder (default: $RUNBOOK_RUNS_DIR, "
-                        "else the config's [archive] runs_dir)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from runbook.host.serve.service import run_service
 
-    if args.archive:
-        if "://" in args.archive:
-            raise BadInput(f"--archive {args.archive}: only a local folder is supported here")
-        # The runs serve starts inherit it, so their records land in the same archive.
-        os.environ["RUNBOOK_RUNS_DIR"] = str(Path(args.archive).resolve())
+    # `--archive URL` (added to every command by the CLI) reaches the runs serve starts through
+    # the environment, so their records land in the same archive as serve's incident events.
     if args.port is not None and not 0 <= args.port <= 65535:
         raise BadInput(f"--port {args.port} is not a port number")
     return run_service(load_config(args.config), args.host, args.port)

@@ -1,6 +1,7 @@
 """`runbook serve`: UptimeRobot, Sentry and Railway alerts in; for each incident one headless
-`runbook run` at a time, its record archived, and one Slack verdict out. It diagnoses and
-informs only: no rollback, restart or variable change ever starts here.
+`runbook run` at a time, its record archived, and one Slack verdict out. An alert diagnoses
+and informs only: a rollback, restart or variable change starts only from a verified press of
+a verdict's button by an allow-listed responder, and then through the notebooks' own guards.
 
     alerts      each provider's payload → one `Alert`
     auth        the URL token and Sentry's signature, compared in constant time
@@ -8,8 +9,11 @@ informs only: no rollback, restart or variable change ever starts here.
     child       one `runbook run` in a subprocess
     dispatch    the bounded queue, the per-service incident window, one run at a time
     verdict     the Slack message composed from the sealed record
-    slack       the one function that posts to Slack (with retries)
+    plans       the mitigations offered as buttons, planned exactly, re-checked on a press
+    buttons     the Slack blocks of the verdict's buttons and of a press's outcome
+    presses     a press: allow-list, one at a time, re-check, the guarded notebook run, answers
+    slack       the functions that post to Slack (webhook or Slack app, with retries)
     schedule    the monthly monitoring check and the daily postmortem reminder
-    app         the Starlette routes
+    app         the Starlette routes (alerts, /slack/actions, /healthz)
     service     uvicorn, the signals, and the order things start and stop in
 """

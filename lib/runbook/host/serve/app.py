@@ -3,11 +3,15 @@
     POST /alerts/uptimerobot[/{token}]   (GET too: UptimeRobot can call with GET)
     POST /alerts/railway[/{token}]
     POST /alerts/sentry                  Sentry-Hook-Signature over the raw body
+    POST /slack/actions                  a press of a verdict's button (X-Slack-Signature)
     GET  /healthz                        queue, run in flight, last verdict, archive reachable
 
 Every answer is JSON. 401: no or a wrong credential (nothing is parsed or stored); 400: a body
 that is not the provider's alert; 413: a body over 256 KiB; 503: the queue is full or serve is
 stopping; 202: accepted (queued a run, joined the open incident, recovered, or ignored).
+`/slack/actions` answers 401 to a bad signature or a timestamp more than 5 minutes off (a
+replay), 404 when serve has no Slack app configured, and otherwise 200 at once: the press is
+worked in the background (`presses`), well within Slack's 3 seconds.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from dataclasses import dataclass
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from runbook.clients import slack
 from runbook.core import clock
-from runbook.host.serve import alerts, auth
+from runbook.host.serve import alerts, auth, presses
 from runbook.host.serve.dispatch import Dispatcher, QueueFull, Stopping
 from runbook.host.serve.incidents import IncidentBook
 
@@ -40,6 +45,7 @@ class ServeState:
     sentry_secret: str | None
     on_start: Callable[[], None]
     on_stop: Callable[[], None]
+    desk: presses.PressDesk | None = None     # None: no Slack app, so no buttons to press
 
 
 def _answer(status: int, **body: object) -> JSONResponse:
@@ -114,6 +120,27 @@ def build_app(state: ServeState) -> Starlette:
             return _answer(400, error=str(exc))
         return await submit(alert)
 
+    async def slack_actions(request: Request) -> Response:
+        desk = state.desk
+        if desk is None:
+            return _answer(404, error="Slack buttons are not configured ([slack] "
+                           "bot_token_env and signing_secret_env)")
+        body = await _body(request)
+        if body is None:
+            return _answer(413, error=f"body over {MAX_BODY} bytes")
+        # slack_sdk's verifier: the HMAC over v0:{timestamp}:{body}, and a timestamp within
+        # 5 minutes of now, so a recorded press cannot be replayed.
+        if not slack.verify_request(desk.signing_secret, body, request.headers):
+            log.warning("/slack/actions: bad signature or a timestamp over 5 minutes off")
+            return _answer(401, error="bad or missing X-Slack-Signature, or an "
+                           "X-Slack-Request-Timestamp more than 5 minutes off (a replay)")
+        try:
+            press = presses.parse_press(body, clock.now())
+        except presses.BadPress as exc:
+            return _answer(400, error=str(exc))
+        desk.accept(press)
+        return Response(status_code=200)   # the acknowledgement; the answer follows
+
     async def healthz(request: Request) -> JSONResponse:
         health = state.dispatcher.health()
         reachable = await anyio.to_thread.run_sync(state.book.reachable)
@@ -134,5 +161,6 @@ def build_app(state: ServeState) -> Starlette:
         Route("/alerts/railway", railway, methods=["POST"]),
         Route("/alerts/railway/{token}", railway, methods=["POST"]),
         Route("/alerts/sentry", sentry, methods=["POST"]),
+        Route("/slack/actions", slack_actions, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ], lifespan=lifespan)

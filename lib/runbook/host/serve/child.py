@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,18 +26,22 @@ class ChildResult:
     killed: bool = False          # it outlived the deadline and its grace
 
 
-def command(notebook: str, incident_id: str, config_path: Path, deadline: float) -> list[str]:
-    return [sys.executable, "-m", "runbook.host.cli", "run", notebook,
+def command(notebook: str, incident_id: str, config_path: Path, deadline: float,
+            parameters: Sequence[tuple[str, str]] = ()) -> list[str]:
+    given = [part for name, value in parameters for part in ("-p", name, value)]
+    return [sys.executable, "-m", "runbook.host.cli", "run", notebook, *given,
             "--incident", incident_id, "--config", str(config_path),
             "--deadline", f"{deadline:g}"]
 
 
 def run_child(notebook: str, incident_id: str, config_path: Path, deadline: float,
-              env: Mapping[str, str], started: Callable[[subprocess.Popen[str]], None]
-              ) -> ChildResult:
-    """Run and wait; `started` gets the process (to be stopped with SIGTERM)."""
+              env: Mapping[str, str], started: Callable[[subprocess.Popen[str]], None],
+              parameters: Sequence[tuple[str, str]] = ()) -> ChildResult:
+    """Run and wait; `started` gets the process (to be stopped with SIGTERM). `parameters`
+    are the notebook's `-p NAME VALUE` (a Slack press: confirm, actor, the plan's own)."""
     process = subprocess.Popen(
-        command(notebook, incident_id, config_path, deadline), stdout=subprocess.PIPE,
+        command(notebook, incident_id, config_path, deadline, parameters),
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=dict(env),
         # Its own session: a Ctrl-C at serve's terminal reaches the runner only through
         # serve, which stops it with SIGTERM (the runner then seals the record `aborted`).

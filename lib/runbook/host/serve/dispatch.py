@@ -25,14 +25,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runbook.clients.slack import SlackApp
+from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
 from runbook.core.errors import RecordError
 from runbook.core.redaction import registry
-from runbook.host.serve import child, verdict
+from runbook.host.serve import buttons, child, plans, verdict
 from runbook.host.serve.alerts import DOWN, RECOVERED, Alert
 from runbook.host.serve.incidents import IncidentBook, OpenIncident
-from runbook.host.serve.slack import SlackPost, post_to_slack
+from runbook.host.serve.slack import SlackPost, post_to_slack, post_with_app
 
 log = logging.getLogger("runbook.serve")
 
@@ -90,6 +92,7 @@ class Dispatcher:
     book: IncidentBook
     child_env: dict[str, str]
     post: Callable[[str], SlackPost] | None = None
+    slack_app: SlackApp | None = None     # a Slack app's bot: the verdict carries buttons
     settings: ServeConfig = field(init=False)
     service: str = field(init=False)
     counters: Counters = field(default_factory=Counters)
@@ -259,7 +262,7 @@ class Dispatcher:
                                    self.config.path.resolve(), record, record_path,
                                    result.exit_code, registry().redact(result.output))
         text = verdict.compose(report, self.book.started_at(job.incident_id), clock.now())
-        posted = self._post(text)
+        posted = self._post(text, job.incident_id, record)
         with self._lock:
             if posted.ok:
                 self.counters.slack_posted += 1
@@ -290,17 +293,47 @@ class Dispatcher:
             log.warning("the record of %s could not be read: %s", job.incident_id, exc)
             return None, path
 
-    def _post(self, text: str) -> SlackPost:
+    def _post(self, text: str, incident_id: str = "",
+              record: dict[str, Any] | None = None) -> SlackPost:
         if self.post is not None:
             return self.post(text)
         with self._lock:
             attempts = 1 if self._stopping else self.settings.slack_attempts
+        if self.slack_app is not None:
+            posted = self._post_with_buttons(text, incident_id, record, attempts)
+            if posted.ok or self.config.slack is None or \
+                    not registry().read_env(self.config.slack.webhook_url_env):
+                return posted
+            log.warning("the Slack app could not post (%s): falling back to the incoming "
+                        "webhook, without buttons", posted.error)
         return post_to_slack(self.config, text, attempts, self.settings.slack_backoff_seconds)
+
+    def _post_with_buttons(self, text: str, incident_id: str,
+                           record: dict[str, Any] | None, attempts: int) -> SlackPost:
+        """The verdict through the Slack app, one button per mitigation its `next` calls for
+        (a completed run with a severity only); each plan is kept in the incident."""
+        assert self.slack_app is not None
+        offered: list[plans.Plan] = []
+        if record is not None and record.get("status") == "completed" and \
+                record.get("severity"):
+            sections = [name for name, _ in verdict.next_sections(record)]
+            timeouts = Timeouts(self.config.probes.connect_timeout,
+                                self.config.probes.read_timeout)
+            offered = plans.plans_for(self.config, timeouts, incident_id, record, sections)
+        posted = post_with_app(self.config, self.slack_app, text,
+                               buttons.verdict_blocks(text, offered), attempts,
+                               self.settings.slack_backoff_seconds)
+        if posted.ok:
+            for plan in offered:
+                self.book.record_plan(incident_id, plan.to_event(), posted.channel, posted.ts)
+        return posted
 
 
 def child_environment(config: Config) -> dict[str, str]:
     """The runner's environment: serve's own, without serve's credentials (no notebook
-    needs the alert token or Sentry's client secret)."""
+    needs the alert token, Sentry's client secret, or the Slack app's token and secret)."""
     settings = config.serve or ServeConfig()
-    return {k: v for k, v in os.environ.items()
-            if k not in (settings.token_env, settings.sentry_secret_env)}
+    withheld = {settings.token_env, settings.sentry_secret_env}
+    if config.slack is not None:
+        withheld |= {config.slack.bot_token_env, config.slack.signing_secret_env}
+    return {k: v for k, v in os.environ.items() if k not in withheld}

@@ -36,12 +36,12 @@ class OpenIncident:
 
 
 class IncidentBook:
-    def __init__(self, root: Path) -> None:
-        self.archive = records.Archive(root)
+    def __init__(self, archive: records.Archive) -> None:
+        self.archive = archive
 
     @property
     def where(self) -> str:
-        return str(self.archive.root)
+        return self.archive.location()
 
     def reachable(self) -> bool:
         try:
@@ -79,6 +79,35 @@ class IncidentBook:
     def record_notice(self, incident_id: str, **fields: Any) -> None:
         """Something about serve's own work for the incident: a Slack post that failed."""
         append_incident_event(self.archive, incident_id, {"event": "notice", **fields})
+
+    # ------------------------------------------------------------ Slack buttons
+
+    def record_plan(self, incident_id: str, plan: dict[str, Any], channel: str,
+                    ts: str) -> None:
+        """A plan offered as a button, with the message that carries it."""
+        append_incident_event(self.archive, incident_id, {
+            "event": "plan", **plan, "channel": channel, "message_ts": ts})
+
+    def plan_event(self, incident_id: str, plan_id: str) -> dict[str, Any] | None:
+        return next((e for e in incident_events(self.archive, incident_id)
+                     if e.get("event") == "plan" and e.get("plan_id") == plan_id), None)
+
+    def record_press(self, incident_id: str, **fields: Any) -> dict[str, Any]:
+        """One press of a button and what came of it: refused, started, done, failed."""
+        return append_incident_event(self.archive, incident_id, {"event": "press", **fields})
+
+    def presses(self, incident_id: str) -> list[dict[str, Any]]:
+        return [e for e in incident_events(self.archive, incident_id)
+                if e.get("event") == "press"]
+
+    def is_closed(self, incident_id: str) -> bool:
+        """Closed: the monitor's last word on it was that the service is up again."""
+        events = [e for e in incident_events(self.archive, incident_id)
+                  if e.get("event") in ("alert", "recovered")]
+        return bool(events) and events[-1].get("event") == "recovered"
+
+    def has_incident(self, incident_id: str) -> bool:
+        return incident_id in self.archive.incidents()
 
     def open_incidents(self, window: timedelta, now: datetime) -> list[OpenIncident]:
         """Incidents serve opened that no recovery closed and that had an alert within

@@ -19,6 +19,8 @@ from types import FrameType
 
 import uvicorn
 
+from runbook.archive.location import open_archive
+from runbook.clients.slack import SlackApp
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
 from runbook.core.errors import BadInput
@@ -28,7 +30,8 @@ from runbook.host.serve.app import ServeState, build_app
 from runbook.host.serve.auth import redact_access_log
 from runbook.host.serve.dispatch import Dispatcher, child_environment
 from runbook.host.serve.incidents import IncidentBook
-from runbook.host.serve.slack import post_to_slack
+from runbook.host.serve.presses import PressDesk
+from runbook.host.serve.slack import post_to_slack, slack_app
 
 log = logging.getLogger("runbook.serve")
 
@@ -66,15 +69,33 @@ def credentials(config: Config) -> tuple[str, str | None]:
     return token, secret
 
 
+def press_desk(config: Config, book: IncidentBook, app_bot: SlackApp | None
+               ) -> PressDesk | None:
+    """The desk for button presses: only with a Slack app (bot token) and its signing secret;
+    a bot without the secret posts no buttons anyone could press, so it is refused."""
+    if app_bot is None or config.slack is None:
+        return None
+    secret = registry().read_env(config.slack.signing_secret_env)
+    if not secret:
+        raise BadInput(f"${config.slack.signing_secret_env} is not set but the Slack app's bot "
+                       f"token (${config.slack.bot_token_env}) is: export the app's signing "
+                       "secret, or unset the bot token to post without buttons")
+    if not config.slack.responders:
+        log.warning("[slack] responders is empty: every press will be refused")
+    return PressDesk(config, book, app_bot, secret, child_environment(config))
+
+
 def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
     settings = config.serve or ServeConfig()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token, sentry_secret = credentials(config)
-    book = IncidentBook(config.runs_dir())
+    book = IncidentBook(open_archive(config))
     if not book.reachable():
         raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
-    dispatcher = Dispatcher(config, book, child_environment(config))
+    app_bot = slack_app(config)
+    dispatcher = Dispatcher(config, book, child_environment(config), slack_app=app_bot)
+    desk = press_desk(config, book, app_bot)
     postmortems = _postmortems_dir(config)
 
     def run_monitoring() -> None:
@@ -99,9 +120,12 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
     def on_stop() -> None:
         if scheduler.running:
             scheduler.shutdown(wait=False)
+        if desk is not None:
+            desk.stop()
         dispatcher.stop()
 
-    app = build_app(ServeState(dispatcher, book, token, sentry_secret, on_start, on_stop))
+    app = build_app(ServeState(dispatcher, book, token, sentry_secret, on_start, on_stop,
+                               desk))
     sock = bind(host or settings.host, settings.port if port is None else port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
                                            lifespan="on", timeout_graceful_shutdown=10))

@@ -1,13 +1,15 @@
-"""The one way serve posts to Slack: the incoming-webhook client (`clients.slack`, which also
-waits out a short 429), retried with backoff when the failure may pass. A message that still
-fails is returned as such: the run stands, and the caller records the failure in the
-incident's timeline."""
+"""The ways serve posts to Slack, all through the one Slack client (`clients.slack`): the
+incoming webhook (which also waits out a short 429), retried with backoff when the failure may
+pass; and, when the config names a Slack app's bot token, `chat.postMessage` with buttons. A
+message that still fails is returned as such: the run stands, and the caller records the
+failure in the incident's timeline."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from runbook.clients import slack
 from runbook.clients.transport import Timeouts
@@ -21,6 +23,42 @@ class SlackPost:
     ok: bool
     attempts: int
     error: str = ""
+    channel: str = ""      # a Slack app's message: where it went and its ts (for updates)
+    ts: str = ""
+
+
+def slack_app(config: Config) -> slack.SlackApp | None:
+    """The Slack app's bot, when the config names one and its token is set; else None (an
+    incoming webhook carries no buttons)."""
+    settings = config.slack
+    if settings is None or not settings.bot_token_env:
+        return None
+    token = registry().read_env(settings.bot_token_env)
+    if not token:
+        return None
+    return slack.SlackApp(token, Timeouts(config.probes.connect_timeout,
+                                          config.probes.read_timeout), settings.api_url)
+
+
+def post_with_app(config: Config, app: slack.SlackApp, text: str,
+                  blocks: list[dict[str, Any]], attempts: int = 4, backoff: float = 1.0,
+                  sleep: Callable[[float], None] = time.sleep) -> SlackPost:
+    """chat.postMessage to `[slack] channel`, retried like the webhook; the answer's channel
+    and ts are what later updates of the message name."""
+    channel = config.slack.channel if config.slack else ""
+    tries = max(1, attempts)
+    error = ""
+    for attempt in range(1, tries + 1):
+        answer = app.post_message(channel, registry().redact(text), registry().redact_obj(blocks))
+        if answer.ok:
+            return SlackPost(True, attempt, channel=answer.channel, ts=answer.ts)
+        error = f"Slack refused chat.postMessage: {answer.error}"
+        if answer.error in ("invalid_auth", "not_authed", "channel_not_found", "not_in_channel",
+                            "account_inactive", "token_revoked", "missing_scope"):
+            break
+        if attempt < tries:
+            sleep(backoff * 2 ** (attempt - 1))
+    return SlackPost(False, attempt, registry().redact(error))
 
 
 def post_to_slack(config: Config, text: str, attempts: int = 4, backoff: float = 1.0,

@@ -277,3 +277,31 @@ def test_archive_button_shows_why_it_could_not(tmp_path: Path) -> None:
     button = widgets.archive_button(rb, str(tmp_path / "not-saved.ipynb"), interactive=True)
     assert isinstance(button, widgets.ArchiveButton)
     assert button.click() is None and "Not archived" in button.status.value
+
+
+def test_an_unknown_earlier_outcome_needs_the_act_anyway_button(tmp_path: Path) -> None:
+    from runbook.core.errors import OutcomeUnknown
+
+    rb = start_session(tmp_path)
+    counter = Counter()
+
+    def lost(log: StepLog) -> Outcome:
+        log.sending("deploymentRestart(d-1)")
+        raise OutcomeUnknown("Railway", "no answer from 127.0.0.1 within the timeout")
+
+    first = actions.run(rb, Action("railway.restart", "dealix (production)", "restart d-1",
+                                   lost), confirm=True)
+    assert first.status == actions.UNKNOWN
+    button = widgets.confirm(rb, thing(counter), interactive=True)
+    assert isinstance(button, widgets.ConfirmButton)
+    assert button.anyway.layout.display == "none"
+    refused = button.click()
+    assert refused is not None and refused.status == actions.REFUSED and counter.calls == 0
+    assert button.result is None and button.anyway.layout.display == ""
+    assert "REFUSED" in button.status.value
+    done = button.anyway.click()
+    assert counter.calls == 1
+    assert button.result is not None and button.result.status == actions.SUCCEEDED
+    assert button.result.despite_unknown == [first.attempt]
+    assert events(rb)[-1]["despite_unknown"] == [first.attempt]
+    assert done is None  # ipywidgets' click returns nothing; the result is on the button

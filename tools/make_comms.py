@@ -19,6 +19,7 @@ incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 confirm: bool = False  # True: send; False: dry run, show the messages only
+act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 kind: str = "outage"  # outage (first message) or resolved
 update_minutes: int = 30  # the next update promised to customers, in minutes
 channels: str = "auto"  # auto: by the SEV matrix; or a list such as slack,email,statuspage
@@ -64,14 +65,16 @@ message
 """),
     code("""
 slack_text = comms.slack_text(rb, headline, kind, update_minutes)
-widgets.confirm(rb, comms.slack_action(rb, slack_text, label=kind, chosen=route), confirm=confirm)
+widgets.confirm(rb, comms.slack_action(rb, slack_text, label=kind, chosen=route),
+                confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),
     md("""
 ## Email to customers
 """),
     code("""
 widgets.confirm(rb, comms.email_action(rb, message, recipients_csv=recipients_csv,
-                                       recipients=recipients, chosen=route), confirm=confirm)
+                                       recipients=recipients, chosen=route),
+                confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),
     md("""
 ## Status page
@@ -79,7 +82,7 @@ widgets.confirm(rb, comms.email_action(rb, message, recipients_csv=recipients_cs
     code("""
 widgets.confirm(rb, comms.statuspage_action(
     rb, comms.statuspage_status_for(kind, statuspage_status), statuspage_body or message.english,
-    chosen=route), confirm=confirm)
+    chosen=route), confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),
     md("""
 ## Who to contact

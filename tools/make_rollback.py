@@ -14,7 +14,9 @@ roll back to it, wait for `Active`, verify `/healthz` = 200. Git path (if code c
 
 **Nothing is changed unless `confirm=True`.** Without it, the plan below says exactly what
 would happen and is recorded as a dry run. An action that already succeeded in this incident is
-not done again: running the notebook twice is safe.
+not done again: running the notebook twice is safe. An attempt whose outcome was never seen
+(Railway did not answer in time, or the run was killed) is checked against Railway first; if
+Railway cannot say, nothing is done unless `act_despite_unknown=True`.
 """),
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
@@ -28,6 +30,7 @@ revert_sha: str = ""  # revert: the bad commit's sha
 repo_path: str = ""  # revert: local clone; empty: [git] repo_path from the config
 mainline: int = 0  # revert of a merge commit: parent number to keep, usually 1
 wait_seconds: float = 600.0  # bound on waiting for the new deployment to be Active
+act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 """),
     code("""
 import runbook.session
@@ -68,7 +71,7 @@ Waits for the new deployment to be `Active` (FAILED or CRASHED stops the wait), 
 `/healthz`. Every step is timestamped in the record.
 """),
     code("""
-widgets.confirm(rb, action, confirm=confirm)
+widgets.confirm(rb, action, confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),
     md("""
 ## After: /healthz now

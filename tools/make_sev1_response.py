@@ -19,6 +19,7 @@ incident_id: str = ""  # incident to file this run under; empty: open a new one
 config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 confirm: bool = False  # headless: post the alert to Slack without a click
+act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 """),
     code("""
 import runbook.session
@@ -109,7 +110,8 @@ parameter). The customer message for SEV-1 follows; send it from the comms noteb
 """),
     code("""
 from runbook import comms, widgets
-widgets.confirm(rb, comms.slack_action(rb, comms.slack_text(rb)), confirm=confirm)
+widgets.confirm(rb, comms.slack_action(rb, comms.slack_text(rb)),
+                confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),
     code("""
 comms.customer_message()

@@ -27,6 +27,7 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 lookback_hours: float = 24.0  # also count 401s from this long ago if the incident opened later
 confirm: bool = False  # True: set Railway's MOYASAR_WEBHOOK_SECRET to the dashboard's copy
+act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
 wait_seconds: float = 300.0  # after the change, how long to wait for the redeploy to accept it
 """),
@@ -116,7 +117,8 @@ fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_sec
 fix
 """),
     code("""
-widgets.confirm(rb, fix, confirm=confirm)
+widgets.confirm(rb, fix,
+                confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),
     md("""
 ## Severity and time left

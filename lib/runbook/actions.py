@@ -20,7 +20,16 @@ The guards, all keyed by (incident, action name, target):
 - A shared archive that cannot be reached refuses a confirmed action (diagnosis goes on); the
   responder may override (`without_archive=True`, or RUNBOOK_ACT_WITHOUT_ARCHIVE=1), and the
   record says the guards were bypassed.
-- Every run, dry or real, refused or already done, is recorded in the session's record.
+- Write-ahead: the attempt's intent goes into the ledger and the run's events before the call,
+  its outcome after. A run killed in between (SIGKILL, `--deadline`) still shows the attempt:
+  its record lists it as `unknown`.
+- Unknown is not failed: a call sent without an answer seen (a read timeout, a reset) may have
+  been done. Before acting again, a later run reconciles an unknown or intent-only attempt
+  against the service (`Action.reconcile`): done there means done here, and it is not repeated;
+  still unknown means refused, unless the responder says to act anyway
+  (`act_despite_unknown=True`), which the record says.
+- Every run, dry or real, refused or already done, is recorded in the session's record, with
+  its outcome (done, failed, unknown, refused, dry run) and its actor.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import getpass
 import html
 import json
 import os
+import secrets
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,13 +48,19 @@ from typing import Any
 from runbook.archive import layout
 from runbook.archive.store import LockHeld
 from runbook.core import clock
-from runbook.core.errors import ActionRefused, ArchiveUnavailable, KeyExists, RunbookError
+from runbook.core.errors import (
+    ActionRefused,
+    ArchiveUnavailable,
+    KeyExists,
+    OutcomeUnknown,
+    RunbookError,
+)
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
 from runbook.display import COLOURS, ICONS
 from runbook.session_protocol import SessionProtocol
 
-__all__ = ["Action", "ActionResult", "Outcome", "StepLog", "run"]
+__all__ = ["Action", "ActionResult", "Outcome", "Reconciliation", "StepLog", "run"]
 
 # What a run of an action came to.
 DRY_RUN = "dry_run"            # confirm was not given: planned and recorded, nothing done
@@ -52,19 +68,55 @@ SUCCEEDED = "succeeded"        # executed, and its verification passed
 FAILED = "failed"              # executed (or tried to), and it did not work
 ALREADY_DONE = "already_done"  # succeeded earlier in this incident: not done again
 BLOCKED = "blocked"            # planning found a reason it cannot be done (dirty tree, …)
-REFUSED = "refused"            # another responder holds the action's lock
+REFUSED = "refused"            # another responder holds the lock, or an earlier attempt's
+                               # outcome is unknown and nobody said to act anyway
+UNKNOWN = "unknown"            # sent, but no answer was seen: it may have been done
+
+# The design's outcomes, each status mapped to one.
+OUTCOMES = {SUCCEEDED: "done", ALREADY_DONE: "done", FAILED: "failed", UNKNOWN: "unknown",
+            BLOCKED: "refused", REFUSED: "refused", DRY_RUN: "dry_run"}
+
+# The ledger's lines for one attempt, all carrying its `attempt` id: the intent (before the
+# call), then its outcome, and later perhaps a reconciliation. A line without `phase` is an
+# outcome (ledgers written before the intent existed).
+INTENT = "intent"
+RECONCILED = "reconciled"
 
 
 class StepLog:
-    """The timestamped steps of one execution: what was called, what came back, when."""
+    """The timestamped steps of one execution: what was called, what came back, when.
+
+    `sending` marks the call that changes production: from then on a failure without an
+    answer is `unknown`, not failed. `answered` says the service answered it.
+    """
 
     def __init__(self) -> None:
         self.steps: list[dict[str, Any]] = []
+        self.sent = False
+        self.answered_at = ""
 
     def step(self, text: str, **details: Any) -> dict[str, Any]:
         entry = {"at": clock.iso(clock.now()), "step": text, **details}
         self.steps.append(entry)
         return entry
+
+    def sending(self, text: str, **details: Any) -> dict[str, Any]:
+        """The step that sends the change; call it right before the call."""
+        self.sent = True
+        return self.step(text, **details)
+
+    def answered(self, text: str, **details: Any) -> dict[str, Any]:
+        """The service answered the change (accepted or refused it)."""
+        self.answered_at = clock.iso(clock.now())
+        return self.step(text, **details)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What the service's own state says of an attempt whose outcome was not seen."""
+
+    done: bool | None     # True: it happened; None: still unknown
+    evidence: str
 
 
 @dataclass
@@ -94,6 +146,10 @@ class Action:
     preview: str = ""
     blocked: str = ""
     findings: Sequence[Finding] = field(default_factory=tuple)  # what planning found
+    # How a later run finds out whether an attempt with no outcome seen took effect: called
+    # with that attempt's intent (its `at`, and the `witness` recorded with it).
+    reconcile: Callable[[Mapping[str, Any]], Reconciliation] | None = None
+    witness: Mapping[str, Any] = field(default_factory=dict)   # state before, for reconcile
 
     def __repr__(self) -> str:
         lines = [f"{self.name} → {self.target}"]
@@ -134,6 +190,15 @@ class ActionResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     earlier: dict[str, Any] | None = None     # the ledger entry of the run that already did it
+    actor: str = ""                           # who ran it: the local user, or who clicked
+    attempt: str = ""                         # the ledger's id of the attempt (executed runs)
+    despite_unknown: list[str] = field(default_factory=list)  # unknown attempts overridden
+    unknown: list[dict[str, Any]] = field(default_factory=list)  # attempts still unknown
+
+    @property
+    def outcome(self) -> str:
+        """done, failed, unknown, refused or dry_run (the design's outcomes)."""
+        return OUTCOMES.get(self.status, self.status)
 
     @property
     def ok(self) -> bool:
@@ -142,13 +207,20 @@ class ActionResult:
 
     @property
     def executed(self) -> bool:
-        return self.status in (SUCCEEDED, FAILED)
+        return self.status in (SUCCEEDED, FAILED, UNKNOWN)
 
     def to_record(self) -> dict[str, Any]:
         """The record's action shape: {name, dry_run, target, result, at, …}."""
         entry: dict[str, Any] = {
             "name": self.name, "dry_run": self.dry_run, "target": self.target,
-            "result": self.summary, "status": self.status, "at": self.at, "plan": self.plan}
+            "result": self.summary, "status": self.status, "outcome": self.outcome,
+            "at": self.at, "plan": self.plan, "actor": self.actor}
+        if self.attempt:
+            entry["attempt"] = self.attempt
+        if self.despite_unknown:
+            entry["despite_unknown"] = list(self.despite_unknown)
+        if self.unknown:
+            entry["unknown_attempts"] = [_brief(e) for e in self.unknown]
         if self.details:
             entry["details"] = self.details
         if self.steps:
@@ -157,12 +229,13 @@ class ActionResult:
             entry["findings"] = [f.to_dict() for f in self.findings]
         if self.earlier is not None:
             entry["earlier"] = {k: self.earlier.get(k) for k in
-                                ("at", "run", "holder", "result", "status")}
+                                ("at", "run", "holder", "result", "status", "attempt")
+                                if k in self.earlier or k != "attempt"}
         return entry
 
     def __repr__(self) -> str:
         mark = {SUCCEEDED: "✓", FAILED: "✗", DRY_RUN: "·", ALREADY_DONE: "=",
-                BLOCKED: "✗"}.get(self.status, "?")
+                BLOCKED: "✗", UNKNOWN: "?", REFUSED: "✗"}.get(self.status, "?")
         lines = [f"{mark} {self.name} → {self.target}: {self.status.upper()}", self.summary]
         if self.status == DRY_RUN:
             lines.append(f"would: {self.plan}")
@@ -177,7 +250,9 @@ class ActionResult:
                   DRY_RUN: COLOURS[Status.SKIPPED]}.get(self.status, COLOURS[Status.ERROR])
         label = {DRY_RUN: "DRY RUN — nothing was changed", SUCCEEDED: "DONE",
                  FAILED: "FAILED", ALREADY_DONE: "ALREADY DONE — not repeated",
-                 BLOCKED: "BLOCKED — not done"}.get(self.status, self.status)
+                 BLOCKED: "BLOCKED — not done",
+                 UNKNOWN: "UNKNOWN — sent, no answer seen: it may have been done",
+                 REFUSED: "REFUSED — not done"}.get(self.status, self.status)
         parts = [f'<div class="runbook-action-result" style="padding:8px;border-left:6px solid '
                  f'{colour}"><b style="color:{colour}">{html.escape(label)}</b> '
                  f"<code>{html.escape(self.name)}</code> → <code>{html.escape(self.target)}"
@@ -199,13 +274,47 @@ class ActionResult:
 
 # ---------------------------------------------------------------- the incident's ledger and locks
 
+def _ledger_key(rb: SessionProtocol) -> str:
+    return layout.incident_key(rb.run.incident_id, layout.LEDGER)
+
+
 def ledger(rb: SessionProtocol, name: str | None = None,
            target: str | None = None) -> list[dict[str, Any]]:
-    """The incident's confirmed attempts, oldest first, optionally for one action/target."""
-    key = layout.incident_key(rb.run.incident_id, layout.LEDGER)
-    return [entry for entry in rb.archive.store.read_lines(key)
+    """The incident's confirmed attempts, oldest first, optionally for one action/target:
+    each attempt's outcome and any later reconciliation (not the intents written before the
+    calls: `attempts` folds those in)."""
+    return [entry for entry in _lines(rb, name, target) if entry.get("phase") != INTENT]
+
+
+def _lines(rb: SessionProtocol, name: str | None, target: str | None) -> list[dict[str, Any]]:
+    return [entry for entry in rb.archive.store.read_lines(_ledger_key(rb))
             if (name is None or entry.get("name") == name)
             and (target is None or entry.get("target") == target)]
+
+
+def attempts(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]]:
+    """Each attempt of (name, target), oldest first, as its latest word: an intent with no
+    outcome shows as `unknown` (its run stopped between the call and the ledger)."""
+    folded: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for index, entry in enumerate(_lines(rb, name, target)):
+        attempt = str(entry.get("attempt") or f"line-{index}")
+        if attempt not in folded:
+            order.append(attempt)
+        if entry.get("phase") == INTENT:
+            folded[attempt] = {**entry, "status": UNKNOWN, "attempt": attempt,
+                               "result": "the run stopped after the call was sent and before "
+                                         "its outcome was written: it may have been done"}
+        else:
+            folded[attempt] = {**folded.get(attempt, {}), **entry, "attempt": attempt}
+    return [folded[a] for a in order]
+
+
+def unresolved(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]]:
+    """The attempts whose outcome is unknown, unless a later attempt acted despite them."""
+    every = attempts(rb, name, target)
+    overridden = {a for entry in every for a in entry.get("despite_unknown") or []}
+    return [e for e in every if e.get("status") == UNKNOWN and e["attempt"] not in overridden]
 
 
 def succeeded_before(rb: SessionProtocol, name: str, target: str) -> dict[str, Any] | None:
@@ -213,13 +322,21 @@ def succeeded_before(rb: SessionProtocol, name: str, target: str) -> dict[str, A
     return next((e for e in ledger(rb, name, target) if e.get("status") == SUCCEEDED), None)
 
 
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return str(os.getuid())
+
+
+def actor_of(rb: SessionProtocol) -> str:
+    """Who acts: the session's actor when it names one (a Slack user), else the local user."""
+    return str(getattr(rb, "actor", "") or local_user())
+
+
 def holder_identity(rb: SessionProtocol) -> str:
     """Who runs this: user@host, pid, and the run (which names the notebook)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()} pid {os.getpid()} ({rb.run.name})"
+    return f"{local_user()}@{socket.gethostname()} pid {os.getpid()} ({rb.run.name})"
 
 
 @contextlib.contextmanager
@@ -239,22 +356,35 @@ def held(rb: SessionProtocol, name: str, target: str) -> Iterator[dict[str, Any]
             "again: a success is not repeated, its result is shown") from None
 
 
-def claim_attempt(rb: SessionProtocol, action: Action, holder: str) -> None:
-    """Create the key of this attempt (the ledger's next), or raise ActionRefused naming who
-    claimed it: an attempt claimed but never ledgered is in flight or its outcome unknown."""
-    attempt = len(ledger(rb, action.name, action.target)) + 1
-    key = layout.action_claim_key(rb.run.incident_id, action.name, action.target, attempt)
-    claim = {"holder": holder, "at": clock.iso(clock.now()), "run": rb.run.name,
-             "name": action.name, "target": action.target, "attempt": attempt}
-    try:
-        rb.archive.store.create(key, registry().redact(json.dumps(claim)).encode())
-    except KeyExists:
-        other = rb.archive.read_json(key) or {}
-        raise ActionRefused(
-            f"{action.name} on {action.target} was already started by "
-            f"{other.get('holder', 'another responder')} at {other.get('at', 'an unknown time')}"
-            " and its outcome is not recorded yet: check the target before trying again"
-        ) from None
+def claim_attempt(rb: SessionProtocol, action: Action, holder: str,
+                  act_despite_unknown: bool = False) -> list[str]:
+    """Create the key of this attempt (the incident's next for the action), or raise
+    ActionRefused naming who claimed it: an attempt claimed but never ledgered is in flight or
+    its outcome unknown. With `act_despite_unknown`, such claims are passed over (their names
+    returned, for the record)."""
+    passed_over: list[str] = []
+    attempt = len(attempts(rb, action.name, action.target)) + 1
+    while True:
+        key = layout.action_claim_key(rb.run.incident_id, action.name, action.target, attempt)
+        claim = {"holder": holder, "at": clock.iso(clock.now()), "run": rb.run.name,
+                 "name": action.name, "target": action.target, "attempt": attempt}
+        try:
+            rb.archive.store.create(key, registry().redact(json.dumps(claim)).encode())
+            return passed_over
+        except KeyExists:
+            other = rb.archive.read_json(key) or {}
+            if not act_despite_unknown or len(passed_over) >= MAX_PASSED_CLAIMS:
+                raise ActionRefused(
+                    f"{action.name} on {action.target} was already started by "
+                    f"{other.get('holder', 'another responder')} at "
+                    f"{other.get('at', 'an unknown time')} and its outcome is not recorded "
+                    "yet: check the target before trying again (to act anyway: "
+                    "act_despite_unknown=True)") from None
+            passed_over.append(f"claim {attempt} by {other.get('holder', 'an unknown holder')}")
+            attempt += 1
+
+
+MAX_PASSED_CLAIMS = 20
 
 
 def _without_archive(flag: bool | None) -> bool:
@@ -268,12 +398,16 @@ ENV_ACT_WITHOUT_ARCHIVE = "RUNBOOK_ACT_WITHOUT_ARCHIVE"
 # ---------------------------------------------------------------- the one entry point
 
 def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
-        report: bool = True, without_archive: bool | None = None) -> ActionResult:
+        report: bool = True, act_despite_unknown: bool = False,
+        without_archive: bool | None = None) -> ActionResult:
     """Plan, or (with confirm=True) execute once, under the guards; always recorded.
 
     Raises ActionRefused (after recording the refusal) when another run holds the lock.
-    With `report`, the findings of the execution go into the session's findings as well.
+    An earlier attempt whose outcome is unknown is first reconciled with the service; while
+    it stays unknown the action is refused (recorded, not raised) unless
+    `act_despite_unknown`. With `report`, the findings go into the session's findings too.
     """
+    actor = actor_of(rb)
     try:
         earlier = succeeded_before(rb, action.name, action.target)
     except ArchiveUnavailable:
@@ -281,50 +415,132 @@ def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
     if action.blocked and earlier is not None:
         # Planning again after a success often finds nothing left to do (the revert no longer
         # applies, the deployment moved on): what matters is that it was done.
-        return _finish(rb, _already_done(action, earlier, dry_run=not confirm), report=False)
+        return _finish(rb, _already_done(action, earlier, dry_run=not confirm, actor=actor),
+                       report=False)
     if action.blocked:
         result = _result(action, BLOCKED, not confirm, f"not done: {action.blocked}",
-                         findings=list(action.findings))
+                         findings=list(action.findings), actor=actor)
         return _finish(rb, result, report)
     if not confirm:
+        try:
+            pending = [] if earlier else unresolved(rb, action.name, action.target)
+        except ArchiveUnavailable:
+            pending = []
         note = (f" (already done at {earlier.get('at')}: a confirmed run would not repeat it)"
-                if earlier else "")
+                if earlier else f" ({_unknown_note(pending)}: a confirmed run reconciles it "
+                "with the service first)" if pending else "")
         result = _result(action, DRY_RUN, True,
                          f"dry run: nothing was changed; pass confirm=True to do it{note}",
-                         findings=list(action.findings), earlier=earlier)
+                         findings=list(action.findings), earlier=earlier, actor=actor,
+                         unknown=pending)
         return _finish(rb, result, report)
     try:
         with held(rb, action.name, action.target) as lock:
-            earlier = succeeded_before(rb, action.name, action.target)
-            if earlier is not None:
-                # The earlier findings were reported by the run that made them.
-                return _finish(rb, _already_done(action, earlier, dry_run=False), report=False)
-            claim_attempt(rb, action, lock["holder"])
-            result = _execute(action)
-            try:
-                rb.archive.store.append(
-                    layout.incident_key(rb.run.incident_id, layout.LEDGER),
-                    registry().redact_obj({**result.to_record(), "holder": lock["holder"],
-                                           "run": rb.run.name}))
-            except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
-                result.details["ledger"] = f"not written: {exc}"
+            result = _guarded(rb, action, lock, actor, act_despite_unknown)
+            if result.status in (ALREADY_DONE, REFUSED):
+                return _finish(rb, result, report=report and result.status == REFUSED)
     except ArchiveUnavailable as exc:
         if not _without_archive(without_archive):
             refused = _result(action, REFUSED, False, (
                 f"refused: the shared archive cannot be reached ({exc}), so no other responder "
                 f"could see this {action.name} or be kept from repeating it. Diagnosis still "
                 f"works. To act anyway, pass without_archive=True (or set "
-                f"{ENV_ACT_WITHOUT_ARCHIVE}=1): the record will say the guards were bypassed"))
+                f"{ENV_ACT_WITHOUT_ARCHIVE}=1): the record will say the guards were bypassed"),
+                actor=actor)
             rb.record_action(refused.to_record())
             raise ActionRefused(refused.summary) from None
         result = _execute(action)
+        result.actor = actor
         result.details["guards"] = (f"bypassed: the shared archive could not be reached ({exc}); "
                                     "executed without its lock, claim or ledger by override")
     except ActionRefused as exc:
-        refused = _result(action, REFUSED, False, str(exc))
+        refused = _result(action, REFUSED, False, str(exc), actor=actor)
         rb.record_action(refused.to_record())
         raise
     return _finish(rb, result, report)
+
+
+def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: str,
+             act_despite_unknown: bool) -> ActionResult:
+    """Under the lock: already done, reconciled, refused while unknown, or executed with the
+    intent written ahead and the outcome after."""
+    earlier = succeeded_before(rb, action.name, action.target)
+    if earlier is not None:
+        # The earlier findings were reported by the run that made them.
+        return _already_done(action, earlier, dry_run=False, actor=actor)
+    pending = unresolved(rb, action.name, action.target)
+    still: list[dict[str, Any]] = []
+    for attempt in pending:
+        found = _reconcile(action, attempt)
+        if found.done:
+            entry = registry().redact_obj({
+                "phase": RECONCILED, "attempt": attempt["attempt"], "name": action.name,
+                "target": action.target, "status": SUCCEEDED, "outcome": "done",
+                "at": clock.iso(clock.now()), "attempted_at": attempt.get("at"),
+                "holder": lock["holder"], "actor": actor, "run": rb.run.name,
+                "result": f"reconciled: {found.evidence}"})
+            rb.archive.store.append(_ledger_key(rb), entry)
+            done = _already_done(action, {**attempt, **entry, "at": attempt.get("at"),
+                                          "holder": attempt.get("holder")},
+                                 dry_run=False, actor=actor)
+            done.steps.append({"at": entry["at"], "step": f"reconciled attempt "
+                               f"{attempt['attempt']}: {found.evidence}"})
+            return done
+        still.append({**attempt, "reconcile": found.evidence})
+    if still and not act_despite_unknown:
+        finding = errored(f"{action.name}.unknown", f"{action.name} on {action.target} not "
+                          f"done again: {_unknown_note(still)}, and "
+                          f"{still[-1]['reconcile']}. Check the service yourself; to act "
+                          "anyway, run again with act_despite_unknown=True",
+                          attempts=[a["attempt"] for a in still])
+        return _result(action, REFUSED, False, finding.summary, findings=[finding],
+                       actor=actor, unknown=still)
+    passed_over = claim_attempt(rb, action, lock["holder"], act_despite_unknown)
+    attempt_id = secrets.token_hex(8)
+    despite = [a["attempt"] for a in still] + passed_over
+    intent = registry().redact_obj({
+        "phase": INTENT, "attempt": attempt_id, "name": action.name, "target": action.target,
+        "at": clock.iso(clock.now()), "holder": lock["holder"], "actor": actor,
+        "run": rb.run.name, "plan": action.plan, "details": dict(action.details),
+        "witness": dict(action.witness), **({"despite_unknown": despite} if despite else {})})
+    # Write-ahead: the ledger and the run's events know of the attempt before the call.
+    rb.archive.store.append(_ledger_key(rb), intent)
+    rb.archive.append_event(rb.run, {"type": "action_intent", "at": intent["at"],
+                                     "intent": {k: v for k, v in intent.items()
+                                                if k != "witness"}})
+    result = _execute(action)
+    result.actor, result.attempt, result.despite_unknown = actor, attempt_id, despite
+    if despite:
+        result.steps.insert(0, {"at": intent["at"], "step": "acting despite the unknown "
+                                f"outcome of {', '.join(despite)}, as the responder said"})
+    try:
+        rb.archive.store.append(_ledger_key(rb), registry().redact_obj(
+            {**result.to_record(), "holder": lock["holder"], "run": rb.run.name}))
+    except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
+        result.details["ledger"] = f"not written: {exc}"
+    return result
+
+
+def _reconcile(action: Action, attempt: Mapping[str, Any]) -> Reconciliation:
+    if action.reconcile is None:
+        return Reconciliation(None, f"there is no way to ask the service whether "
+                              f"{action.name} took effect")
+    try:
+        return action.reconcile(attempt)
+    except RunbookError as exc:
+        return Reconciliation(None, f"the service could not be asked: {exc}")
+
+
+def _unknown_note(pending: Sequence[Mapping[str, Any]]) -> str:
+    last = pending[-1]
+    return (f"the outcome of {len(pending)} earlier attempt{'s' if len(pending) > 1 else ''} "
+            f"is unknown (the last at {last.get('at')} by {last.get('holder')}, run "
+            f"{last.get('run')})")
+
+
+def _brief(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: entry.get(k) for k in ("attempt", "at", "holder", "run", "result", "reconcile")
+            if entry.get(k) is not None}
 
 
 def _execute(action: Action) -> ActionResult:
@@ -333,11 +549,15 @@ def _execute(action: Action) -> ActionResult:
     try:
         outcome = action.execute(log)
     except RunbookError as exc:
+        if _outcome_unseen(log, exc):
+            return _unknown(action, log, exc)
         log.step(f"stopped: {exc}")
         finding = errored(action.name, f"{action.name} did not complete: {exc}",
                           error=type(exc).__name__)
         return _result(action, FAILED, False, str(exc), findings=[finding], steps=log.steps)
     except Exception as exc:  # noqa: BLE001 - a failed action must be recorded, not lost
+        if log.answered_at:
+            return _unknown(action, log, exc)
         log.step(f"stopped by an unexpected error: {type(exc).__name__}")
         finding = errored(action.name, f"{action.name} failed unexpectedly: "
                           f"{type(exc).__name__}: {exc}", error=type(exc).__name__)
@@ -351,11 +571,32 @@ def _execute(action: Action) -> ActionResult:
                    details={**action.details, **outcome.details})
 
 
-def _already_done(action: Action, earlier: dict[str, Any], dry_run: bool) -> ActionResult:
+def _outcome_unseen(log: StepLog, exc: RunbookError) -> bool:
+    """Sent with no answer seen, or answered and then lost while following it up."""
+    return bool(log.answered_at) or (log.sent and isinstance(exc, OutcomeUnknown))
+
+
+def _unknown(action: Action, log: StepLog, exc: BaseException) -> ActionResult:
+    if log.answered_at:
+        why = (f"the service accepted the call at {log.answered_at}, then following it up "
+               f"failed: {exc}")
+    else:
+        why = f"the call was sent but no answer was seen: {exc}"
+    log.step(f"outcome unknown: {why}")
+    finding = errored(f"{action.name}.unknown", f"{action.name} on {action.target}: outcome "
+                      f"unknown — {why}. It may have been done: a later run checks the "
+                      "service before acting again", error=type(exc).__name__)
+    return _result(action, UNKNOWN, False, f"outcome unknown: {why}", findings=[finding],
+                   steps=log.steps)
+
+
+def _already_done(action: Action, earlier: dict[str, Any], dry_run: bool,
+                  actor: str = "") -> ActionResult:
     return _result(action, ALREADY_DONE, dry_run,
                    f"already done at {earlier.get('at')} by {earlier.get('holder')}: "
                    f"{earlier.get('result')}; not repeated", earlier=earlier,
-                   findings=_findings_of(earlier), steps=list(earlier.get("steps") or []))
+                   findings=_findings_of(earlier), steps=list(earlier.get("steps") or []),
+                   actor=actor)
 
 
 def _findings_of(entry: Mapping[str, Any]) -> list[Finding]:
@@ -366,10 +607,12 @@ def _findings_of(entry: Mapping[str, Any]) -> list[Finding]:
 def _result(action: Action, status: str, dry_run: bool, summary: str, *,
             findings: list[Finding] | None = None, steps: list[dict[str, Any]] | None = None,
             details: Mapping[str, Any] | None = None,
-            earlier: dict[str, Any] | None = None) -> ActionResult:
+            earlier: dict[str, Any] | None = None, actor: str = "",
+            unknown: list[dict[str, Any]] | None = None) -> ActionResult:
     return ActionResult(action.name, action.target, status, dry_run, summary, action.plan,
                         clock.iso(clock.now()), list(findings or []), list(steps or []),
-                        dict(details if details is not None else action.details), earlier)
+                        dict(details if details is not None else action.details), earlier,
+                        actor=actor, unknown=list(unknown or []))
 
 
 def _finish(rb: SessionProtocol, result: ActionResult, report: bool) -> ActionResult:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from runbook import health
-from runbook.actions import Action, Outcome, StepLog
+from runbook.actions import Action, Outcome, Reconciliation, StepLog
 from runbook.clients.railway import (
     ACTIVE,
     CRASHED,
@@ -49,6 +50,9 @@ WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
 # How far along a deployment is, for the progress bar (SUCCESS is the end).
 STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BUILDING": 2,
           "DEPLOYING": 3, "SUCCESS": 4, "SLEEPING": 4}
+# How far Railway's clock may be behind ours when a deployment's createdAt is compared with
+# the time of an attempt (the planning's list of deployments is the sharper witness).
+CLOCK_SKEW = timedelta(minutes=2)
 FIX_CRASHED = ("the deployment did not come up: read its logs (Railway → Deployments → "
                "View logs), then roll back to an older deployment or revert the commit")
 
@@ -126,7 +130,8 @@ def rollback_action(rb: SessionProtocol, deployment_id: str = "",
     name, target = "railway.rollback", service_target(rb.config)
     try:
         client = client_for(rb)
-        current, chosen = choose_rollback(client.deployments(first=20), deployment_id)
+        known = client.deployments(first=20)
+        current, chosen = choose_rollback(known, deployment_id)
     except RunbookError as exc:
         return _blocked(name, target, exc)
     plan = (f"call deploymentRollback({chosen.id}) to run {describe(chosen)} again in place of "
@@ -141,11 +146,12 @@ def rollback_action(rb: SessionProtocol, deployment_id: str = "",
 
     def execute(log: StepLog) -> Outcome:
         before = {d.id for d in client.deployments(first=50)}
-        log.step(f"deploymentRollback({chosen.id})")
+        log.sending(f"deploymentRollback({chosen.id})")
         if not client.deployment_rollback(chosen.id):
-            log.step("Railway answered false: nothing was started")
+            log.answered("Railway answered false: nothing was started")
             return Outcome(False, f"Railway refused the rollback to {chosen.id} (answered "
                            "false)")
+        log.answered("Railway accepted the rollback")
         new = _new_deployment(client, before, policy, log)
         if new is None:
             return Outcome(False, "Railway accepted the rollback but no new deployment "
@@ -155,7 +161,38 @@ def rollback_action(rb: SessionProtocol, deployment_id: str = "",
         return _wait_and_verify(rb, client, new.id, policy, log, "rollback",
                                 {"new deployment": new.id})
 
-    return Action(name, target, plan, execute, details=details)
+    return Action(name, target, plan, execute, details=details,
+                  reconcile=_reconciler(client, "rollback"), witness=_witness(known))
+
+
+def _witness(known: list[Deployment]) -> dict[str, Any]:
+    """What the service looked like when the action was planned: its deployments."""
+    return {"deployments": [d.id for d in known]}
+
+
+def _reconciler(client: RailwayClient, what: str
+                ) -> Callable[[Mapping[str, Any]], Reconciliation]:
+    """Did an attempt whose outcome was not seen take effect? Railway says so when the service
+    has a deployment that is newer than the attempt and was not there when it was planned."""
+
+    def reconcile(attempt: Mapping[str, Any]) -> Reconciliation:
+        witness = attempt.get("witness") or {}
+        known = set(witness.get("deployments") or []) if isinstance(witness, dict) else set()
+        try:
+            since = clock.parse_iso(str(attempt.get("at"))) - CLOCK_SKEW
+        except ValueError:
+            return Reconciliation(None, "the attempt's time is unreadable")
+        fresh = [d for d in client.deployments(first=20)
+                 if d.id not in known and d.created_at >= since]
+        if fresh:
+            newest = fresh[0]
+            return Reconciliation(True, f"Railway shows deployment {newest.id} "
+                                  f"({newest.status}) created at {clock.iso(newest.created_at)},"
+                                  f" after the {what} attempt at {attempt.get('at')}")
+        return Reconciliation(None, f"Railway shows no deployment of the service since the "
+                              f"{what} attempt at {attempt.get('at')}")
+
+    return reconcile
 
 
 def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
@@ -171,12 +208,15 @@ def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Act
             f"{rb.config.service.healthz_path} answers 200")
 
     def execute(log: StepLog) -> Outcome:
-        log.step(f"deploymentRestart({latest.id})")
+        log.sending(f"deploymentRestart({latest.id})")
         if not client.deployment_restart(latest.id):
+            log.answered("Railway answered false")
             return Outcome(False, f"Railway refused to restart {latest.id} (answered false)")
+        log.answered("Railway accepted the restart")
         return _wait_and_verify(rb, client, latest.id, policy, log, "restart", {})
 
-    return Action(name, target, plan, execute, details=_latest_details(latest))
+    return Action(name, target, plan, execute, details=_latest_details(latest),
+                  reconcile=_reconciler(client, "restart"), witness=_witness([latest]))
 
 
 def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
@@ -188,6 +228,10 @@ def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Ac
     if isinstance(found, Action):
         return found
     client, latest = found
+    try:
+        known = client.deployments(first=20)
+    except RunbookError:
+        known = [latest]
     if not latest.can_redeploy:
         return _blocked(name, target, BadInput(
             f"Railway says {latest.id} cannot be redeployed: use a rollback instead"))
@@ -196,13 +240,14 @@ def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Ac
             f"check {rb.config.service.healthz_path} answers 200")
 
     def execute(log: StepLog) -> Outcome:
-        log.step(f"deploymentRedeploy({latest.id})")
+        log.sending(f"deploymentRedeploy({latest.id})")
         new = client.deployment_redeploy(latest.id)
-        log.step(f"new deployment {new.id} is {new.status}")
+        log.answered(f"new deployment {new.id} is {new.status}")
         return _wait_and_verify(rb, client, new.id, policy, log, "redeploy",
                                 {"new deployment": new.id})
 
-    return Action(name, target, plan, execute, details=_latest_details(latest))
+    return Action(name, target, plan, execute, details=_latest_details(latest),
+                  reconcile=_reconciler(client, "redeploy"), witness=_witness(known))
 
 
 def _latest(rb: SessionProtocol, name: str, target: str, verb: str

@@ -185,6 +185,7 @@ def _start_interactive(config: Config, notebook: str, incident_id: str,
     now = clock.now()
     incident = records.check_incident_id(incident_id) if incident_id else \
         records.new_incident_id(now)
+    archive.check_ready(incident)
     started = clock.parse_iso(incident_started) if incident_started else None
     header = archive.open_incident(incident, now, started, opened_by=notebook)
     run = archive.start_run(incident, notebook, now, {

@@ -54,16 +54,19 @@ def widget_frontend(rb: Any) -> bool:
 
 
 def confirm(rb: SessionProtocol, action: Action, *, confirm: bool = False,
-            interactive: bool | None = None) -> ActionResult | ConfirmButton:
+            interactive: bool | None = None,
+            act_despite_unknown: bool = False) -> ActionResult | ConfirmButton:
     """A confirm button for `action` (interactive), else `actions.run(…, confirm=confirm)`.
 
     `confirm=True` is an explicit confirmation in either mode: the action runs now. A blocked
-    action gets no button: its result says why it cannot be done.
+    action gets no button: its result says why it cannot be done. `act_despite_unknown`
+    acts even when an earlier attempt's outcome is still unknown; interactive, a refusal for
+    that reason shows a second button that says so.
     """
     clickable = widget_frontend(rb) if interactive is None else interactive
     if confirm or not clickable or action.blocked:
-        return actions.run(rb, action, confirm=confirm)
-    return ConfirmButton(rb, action)
+        return actions.run(rb, action, confirm=confirm, act_despite_unknown=act_despite_unknown)
+    return ConfirmButton(rb, action, act_despite_unknown=act_despite_unknown)
 
 
 def _banner(colour: str, text: str) -> str:
@@ -74,11 +77,13 @@ def _banner(colour: str, text: str) -> str:
 class ConfirmButton:
     """The plan, a button, and what came of the click. One execution per button."""
 
-    def __init__(self, rb: SessionProtocol, action: Action) -> None:
+    def __init__(self, rb: SessionProtocol, action: Action,
+                 act_despite_unknown: bool = False) -> None:
         import ipywidgets
 
         self.rb = rb
         self.action = action
+        self.act_despite_unknown = act_despite_unknown
         self._lock = threading.Lock()
         self.result: ActionResult | None = None     # the one execution, once it happened
         self.refusals: list[dict[str, Any]] = []    # later clicks, each refused and recorded
@@ -96,7 +101,15 @@ class ConfirmButton:
             "then click the button to do it, once."))
         self.status.add_class("runbook-confirm-status")
         self.button.on_click(self.click)
-        self.box = ipywidgets.VBox([self.plan, self.button, self.status])
+        # Shown only when a click was refused because an earlier attempt's outcome is
+        # unknown: the explicit "act anyway", recorded as such.
+        self.anyway = ipywidgets.Button(
+            description="Act anyway: the earlier outcome is unknown", button_style="warning",
+            icon="exclamation-triangle", layout=ipywidgets.Layout(width="auto",
+                                                                  display="none"))
+        self.anyway.add_class("runbook-act-anyway")
+        self.anyway.on_click(self.click_anyway)
+        self.box = ipywidgets.VBox([self.plan, self.button, self.status, self.anyway])
         self.box.add_class("runbook-confirm-box")
 
     def click(self, _button: Any = None) -> ActionResult | None:
@@ -105,7 +118,8 @@ class ConfirmButton:
             if self.result is not None:
                 return self._refuse_again(self.result)
             try:
-                result = actions.run(self.rb, self.action, confirm=True)
+                result = actions.run(self.rb, self.action, confirm=True,
+                                     act_despite_unknown=self.act_despite_unknown)
             except ActionRefused as exc:
                 # Another responder is running it right now: nothing was done, so the
                 # button stays armed for when they are finished.
@@ -117,12 +131,23 @@ class ConfirmButton:
                                             + html.escape(registry().redact(
                                                 f"{type(exc).__name__}: {exc}")))
                 return None
+            if result.status == actions.REFUSED and result.unknown:
+                # Nothing was done: the button stays armed, and acting anyway is offered.
+                self.status.value = result._repr_html_()
+                self.anyway.layout.display = ""
+                return result
+            self.anyway.layout.display = "none"
             self.result = result
             self.button.button_style = ""
             self.button.icon = "lock"
             self.button.description = f"Done at {result.at} — not repeated"[:80]
             self.status.value = result._repr_html_()
             return result
+
+    def click_anyway(self, _button: Any = None) -> ActionResult | None:
+        """The responder says to act although an earlier attempt's outcome is unknown."""
+        self.act_despite_unknown = True
+        return self.click()
 
     def _refuse_again(self, earlier: ActionResult) -> ActionResult:
         entry = {"name": self.action.name, "target": self.action.target, "dry_run": False,

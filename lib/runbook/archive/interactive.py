@@ -110,6 +110,7 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
     config.register_secrets()
     archive = open_archive(config)
     archive.ensure_writable()
+    archive.check_ready(incident)
     names = session_names(nb, path)
     now = clock.now()
     header = archive.open_incident(incident, now, opened_by=names[0])

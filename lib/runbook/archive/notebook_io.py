@@ -118,23 +118,46 @@ def register_archive_io() -> None:
         papermill_io.register(ARCHIVE_SCHEME, _ArchiveHandler)
 
 
-def mark_notebook(store: ArchiveStore, key: str, status: str, error: str) -> None:
+def mark_notebook(store: ArchiveStore, key: str, status: str, error: str) -> str:
     """Put the run's outcome in the notebook's metadata, with a banner when it did not finish.
 
     papermill already marks a failing cell (its error banner and the cell's traceback); a run
-    stopped by the deadline or a signal gets a banner naming the cell it was in.
+    stopped by the deadline or a signal gets a banner naming the cell it was in. Returns that
+    cell, described for the record ("" when the run finished or stopped before any cell).
     """
     nb = nbformat.reads(store.read_bytes(key).decode("utf-8"), as_version=4)
     nb.metadata["runbook"] = {"status": status, "error": error}
+    where = ""
     if status in ("aborted", "timed_out"):
-        running = next((i for i, c in enumerate(nb.cells)
-                        if c.get("metadata", {}).get("papermill", {}).get("status") == "running"),
-                       None)
-        where = f" while cell {running} was running" if running is not None else ""
-        text = (f'<span style="color:red;font-size:2em">Run {status.replace("_", " ")}{where}'
-                f"</span>\n\n{error}")
+        stopped = stopped_cell(nb)
+        where = describe_cell(nb, stopped) if stopped is not None else ""
+        nb.metadata["runbook"]["stopped_in"] = where
+        text = (f'<span style="color:red;font-size:2em">Run {status.replace("_", " ")}'
+                f'{" in " + where if where else ""}</span>\n\n{error}')
         banner = nbformat.v4.new_markdown_cell(text, metadata={"tags": ["runbook-status"]})
-        if running is not None:
-            nb.cells[running].metadata.setdefault("tags", []).append("runbook-stopped-here")
+        if stopped is not None:
+            nb.cells[stopped].metadata.setdefault("tags", []).append("runbook-stopped-here")
         nb.cells.insert(0, banner)
     save_notebook(nb, store, key)
+    return where
+
+
+def stopped_cell(nb: nbformat.NotebookNode) -> int | None:
+    """The cell a killed run stopped in: the one papermill marks `running`, else the last one
+    it started. (When the kernel is killed, papermill still closes the cell it was in as
+    `completed`, so its status alone cannot say.)"""
+    marks = [c.get("metadata", {}).get("papermill", {}) for c in nb.cells]
+    running = next((i for i, m in enumerate(marks) if m.get("status") == "running"), None)
+    if running is not None:
+        return running
+    started = [i for i, m in enumerate(marks) if m.get("start_time")]
+    return started[-1] if started else None
+
+
+def describe_cell(nb: nbformat.NotebookNode, index: int) -> str:
+    """`cell 4 (code: rollback.wait(…))`: its place among the code cells, and its first line."""
+    cell = nb.cells[index]
+    number = sum(1 for c in nb.cells[:index + 1] if c.cell_type == "code")
+    first = next((line.strip() for line in str(cell.source).splitlines() if line.strip()), "")
+    first = first if len(first) <= 60 else first[:59] + "…"
+    return f"code cell {number}" + (f" ({first})" if first else "")

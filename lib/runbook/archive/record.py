@@ -17,13 +17,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.archive import layout
+from runbook.archive import layout, witness
 from runbook.archive.index import RunRow, list_rows
 from runbook.archive.layout import RunRef
 from runbook.archive.lines import encode_json
 from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore
 from runbook.core import clock
-from runbook.core.errors import ArchiveError, BadInput, KeyExists, RecordError, UnknownIncident
+from runbook.core.errors import (
+    ArchiveError,
+    ArchiveUnavailable,
+    BadInput,
+    KeyExists,
+    RecordError,
+    UnknownIncident,
+)
 
 __all__ = ["RECORD_STATUSES", "Archive", "RunRef", "RunRow", "archived_record",
            "check_incident_id", "incident_records", "index_summary", "list_runs",
@@ -211,20 +218,58 @@ class Archive:
         self.store.append(run.key(layout.EVENTS), event)
 
     def seal(self, run: RunRef, record: dict[str, Any]) -> dict[str, Any]:
-        """Chain and write record.json (once), then index it. Returns the record as written."""
+        """Chain and write record.json (once), then index it. Returns the record as written.
+
+        The chain entry vouches for the record and for every other file of the run and of the
+        incident (`witness`); the chain's head afterwards is `chain_head(incident)`."""
         incident = run.incident_id
         with self.store.lock(layout.incident_key(incident, layout.INCIDENT_LOCK)):
             chain = self.chain(incident)
-            previous = chain[-1]["sha256"] if chain else None
+            previous = chain[-1].get("sha256") if chain else None
             record = {**record, "previous_record_sha256": previous}
             payload = encode_json(record)
             self.store.create(run.key(layout.RECORD), payload)
             self.store.append(layout.incident_key(incident, layout.CHAIN), {
                 "run": run.name, "sha256": hashlib.sha256(payload).hexdigest(),
-                "previous": previous, "sealed_at": record.get("finished_at")})
+                "previous": previous, "sealed_at": record.get("finished_at"),
+                **witness.seal_witness(self.store, run)})
+            head = witness.chain_head(self.store, incident)
         self.store.append(layout.INDEX, {"event": "finished", "run": run.prefix,
-                                         **index_summary(record)})
+                                         **index_summary(record), "chain_head": head})
         return record
+
+    def chain_head(self, incident_id: str) -> str | None:
+        """The hash of the incident's chain as it stands: post it where no local edit reaches,
+        and `runbook verify INCIDENT --head HASH` later proves nothing sealed was removed."""
+        return witness.chain_head(self.store, check_incident_id(incident_id))
+
+    def check_ready(self, incident_id: str) -> None:
+        """Refuse (ArchiveError, exit 2) before anything runs when the archive's layout would
+        break the run later: a file where the incident's folder belongs, a folder where the
+        index belongs, a chain line that cannot be chained onto."""
+        check_incident_id(incident_id)
+        for key, want in ((layout.INDEX, "a file"), (layout.incident_key(incident_id), "a folder"),
+                          (layout.incident_key(incident_id, layout.CHAIN), "a file"),
+                          (layout.incident_key(incident_id, layout.INCIDENT_HEADER), "a file"),
+                          (layout.incident_key(incident_id, layout.LEDGER), "a file")):
+            problem = (self.store.shape_problem(key, want == "a folder")
+                       if isinstance(self.store, LocalStore) else "")
+            if problem:
+                raise ArchiveError(f"{self.location(key)} {problem}, where the archive keeps "
+                                   f"{want}: move it aside (nothing was run or written)")
+        try:
+            chain = self.chain(incident_id)
+        except ArchiveUnavailable:
+            return    # a shared archive out of reach: the run goes on, sealed locally
+        for number, entry in enumerate(chain, start=1):
+            if not isinstance(entry.get("sha256"), str) or not entry.get("run"):
+                key = layout.incident_key(incident_id, layout.CHAIN)
+                raise ArchiveError(
+                    f"{self.location(key)} line {number} has no sha256 or run, so no record "
+                    f"can be chained after it (nothing was run or written). Run `runbook "
+                    f"verify {incident_id}` to see what else changed, then restore the line "
+                    "from a copy of the archive (or move the incident aside and file this "
+                    "run under a new incident)")
 
 
 def index_summary(record: dict[str, Any]) -> dict[str, Any]:

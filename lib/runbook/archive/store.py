@@ -138,6 +138,19 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def shape_problem(self, key: str, folder: bool) -> str:
+        """What is wrong with what stands at `key` on the filesystem ("" when it is absent or
+        of the right kind): a file where a folder belongs, or the other way round."""
+        path = self.path(key)
+        for ancestor in reversed(path.relative_to(self.root).parents[:-1]):
+            if (self.root / ancestor).is_file():
+                return f"cannot be made: {self.root / ancestor} is a file"
+        if folder and path.exists() and not path.is_dir():
+            return "is a file"
+        if not folder and path.exists() and not path.is_file():
+            return "is a folder" if path.is_dir() else "is not a regular file"
+        return ""
+
     def read_bytes(self, key: str) -> bytes:
         try:
             return self.path(key).read_bytes()

@@ -28,7 +28,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from runbook.core.errors import AuthError, RateLimited, ServiceUnavailable
+from runbook.core.errors import AuthError, OutcomeUnknown, RateLimited, ServiceUnavailable
 from runbook.core.redaction import redact
 
 USER_AGENT = "dealix-runbook/0.1"
@@ -215,6 +215,17 @@ def transport_failure(exc: BaseException) -> str:
     return "protocol"
 
 
+# Failures that can come after the whole request went out: the service may have acted on it.
+_AFTER_SENDING = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+                  httpx.RemoteProtocolError)
+
+
+def maybe_delivered(exc: BaseException) -> bool:
+    """True when the request may have reached the service (no answer was seen): a read or
+    write timeout, a reset or a close after sending. Connecting failures never sent it."""
+    return isinstance(exc, _AFTER_SENDING)
+
+
 def describe_failure(kind: str, url: str) -> str:
     host = httpx.URL(url).host
     return {
@@ -279,7 +290,8 @@ def request(http: httpx.Client, service: str, method: str, url: str, *,
             response = http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             kind = transport_failure(exc)
-            raise ServiceUnavailable(service, describe_failure(kind, url)) from None
+            unseen = OutcomeUnknown if maybe_delivered(exc) else ServiceUnavailable
+            raise unseen(service, describe_failure(kind, url)) from None
         if response.status_code == 429:
             delay = retry_after_seconds(response)
             if waited + delay > max_rate_limit_wait:
@@ -293,8 +305,12 @@ def request(http: httpx.Client, service: str, method: str, url: str, *,
             raise AuthError(service, f"credentials refused ({response.status_code} "
                             f"{excerpt(response.text)}){hint}")
         if response.status_code >= 500:
-            raise ServiceUnavailable(service, f"server error {response.status_code}: "
-                                     f"{excerpt(response.text)}")
+            # A gateway's 502/504: the request went past it, and the service behind may have
+            # acted on it before the gateway gave up.
+            failure = OutcomeUnknown if response.status_code in (502, 504) else \
+                ServiceUnavailable
+            raise failure(service, f"server error {response.status_code}: "
+                          f"{excerpt(response.text)}")
         return response
 
 

@@ -103,6 +103,12 @@ class ServiceUnavailable(ServiceError):
     """Timeout, refused connection, 5xx, or an answer that is not what the API documents."""
 
 
+class OutcomeUnknown(ServiceUnavailable):
+    """The request was sent but no answer was seen (a read timeout, a connection reset): the
+    service may have done it. For a change to production this is never a failure: it is
+    reconciled against the service's state before anything is tried again."""
+
+
 class SmtpError(ServiceError):
     """The send stopped. `kind`: auth (login refused), recipients (every one refused),
     unreachable (no connection), smtp (anything else the server said); `sent` recipients

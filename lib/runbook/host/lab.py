@@ -10,6 +10,11 @@ The server is started the way an incident needs it, not the way a laptop default
 - lean: no terminals, no language servers, no news or update checks, no extension manager
   talking to PyPI, no browser opened.
 
+It serves a working copy of the notebooks, one per incident, under the archive's `.lab/`
+folder (`runs/.lab/<incident>/`, beside the records and never in the repository): what a
+responder saves there, outputs and all, stays out of the tracked `notebooks/`. `--notebooks
+DIR` serves a directory itself (the tracked notebooks, to change them).
+
 `LabServer` is used by `runbook lab` and by the tests; `stop()` shuts the kernels down first,
 then the server, so nothing is left running.
 """
@@ -55,6 +60,27 @@ _HEADLESS_ENV = (ENV_RUN_DIR, ENV_INCIDENT, ENV_INCIDENT_STARTED, ENV_NOTEBOOK)
 
 # Server extensions a responder does not need; each costs start-up time or opens a door.
 _DISABLED_EXTENSIONS = ("jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
+
+
+# Under the archive's root; a dot-name, so the archive never takes it for an incident.
+WORK_FOLDER = ".lab"
+
+
+def working_copy(source: Path, destination: Path) -> Path:
+    """The notebooks of `source`, copied into `destination` (made if need be). A notebook
+    already there is the responder's own work, kept as it is; only missing ones are copied."""
+    if not source.is_dir():
+        raise BadInput(f"notebooks directory {source} not found")
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+        for notebook in sorted(source.glob("*.ipynb")):
+            target = destination / notebook.name
+            if not target.exists():
+                shutil.copyfile(notebook, target)
+    except OSError as exc:
+        raise BadInput(f"cannot make the working copy {destination}: "
+                       f"{exc.strerror or exc}") from None
+    return destination
 
 
 @dataclass(frozen=True)

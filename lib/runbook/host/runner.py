@@ -59,6 +59,7 @@ ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"
 ENV_CONFIG = "RUNBOOK_CONFIG"
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
+INTERRUPTED = "interrupted"   # the run could not be sealed (the disk filled): no record
 
 
 def notebooks_dir() -> Path:
@@ -102,6 +103,7 @@ class RunResult:
     error: str = ""
     archive: records.Archive | None = None
     run: RunRef | None = None
+    chain_head: str | None = None   # the incident's chain head after this run was sealed
 
     def where(self, name: str) -> str:
         """Where one of the run's files is kept (`layout.RECORD`, `layout.NOTEBOOK`), to show."""
@@ -167,6 +169,7 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     started = clock.now()
     incident_id = records.check_incident_id(incident_id) if incident_id else \
         records.new_incident_id(started)
+    archive.check_ready(incident_id)
     name = path.stem
     header = archive.open_incident(incident_id, started, opened_by=name)
     base_record: dict[str, Any] = {
@@ -193,15 +196,22 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
         env.update({ENV_ARCHIVE: archive_url(config), "RUNBOOK_RUNS_DIR": str(config.runs_dir())})
     stop = _Stop()
     show_progress = sys.stderr.isatty() if progress is None else progress
-    outcome, error = _execute(path, archive.store, run.key(layout.NOTEBOOK), kernel_parameters,
-                              env, stop, deadline, show_progress)
-    status = stop.reason or outcome
-    if stop.reason:
-        error = stop.detail
-    record = _finish(archive, run, base_record, status, error)
+    try:
+        outcome, error = _execute(path, archive.store, run.key(layout.NOTEBOOK),
+                                  kernel_parameters, env, stop, deadline, show_progress)
+        status = stop.reason or outcome
+        if stop.reason:
+            error = stop.detail
+        record = _finish(archive, run, base_record, status, error)
+    except OSError as exc:
+        # The disk filled (or the archive went away) mid-run: no record can be sealed. Say
+        # what was kept and where; the run stays `interrupted` in the listing.
+        return RunResult(INTERRUPTED, EXIT_FAILED, run_dir, {}, _kept(archive, run, exc),
+                         archive, run)
     exit_code = {"completed": EXIT_OK, "failed": EXIT_FAILED, "timed_out": EXIT_FAILED,
                  "aborted": EXIT_ABORTED}[status]
-    return RunResult(status, exit_code, run_dir, record, error, archive, run)
+    return RunResult(status, exit_code, run_dir, record, error, archive, run,
+                     archive.chain_head(incident_id))
 
 
 @contextlib.contextmanager
@@ -347,19 +357,46 @@ def _KernelManager(**kwargs: Any) -> Any:
 
 def _finish(archive: records.Archive, run: RunRef, base: dict[str, Any], status: str,
             error: str) -> dict[str, Any]:
-    """Mark the notebook with the run's outcome, then seal the record."""
-    mark_notebook(archive.store, run.key(layout.NOTEBOOK), status, error)
+    """Mark the notebook with the run's outcome, then seal the record. A run stopped from
+    outside says which cell it stopped in (papermill closes that cell as completed)."""
+    where = mark_notebook(archive.store, run.key(layout.NOTEBOOK), status, error)
+    if where:
+        error = f"{error}, in {where}" if error else f"stopped in {where}"
     return seal_run(archive, run, base, status=status, error=error)
+
+
+def _kept(archive: records.Archive, run: RunRef, exc: OSError) -> str:
+    """What a run that could not be sealed left behind, and where."""
+    kept = []
+    for name, what in ((layout.STARTED, "its start marker"),
+                       (layout.EVENTS, "its findings and actions as they happened"),
+                       (layout.NOTEBOOK, "the notebook as last saved")):
+        with contextlib.suppress(OSError):
+            if archive.store.exists(run.key(name)):
+                kept.append(f"{name} ({what})")
+    reason = exc.strerror or str(exc)
+    return registry().redact(
+        f"the archive could not be written ({reason}) so no {layout.RECORD} was sealed; "
+        "kept in "
+        f"{archive.location(run.prefix)}: {', '.join(kept) or 'nothing'}. The run shows as "
+        "interrupted in `runbook runs`: free space, then run the notebook again")
 
 
 def describe(result: RunResult) -> str:
     """The runner's closing lines for a person."""
+    if result.status == INTERRUPTED:
+        return registry().redact(f"status: {INTERRUPTED}\n{result.error}")
     lines = [f"status: {result.status}" + (f" ({result.error})" if result.error else "")]
     severity = result.record.get("severity")
     lines.append(f"severity: {severity or 'none'}")
     for finding in result.record.get("findings", []):
         lines.append(f"  {finding['status']:<7} {finding['code']:<28} {finding['summary']}")
     lines.append(f"record: {result.where(layout.RECORD)}")
+    if result.chain_head:
+        # Kept outside the archive (posted, pasted), it proves later that no run sealed up to
+        # now was removed: runbook verify INCIDENT --head HASH.
+        lines.append(f"chain head: {result.chain_head} (runbook verify "
+                     f"{result.record.get('incident_id')} --head {result.chain_head})")
     offline = getattr(result.archive.store, "offline", "") if result.archive else ""
     if offline:
         lines.append(f"the shared archive could not be reached ({offline}): this run is kept "

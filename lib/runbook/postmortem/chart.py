@@ -11,7 +11,7 @@ from runbook.postmortem.history import History
 
 STATUS_COLOURS = {"pass": "#188038", "fail": "#d93025", "error": "#e8710a",
                   "skipped": "#80868b", "succeeded": "#188038", "failed": "#d93025",
-                  "dry run": "#1a73e8"}
+                  "dry run": "#1a73e8", "unknown": "#e8710a"}
 
 
 def draw(history: History) -> Any:

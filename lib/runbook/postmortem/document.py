@@ -187,6 +187,9 @@ def worked_section(history: History) -> str:
         if event.status == "succeeded":
             lines.append(f"- {_cell(event.title)} succeeded at {when(event.at)}"
                          + (f": {_cell(event.detail)}" if event.detail else ""))
+        elif event.status == "unknown":
+            lines.append(f"- {event.title}: outcome unknown at {when(event.at)} (sent, no "
+                         "answer seen; check Railway's deployments for whether it happened)")
     dry = [e for e in history.actions if e.status == "dry run"]
     if dry:
         lines.append("- Prepared as dry runs (not carried out): "

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runbook.archive import layout
+from runbook.archive import layout, witness
 from runbook.archive import record as records
 from runbook.archive.incident_events import incident_events
 from runbook.archive.layout import RunRef
@@ -252,10 +252,27 @@ def _run_events(run: Run) -> list[Event]:
 
 
 def _header(archive: records.Archive, incident_id: str) -> dict[str, Any]:
+    """incident.json, when the chain vouches for it (or nothing was sealed to vouch for it).
+
+    It is a local file: an edited one must not move the 48-hour clock. When its hash no longer
+    matches the chain's, its times come from the sealed records instead, each of which
+    carries the header's times as they were when it was sealed."""
     try:
-        return archive.header(incident_id) or {}
+        header = archive.header(incident_id) or {}
+        chain = archive.chain(incident_id)
     except RunbookError:
         return {}
+    if witness.header_vouched(archive.store, incident_id, chain) is not False:
+        return header
+    for entry in chain:
+        record = archive.read_json(RunRef(incident_id, str(entry.get("run"))).key(
+            layout.RECORD))
+        if isinstance(record, dict) and record.get("incident_started_at"):
+            return {"incident_id": incident_id,
+                    "started_at": record["incident_started_at"],
+                    "opened_at": record.get("incident_opened_at")
+                    or record["incident_started_at"]}
+    return {}
 
 
 def _header_started(archive: records.Archive, incident_id: str) -> datetime | None:

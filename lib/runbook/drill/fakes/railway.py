@@ -9,12 +9,20 @@ Authorized"}]}` (or "Project Token not found" for the Project-Access-Token heade
 State is plain dataclasses that scenarios edit: services with their deployments, variables and
 instance settings. A deployment's status can follow a schedule of (seconds, status) steps, so a
 redeploy can go BUILDING → DEPLOYING → SUCCESS while a notebook waits on it. Every mutation is
-kept in `mutations`, and listeners (`on_mutation`) let the simulated app react to one.
+kept in `mutations` (`mutation_count` counts them), and listeners (`on_mutation`) let the
+simulated app react to one.
+
+Two ways a mutation's answer is lost while the mutation is done, as on a slow or broken link:
+`answer_late = SECONDS` does it at once and answers only after SECONDS (past the client's read
+timeout), and `reset_after_mutation = True` does it and then resets the connection. Both are
+counts of mutations they apply to (`answer_late_times`, a number; the reset, each one while
+true).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -140,6 +148,12 @@ class FakeRailway(FakeService):
         self.faults = Faults()
         # What a deployment made by a mutation goes through; the last step is where it stays.
         self.new_deployment_schedule: list[tuple[float, str]] = [(0.0, "SUCCESS")]
+        # A mutation done but its answer lost: late (seconds) for the next `answer_late_times`
+        # mutations, or the connection reset after it while `reset_after_mutation`.
+        self.answer_late = 0.0
+        self.answer_late_times = 1
+        self.reset_after_mutation = False
+        self._stopping = threading.Event()
 
     # -- state helpers for scenarios -------------------------------------------------------
 
@@ -173,6 +187,15 @@ class FakeRailway(FakeService):
     def mutation_names(self) -> list[str]:
         with self.lock:
             return [m.name for m in self.mutations]
+
+    def mutation_count(self, name: str | None = None) -> int:
+        """How many mutations were done (of one name), whether or not their answer arrived."""
+        with self.lock:
+            return sum(1 for m in self.mutations if name is None or m.name == name)
+
+    def stop_waiting(self) -> None:
+        """Release late answers at once (the fake is stopping)."""
+        self._stopping.set()
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -220,7 +243,24 @@ class FakeRailway(FakeService):
                 listeners = []
         for listener in listeners:
             listener(mutation)
+        if root in _MUTATIONS:
+            lost = self._lose_answer()
+            if lost is not None:
+                return lost
         return json_response({"data": {root: result}})
+
+    def _lose_answer(self) -> Response | None:
+        """After a mutation was done: a reset, a late answer, or None to answer now."""
+        with self.lock:
+            if self.reset_after_mutation:
+                return Response(reset=True)
+            late = self.answer_late if self.answer_late > 0 and self.answer_late_times > 0 \
+                else 0.0
+            if late:
+                self.answer_late_times -= 1
+        if late:
+            self._stopping.wait(late)
+        return None
 
     @staticmethod
     def _arguments(text: str, variables: dict[str, Any]) -> dict[str, Any]:

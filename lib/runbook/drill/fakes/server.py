@@ -10,6 +10,8 @@ than it could hold in memory.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable
@@ -49,6 +51,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     chunks: Iterable[bytes] | None = None  # a streamed body (Content-Length: `length`)
     length: int = 0
+    reset: bool = False     # answer nothing: reset the connection (RST) instead
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -109,6 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
             response = service.handle(request)
         except Exception as exc:  # noqa: BLE001 - a fake's bug must show, not kill the thread
             response = Response(500, {"error": f"fake {service.name} failed: {exc!r}"})
+        if response.reset:
+            # Linger 0: closing sends a reset, as a proxy or a crashed server does.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         payload, content_type = response.encoded()
         self.send_response(response.status)
         headers = {"Content-Type": content_type, **response.headers}

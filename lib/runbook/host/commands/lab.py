@@ -1,4 +1,5 @@
-"""runbook lab [--config PATH] [--port N] [--notebooks DIR]: JupyterLab for a responder."""
+"""runbook lab [--config PATH] [--port N] [--incident ID] [--notebooks DIR]: JupyterLab for a
+responder, on a working copy of the notebooks (never the tracked ones, unless asked)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from runbook.archive.record import check_incident_id
+from runbook.core import clock
 from runbook.core.config import load_config
 from runbook.core.errors import BadInput
-from runbook.host.lab import LabOptions, LabServer, check_port
+from runbook.host.lab import WORK_FOLDER, LabOptions, LabServer, check_port, working_copy
 from runbook.host.runner import notebooks_dir
 
 
@@ -21,19 +24,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "./runbook.toml)")
     parser.add_argument("--port", type=int, default=0,
                         help="port to listen on (default: any free port)")
-    parser.add_argument("--notebooks", help="directory to serve (default: the runbook's "
-                        "notebooks/)")
+    parser.add_argument("--incident", help="incident whose working copy to serve (default: a "
+                        "new working copy named by the time)")
+    parser.add_argument("--notebooks", help="serve this directory itself (e.g. the tracked "
+                        "notebooks/, to edit them); default: a working copy of notebooks/ "
+                        "under the archive's .lab/ folder")
     parser.set_defaults(handler=run)
 
 
 def options_from(args: argparse.Namespace) -> LabOptions:
     """Everything checked before a server starts: the config loads, the directory exists."""
     config = load_config(args.config)
-    directory = Path(args.notebooks) if args.notebooks else notebooks_dir()
-    if not directory.is_dir():
-        raise BadInput(f"notebooks directory {directory} not found")
-    return LabOptions(notebooks=directory.resolve(), config=config.path.resolve(),
-                      port=check_port(args.port))
+    port = check_port(args.port)
+    if args.notebooks:
+        directory = Path(args.notebooks)
+        if not directory.is_dir():
+            raise BadInput(f"notebooks directory {directory} not found")
+    else:
+        name = check_incident_id(args.incident) if args.incident else \
+            f"lab-{clock.stamp(clock.now())}"
+        directory = working_copy(notebooks_dir(), config.runs_dir() / WORK_FOLDER / name)
+    return LabOptions(notebooks=directory.resolve(), config=config.path.resolve(), port=port)
 
 
 class _Stopped(Exception):
@@ -50,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _on_term)
     try:
         server.start()
-        print(f"JupyterLab is serving {options.notebooks}")
+        tracked = options.notebooks == notebooks_dir().resolve()
+        print(f"JupyterLab is serving {options.notebooks}"
+              + (" (the tracked notebooks: save no outputs there)" if tracked else
+                 " (a working copy: what you save stays here, out of the repository)"))
         print(f"  config:  {options.config} (RUNBOOK_CONFIG of every kernel)")
         print(f"  open:    {server.url}")
         print("Every notebook's findings and actions are recorded as they happen; archive a "

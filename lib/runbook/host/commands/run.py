@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_notebook(args.notebook, [tuple(p) for p in args.parameter], config,
                           incident_id=args.incident, deadline=args.deadline)
     print(describe(result))
+    if result.status == "interrupted":
+        print(f"runbook: {result.error}", file=sys.stderr)
     if result.status == "failed":
         print(f"a cell failed: see the marked cell in {result.where(NOTEBOOK)}",
               file=sys.stderr)

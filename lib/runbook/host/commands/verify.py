@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from runbook.archive.verify import verify_incident
+from runbook.core.errors import BadInput
 from runbook.host.commands.runs import command_archive
 
 
@@ -14,22 +15,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "or inserted")
     parser.add_argument("incident", nargs="?", help="incident id (default: every incident)")
     parser.add_argument("--config", help="config whose [archive] runs_dir to read")
+    parser.add_argument("--head", help="a chain head given out-of-band (printed at the end of "
+                        "a run, posted to Slack): check the chain still holds it")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     archive = command_archive(args.config)
+    if args.head and not args.incident:
+        raise BadInput("--head checks one incident's chain: give the incident id too")
     incidents = [args.incident] if args.incident else archive.incidents()
     intact = True
     for incident in incidents:
-        problems = verify_incident(archive, incident)
+        problems = verify_incident(archive, incident, head=args.head)
+        head = archive.chain_head(incident)
         if problems:
             intact = False
             print(f"{incident}: NOT intact")
             for problem in problems:
                 print(f"  {problem}")
         else:
-            print(f"{incident}: intact")
+            print(f"{incident}: intact" + (f" (chain head {head})" if head else ""))
     if not incidents:
         print(f"no incidents under {archive.location()}")
     return 0 if intact else 1

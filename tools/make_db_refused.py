@@ -20,6 +20,7 @@ incident_started: str = ""  # when the impact began (ISO-8601); empty: the earli
 connect_timeout: float = 0.0  # seconds per stage; 0: [database] connect_timeout
 confirm: bool = False  # True: really update DATABASE_URL on Railway (redeploys the app)
 actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
+act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 """),
     code("""
 import runbook.session
@@ -70,7 +71,8 @@ Railway's `variableUpsert` redeploys the app. A dry run unless `confirm=True`; r
 either way, never with the value.
 """),
     code("""
-db.fix_database_url(rb, lookup, diagnosis, confirm=confirm)
+db.fix_database_url(rb, lookup, diagnosis, confirm=confirm,
+                    act_despite_unknown=act_despite_unknown)
 """),
     md("""
 ## Severity and time left

@@ -76,8 +76,11 @@ def _not_planned(log: StepLog) -> Outcome:  # pragma: no cover - a blocked actio
 
 
 def fix_database_url(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis,
-                     confirm: bool = False) -> ActionResult | ConfirmButton:
+                     confirm: bool = False, act_despite_unknown: bool = False
+                     ) -> ActionResult | ConfirmButton:
     """The fix behind the guards: a confirm button in JupyterLab, else a dry run unless
-    `confirm`; one responder at a time, never twice in an incident, recorded either way."""
-    return widgets.confirm(rb, url_fix_action(rb, lookup, diagnosis), confirm=confirm)
+    `confirm`; one responder at a time, never twice in an incident, recorded either way.
+    `act_despite_unknown`: act even though an earlier attempt's outcome was never seen."""
+    return widgets.confirm(rb, url_fix_action(rb, lookup, diagnosis), confirm=confirm,
+                           act_despite_unknown=act_despite_unknown)
 

@@ -16,13 +16,13 @@ from archive_files import append_line, read_lines
 from conftest import run_cli
 from nbfactory import write_config, write_notebook
 from postmortem_fixtures import T0, finding, notebook_with
+from runbook.archive.incident_start import incident_started
 from runbook.archive.layout import NOTEBOOK
 from runbook.archive.record import Archive
 from runbook.archive.seal import seal_run
 from runbook.archive.verify import verify_incident
 from runbook.core import clock
 from runbook.postmortem.due import postmortems_due
-from runbook.postmortem.history import incident_started
 
 INCIDENT = "inc-tamper"
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from runbook import kernel_output
 from runbook.archive import record as records
+from runbook.archive.incident_start import incident_impact
 from runbook.archive.layout import RunRef
 from runbook.archive.location import archive_url, open_archive
 from runbook.clients.transport import Timeouts
@@ -173,8 +174,6 @@ def _open(notebook: str, incident_id: str, config_path: str, incident_started: s
 
 def _earlier_impact(archive: records.Archive, incident_id: str) -> ImpactStart | None:
     """What the incident's sealed records already say about its start."""
-    from runbook.postmortem.history import incident_impact
-
     return incident_impact(archive, incident_id) if incident_id else None
 
 

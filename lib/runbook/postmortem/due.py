@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from runbook.archive import record as records
+from runbook.archive.incident_start import incident_started
 from runbook.core import clock
 from runbook.core.severity import format_delta, incident_severity
 from runbook.postmortem import existing_postmortem
-from runbook.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW, incident_started
+from runbook.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW
 
 
 @dataclass(frozen=True)

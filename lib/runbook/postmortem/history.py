@@ -13,13 +13,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runbook.archive import layout, witness
+from runbook.archive import layout
 from runbook.archive import record as records
-from runbook.archive.incident_events import incident_events
+from runbook.archive.incident_start import (
+    alert_times,
+    declared_start,
+    header_started,
+    impact_of_records,
+    observed,
+)
 from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
 from runbook.core import clock, impact
-from runbook.core.errors import BadInput, RecordError, RunbookError
+from runbook.core.errors import RecordError
 from runbook.core.impact import ImpactStart
 from runbook.core.severity import Severity, format_delta, incident_severity
 
@@ -251,94 +257,6 @@ def _run_events(run: Run) -> list[Event]:
     return events
 
 
-def _header(archive: records.Archive, incident_id: str) -> dict[str, Any]:
-    """incident.json, when the chain vouches for it (or nothing was sealed to vouch for it).
-
-    It is a local file: an edited one must not move the 48-hour clock. When its hash no longer
-    matches the chain's, its times come from the sealed records instead, each of which
-    carries the header's times as they were when it was sealed."""
-    try:
-        header = archive.header(incident_id) or {}
-        chain = archive.chain(incident_id)
-    except RunbookError:
-        return {}
-    if witness.header_vouched(archive.store, incident_id, chain) is not False:
-        return header
-    for entry in chain:
-        record = archive.read_json(RunRef(incident_id, str(entry.get("run"))).key(
-            layout.RECORD))
-        if isinstance(record, dict) and record.get("incident_started_at"):
-            return {"incident_id": incident_id,
-                    "started_at": record["incident_started_at"],
-                    "opened_at": record.get("incident_opened_at")
-                    or record["incident_started_at"]}
-    return {}
-
-
-def _header_started(archive: records.Archive, incident_id: str) -> datetime | None:
-    try:
-        return clock.parse_iso(str(_header(archive, incident_id)["started_at"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _declared(archive: records.Archive, incident_id: str) -> ImpactStart | None:
-    """A start given when the incident was opened (its header's started_at differs from its
-    opened_at): a responder's correction like the parameter."""
-    header = _header(archive, incident_id)
-    try:
-        started = clock.parse_iso(str(header["started_at"]))
-        opened = clock.parse_iso(str(header["opened_at"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-    return ImpactStart(started, "the incident's declared start", corrected=True) \
-        if started != opened else None
-
-
-def _correction(record: dict[str, Any]) -> datetime | None:
-    parameters = record.get("parameters")
-    value = parameters.get(impact.CORRECTION_PARAMETER) if isinstance(parameters, dict) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        return impact.parse_correction(value)
-    except BadInput:
-        return None
-
-
-def _observed(runs: list[Run]) -> list[tuple[dict[str, Any], datetime]]:
-    return [(finding, run.started) for run in runs
-            for finding in run.record.get("findings", []) if isinstance(finding, dict)]
-
-
-def impact_of_runs(runs: list[Run], declared: ImpactStart | None = None) -> ImpactStart | None:
-    """The incident's start from its runs: the latest correction given by parameter (or the
-    start declared when it was opened), else the earliest evidence of impact in their
-    findings. Records without either (older ones included) give None."""
-    corrections = [ImpactStart(moment, "the incident_started parameter", corrected=True)
-                   for run in sorted(runs, key=lambda r: (r.started, r.name))
-                   if (moment := _correction(run.record)) is not None]
-    return impact.earliest([impact.impact_start(_observed(runs)), declared, *corrections])
-
-
-def incident_impact(archive: records.Archive, incident_id: str) -> ImpactStart | None:
-    """`impact_of_runs` over the incident's sealed records (None when they cannot be read:
-    the header's start stands)."""
-    try:
-        sealed = records.incident_records(archive, incident_id)
-    except RunbookError:
-        return _declared(archive, incident_id)
-    runs = [Run(ref.name, archive.run_dir(ref), data, archive, ref) for ref, data in sealed]
-    return impact.earliest([impact_of_runs(runs, _declared(archive, incident_id)),
-                            _first_alert(archive, incident_id)])
-
-
-def incident_started(archive: records.Archive, incident_id: str) -> datetime | None:
-    """When the incident started: its impact's start, else its header's (the first run)."""
-    found = incident_impact(archive, incident_id)
-    return found.at if found else _header_started(archive, incident_id)
-
-
 def load_history(archive: records.Archive, incident_id: str) -> History:
     """Every sealed record of the incident, and its timeline in time order."""
     sealed = records.incident_records(archive, incident_id)
@@ -348,11 +266,13 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))
-    alerted, recovered = _alert_times(archive, incident_id)
-    first_alert = ImpactStart(alerted, "the first alert") if alerted else None
-    found = impact.earliest([impact_of_runs(runs, _declared(archive, incident_id)), first_alert])
-    started = found.at if found else (_header_started(archive, incident_id) or runs[0].started)
-    detected = impact.earliest([impact.detection(_observed(runs)), first_alert])
+    alerted, recovered = alert_times(archive, incident_id)
+    first = ImpactStart(alerted, "the first alert") if alerted else None
+    sealed_records = [run.record for run in runs]
+    found = impact.earliest([impact_of_records(sealed_records,
+                                               declared_start(archive, incident_id)), first])
+    started = found.at if found else (header_started(archive, incident_id) or runs[0].started)
+    detected = impact.earliest([impact.detection(observed(sealed_records)), first])
     history = History(incident_id, archive, started, runs,
                       start_source=found.source if found else "the incident's first run",
                       detected=detected.at if detected else None, recovered=recovered)
@@ -361,24 +281,3 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     # Stable: within one second the run's own order (started, findings, finished) is kept.
     history.events = sorted(events, key=lambda e: (e.at, e.run.started, order[e.kind]))
     return history
-
-
-def _first_alert(archive: records.Archive, incident_id: str) -> ImpactStart | None:
-    alerted, _ = _alert_times(archive, incident_id)
-    return ImpactStart(alerted, "the first alert") if alerted else None
-
-
-def _alert_times(archive: records.Archive, incident_id: str
-                 ) -> tuple[datetime | None, datetime | None]:
-    """When the first alert said down, and when the monitor last said up after it."""
-    detected = recovered = None
-    for event in incident_events(archive, incident_id):
-        try:
-            moment = clock.parse_iso(str(event.get("alert_at") or event.get("at")))
-        except ValueError:
-            continue
-        if event.get("event") == "alert" and detected is None:
-            detected = moment
-        elif event.get("event") == "recovered" and detected is not None:
-            recovered = moment
-    return detected, recovered

@@ -49,6 +49,9 @@ ACK_SECONDS = 3.0
 
 def alert_outage(target: Target) -> None:
     outage(target)
+    # A drill's world is its own service: its alerts must never join an incident that another
+    # drill (or a real outage sharing this archive) has open for Dealix itself.
+    target.sections["service"]["name"] = f"dealix-drill-{secrets.token_hex(4)}"
     target.secret(TOKEN_ENV, "drill-serve-" + secrets.token_urlsafe(24))
     target.secret(SENTRY_SECRET_ENV)
     target.sections["serve"] = {"token_env": TOKEN_ENV, "sentry_secret_env": SENTRY_SECRET_ENV,

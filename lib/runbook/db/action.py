@@ -10,6 +10,7 @@ from runbook.clients.railway import RailwayClient
 from runbook.core.config import Config
 from runbook.core.errors import BadInput
 from runbook.core.findings import Status
+from runbook.core.redaction import fingerprint
 from runbook.db.lookup import RAILWAY_VARIABLE, UrlLookup
 from runbook.db.settings import database_settings
 from runbook.db.stages import Diagnosis
@@ -67,8 +68,12 @@ def url_fix_action(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis) -> Acti
         return Outcome(True, f"done: {what}; Railway is redeploying — run this notebook again "
                        "once the deployment is Active")
 
+    # Fingerprints only (the first 8 hex of each value's SHA-256): a Slack button or a record
+    # can name the change without the value.
     return Action(UPSERT_ACTION, target, what, execute,
-                  details={"source": name, "url": url.display()})
+                  details={"source": name, "url": url.display(),
+                           "fingerprint_before": lookup.app_fingerprint,
+                           "fingerprint_after": fingerprint(value)})
 
 
 def _not_planned(log: StepLog) -> Outcome:  # pragma: no cover - a blocked action never runs

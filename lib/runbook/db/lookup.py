@@ -15,7 +15,7 @@ from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.errors import DbUrlError, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed, skipped
-from runbook.core.redaction import registry
+from runbook.core.redaction import fingerprint, registry
 from runbook.db.fixes import FIXES
 from runbook.db.settings import database_settings
 
@@ -67,6 +67,7 @@ class UrlLookup:
     service_urls: dict[str, DbUrl] = field(default_factory=dict)
     service_values: dict[str, str] = field(default_factory=dict, repr=False)
     findings: list[Finding] = field(default_factory=list)
+    app_fingerprint: str = ""                     # of the app's value as found; "" if none
 
     def service_url(self) -> tuple[str, DbUrl] | None:
         """The Postgres service's URL to compare with and to copy: the private one first."""
@@ -106,6 +107,7 @@ def find_url(config: Config, timeouts: Timeouts) -> UrlLookup:
                                           f"cannot be read: {exc}")
     lookup = UrlLookup(source=found.source, missing_reason=found.missing_reason)
     if found.value is not None:
+        lookup.app_fingerprint = fingerprint(found.value)
         try:
             lookup.url = dburl.parse(found.value, found.variable)
         except DbUrlError as exc:

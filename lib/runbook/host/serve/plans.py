@@ -151,17 +151,17 @@ def variable_plans(config: Config, timeouts: Timeouts, incident_id: str,
                 continue
             if any(p.kind == kind for p in plans):
                 continue
+            change = (f"{details.get('fingerprint_before') or 'unset'} → "
+                      f"{details.get('fingerprint_after') or 'unknown'}")
             if kind == "webhook_secret":
-                change = (f"{details.get('fingerprint_before') or 'unset'} → "
-                          f"{details.get('fingerprint_after') or 'unknown'}")
                 label = f"Set {variable} {change}"
                 what = (f"Set {variable} on Railway to the dashboard's copy ({change}); Railway "
                         "redeploys; then probe the webhook until it is accepted")
             else:
                 source = str(details.get("source") or "the Postgres service's URL")
-                label = f"Set {variable} to Postgres {source}"
-                what = (f"Set {variable} to the Postgres service's current {source}; Railway "
-                        "redeploys the app")
+                label = f"Set {variable} {change} (Postgres {source})"
+                what = (f"Set {variable} to the Postgres service's current {source} ({change});"
+                        " Railway redeploys the app")
             plans.append(Plan(_new_id(), incident_id, kind, notebook, {}, _short(label), what,
                               _latest_id(config, timeouts), clock.now()))
     return plans

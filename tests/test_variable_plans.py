@@ -34,3 +34,15 @@ def test_database_url_and_webhook_buttons_show_fingerprints_only() -> None:
     assert "0f0f0f0f → a0a0a0a0" in webhook[0].label
     for plan in db + webhook:
         assert SECRET_URL not in plan.label + plan.description
+
+
+def test_serve_plans_the_variable_fix_a_verdict_sends_the_responder_to() -> None:
+    from runbook.host.serve.dispatch import follow_ups
+
+    record = {"next": [{"notebook": "db_refused", "because": ["health.degraded"]},
+                       {"notebook": "comms", "because": ["health.degraded"]},
+                       {"notebook": "webhook_401", "because": ["webhook.secret_mismatch"]}]}
+    assert follow_ups(record, buttons=True) == ["db_refused", "webhook_401"]
+    assert follow_ups(record, buttons=False) == []     # no Slack app: no button to offer
+    assert follow_ups({"next": [{"notebook": "rollback", "because": []}]}, True) == []
+    assert follow_ups(None, True) == []

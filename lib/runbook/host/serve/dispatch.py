@@ -86,6 +86,21 @@ def notebook_for(settings: ServeConfig, alert: Alert) -> str:
                                                              settings.uptimerobot_notebook)
 
 
+# The sections whose fix is a variable change: their own run plans it (a dry run, harmless)
+# with the fingerprints a button must show, so when a verdict sends the responder there and
+# Slack can carry buttons, serve runs them too, once per incident, to offer the fix.
+PLANNING_SECTIONS = ("db_refused", "webhook_401")
+
+
+def follow_ups(record: dict[str, Any] | None, buttons: bool) -> list[str]:
+    """The sections a verdict's `next` names that serve runs next, to plan their fix."""
+    if not buttons or not record:
+        return []
+    named = [str(item.get("notebook")) for item in record.get("next") or []
+             if isinstance(item, dict)]
+    return [notebook for notebook in named if notebook in PLANNING_SECTIONS]
+
+
 @dataclass
 class Dispatcher:
     config: Config
@@ -105,6 +120,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._open: dict[str, OpenIncident] = {}
         self._pending: set[tuple[str, str]] = set()
+        self._planned: set[tuple[str, str]] = set()   # follow-ups queued, per incident
         self._in_flight: Job | None = None
         self._process: subprocess.Popen[str] | None = None
         self._stopping = False
@@ -281,6 +297,20 @@ class Dispatcher:
         log.info("%s for %s: %s, %s; Slack %s", job.notebook, job.incident_id, report.status,
                  self.last_run.severity if self.last_run else None,
                  "posted" if posted.ok else "failed")
+        self._plan_follow_ups(job, record)
+
+    def _plan_follow_ups(self, job: Job, record: dict[str, Any] | None) -> None:
+        for notebook in follow_ups(record, self.slack_app is not None):
+            key = (job.incident_id, notebook)
+            with self._lock:
+                if self._stopping or key in self._planned or notebook == job.notebook:
+                    continue
+                self._planned.add(key)
+                queued = self._enqueue(Job(job.incident_id, notebook,
+                                           f"{job.notebook} sent the responder here: planning "
+                                           "its fix (a dry run) for a button"))
+            if queued:
+                log.info("planning %s for %s", notebook, job.incident_id)
 
     def _record(self, job: Job, result: child.ChildResult
                 ) -> tuple[dict[str, Any] | None, Path | None]:

@@ -80,12 +80,20 @@ def build_app(state: ServeState) -> Starlette:
     def token_of(request: Request) -> str | None:
         return request.path_params.get("token") or request.query_params.get("token")
 
-    async def uptimerobot(request: Request) -> JSONResponse:
+    async def tokened_body(request: Request) -> bytes | JSONResponse:
+        """The body of a request that carries serve's token (UptimeRobot and Railway cannot
+        sign), or the answer that refuses it; nothing of a refused request is read further."""
         if not auth.token_ok(token_of(request), state.token):
             return _answer(401, error="missing or wrong token")
         body = await _body(request)
         if body is None:
             return _answer(413, error=f"body over {MAX_BODY} bytes")
+        return body
+
+    async def uptimerobot(request: Request) -> JSONResponse:
+        body = await tokened_body(request)
+        if isinstance(body, JSONResponse):
+            return body
         try:
             fields = alerts.uptimerobot_fields(request.query_params,
                                                request.headers.get("content-type", ""), body)
@@ -95,11 +103,9 @@ def build_app(state: ServeState) -> Starlette:
         return await submit(alert)
 
     async def railway(request: Request) -> JSONResponse:
-        if not auth.token_ok(token_of(request), state.token):
-            return _answer(401, error="missing or wrong token")
-        body = await _body(request)
-        if body is None:
-            return _answer(413, error=f"body over {MAX_BODY} bytes")
+        body = await tokened_body(request)
+        if isinstance(body, JSONResponse):
+            return body
         try:
             alert = alerts.parse_railway(body, clock.now())
         except alerts.MalformedAlert as exc:

@@ -180,7 +180,6 @@ def _earlier_impact(archive: records.Archive, incident_id: str) -> ImpactStart |
 def _start_interactive(config: Config, notebook: str, incident_id: str,
                        incident_started: str) -> Session:
     archive = open_archive(config)
-    archive.ensure_writable()
     now = clock.now()
     incident = records.check_incident_id(incident_id) if incident_id else \
         records.new_incident_id(now)

@@ -109,7 +109,6 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
     incident = records.check_incident_id(incident_id)
     config.register_secrets()
     archive = open_archive(config)
-    archive.ensure_writable()
     archive.check_ready(incident)
     names = session_names(nb, path)
     now = clock.now()

@@ -244,10 +244,12 @@ class Archive:
         return witness.chain_head(self.store, check_incident_id(incident_id))
 
     def check_ready(self, incident_id: str) -> None:
-        """Refuse (ArchiveError, exit 2) before anything runs when the archive's layout would
-        break the run later: a file where the incident's folder belongs, a folder where the
-        index belongs, a chain line that cannot be chained onto."""
+        """Refuse (ArchiveError, exit 2) before anything runs when the run's record could not
+        be kept: the archive cannot be written, or its layout would break the run later (a
+        file where the incident's folder belongs, a folder where the index belongs, a chain
+        line that cannot be chained onto)."""
         check_incident_id(incident_id)
+        self.ensure_writable()
         for key, want in ((layout.INDEX, "a file"), (layout.incident_key(incident_id), "a folder"),
                           (layout.incident_key(incident_id, layout.CHAIN), "a file"),
                           (layout.incident_key(incident_id, layout.INCIDENT_HEADER), "a file"),

@@ -98,23 +98,16 @@ def index_s3_10k(count: int = 10_000, repeats: int = 3, tail: int = 40) -> Figur
     """`runbook runs --archive s3://…` over `count` records: the folded index (as a reindex
     or the writers' folding leaves it) plus `tail` entries written since, not yet folded."""
     from runbook.archive.s3 import S3Store
+    from runbook.core.environ import environment_with
 
     with moto_bucket() as env, tempfile.TemporaryDirectory(prefix="bench-s3-index-") as tmp:
         url = env.pop("RUNBOOK_BENCH_ARCHIVE")
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with environment_with(env):
             store = S3Store(url)
             lines = index_lines(count)
             store.write_index(lines[: len(lines) - tail])
             for line in lines[len(lines) - tail:]:
                 store.append("index.jsonl", line)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         first = _cli(["runs", "--archive", url], Path(tmp), env)
         listed = first.stdout.count("inc-20260301-")
         if listed != count:

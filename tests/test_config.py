@@ -93,3 +93,15 @@ def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str,
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"runbook\.example\.toml"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_environment_with_sets_unsets_and_puts_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from runbook.core.environ import environment_with
+
+    monkeypatch.setenv("RB_KEPT", "before")
+    monkeypatch.delenv("RB_NEW", raising=False)
+    with environment_with({"RB_KEPT": None, "RB_NEW": "during"}):
+        assert "RB_KEPT" not in os.environ and os.environ["RB_NEW"] == "during"
+    assert os.environ["RB_KEPT"] == "before" and "RB_NEW" not in os.environ

@@ -4,7 +4,6 @@ secret environment that point the library at them. Everything stops when the `wi
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets as _random
 import shutil
 import tempfile
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runbook.core.environ import environment_with
 from runbook.drill.fakes.dealix import AppState, DealixApp
 from runbook.drill.fakes.server import FakeService, LoopbackServer
 
@@ -75,21 +75,6 @@ class Target:
     def environment(self) -> contextlib.AbstractContextManager[None]:
         """The run's secrets in this process's environment (the kernel inherits them)."""
         return environment_with(self.env)
-
-
-@contextlib.contextmanager
-def environment_with(values: dict[str, str]) -> Iterator[None]:
-    """`values` set in os.environ for the `with`, and the environment put back after."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

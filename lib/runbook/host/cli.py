@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from runbook.archive.location import ENV_ARCHIVE, is_bucket
+from runbook.core.environ import environment_with
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.redaction import registry
 
@@ -71,21 +71,13 @@ def archive_from_command_line(url: str | None) -> Iterator[None]:
     if not url:
         yield
         return
-    name = ENV_ARCHIVE if is_bucket(url) else "RUNBOOK_RUNS_DIR"
-    value = url if is_bucket(url) else str(Path(url.removeprefix("file://")).resolve())
-    saved = {k: os.environ.get(k) for k in (ENV_ARCHIVE, "RUNBOOK_RUNS_DIR")}
-    os.environ[name] = value
-    if not is_bucket(url):
-        os.environ.pop(ENV_ARCHIVE, None)
-    try:
+    if is_bucket(url):
+        values: dict[str, str | None] = {ENV_ARCHIVE: url}
+    else:
+        values = {"RUNBOOK_RUNS_DIR": str(Path(url.removeprefix("file://")).resolve()),
+                  ENV_ARCHIVE: None}
+    with environment_with(values):
         yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -162,12 +162,11 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     path, nb, parameters = prepare(notebook, given, config)
     if deadline is not None and not (math.isfinite(deadline) and deadline > 0):
         raise BadInput(f"--deadline must be a positive number of seconds, got {deadline:g}")
-    if incident_id:
-        records.check_incident_id(incident_id)
-    archive = open_archive(config)
     started = clock.now()
+    # The id is checked before the archive is even opened: a bad one must touch nothing.
     incident_id = records.check_incident_id(incident_id) if incident_id else \
         records.new_incident_id(started)
+    archive = open_archive(config)
     archive.check_ready(incident_id)
     name = path.stem
     header = archive.open_incident(incident_id, started, opened_by=name)

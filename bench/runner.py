@@ -25,7 +25,7 @@ from bench.common import BIN, Figure, at_most, below, interleaved, median, ms
 # responder sees (HTML table, pandas frame), as a SEV-1 notebook's cells do.
 CELLS = (
     'incident_id: str = ""\nrepeat: int = 40',
-    "from runbook.display import FindingsView, findings_frame\n"
+    "from runbook.sections.kit.display import FindingsView, findings_frame\n"
     "from runbook.core.findings import errored, failed, passed, skipped\n"
     "from runbook.core.severity import run_severity",
     "findings = []\n"

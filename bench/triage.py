@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, at_most, interleaved, median, ms, timed
-from runbook import sev1
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding, guarded
 from runbook.core.redaction import registry
 from runbook.drill import scenarios
 from runbook.drill.target import Target, simulated_target
+from runbook.sections import sev1_response
 
 SCENARIO = "outage"
 
@@ -63,12 +63,12 @@ def drill(probe_timeout: float) -> Iterator[Drill]:
 
 
 def parallel(d: Drill) -> list[Finding]:
-    return sev1.investigate(d.config, d.timeouts).findings
+    return sev1_response.investigate(d.config, d.timeouts).findings
 
 
 def serial(d: Drill) -> list[Finding]:
     """The same checks as `investigate`, one after another."""
-    checks = sev1.sev1_checks(d.config, d.timeouts, sev1.Sev1Report())
+    checks = sev1_response.sev1_checks(d.config, d.timeouts, sev1_response.Sev1Report())
     findings: list[Finding] = []
     for code, check in checks.items():
         findings.extend(guarded(code, check))
@@ -81,7 +81,7 @@ def _statuses(findings: list[Finding]) -> dict[str, str]:
 
 def _slowest_check(d: Drill) -> dict[str, float]:
     """Each check alone, in ms: the slowest bounds the parallel time."""
-    checks = sev1.sev1_checks(d.config, d.timeouts, sev1.Sev1Report())
+    checks = sev1_response.sev1_checks(d.config, d.timeouts, sev1_response.Sev1Report())
     return {code: ms(timed(lambda c=check, k=code: guarded(k, c))[0])  # type: ignore[misc]
             for code, check in checks.items()}
 

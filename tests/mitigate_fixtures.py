@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from runbook import session
 from runbook.drill.target import to_toml
+from runbook.sections.kit import session
 
 
 def start_session(directory: Path, sections: dict[str, object] | None = None,

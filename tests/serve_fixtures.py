@@ -26,8 +26,8 @@ TOKEN = "serve-test-token-0123456789abcdef"
 SENTRY_SECRET = "sentry-client-secret-fedcba9876543210"
 RUNBOOK = str(Path(sys.executable).parent / "runbook")
 
-DOWN_CELLS = ("import runbook.session\nfrom runbook.core.findings import failed\n"
-              "rb = runbook.session.start(NOTEBOOK, incident_id=incident_id)\n"
+DOWN_CELLS = ("from runbook.sections.kit import session\nfrom runbook.core.findings import failed\n"
+              "rb = session.start(NOTEBOOK, incident_id=incident_id)\n"
               "rb.report(failed('health.down', '/healthz answered 502 Bad Gateway'))",)
 PARAMS = 'incident_id: str = ""  # incident\n'
 

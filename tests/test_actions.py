@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from mitigate_fixtures import start_session
-from runbook import actions
-from runbook.actions import Action, Outcome, StepLog
 from runbook.core.errors import ActionRefused, ServiceUnavailable
+from runbook.sections.kit import actions
+from runbook.sections.kit.actions import Action, Outcome, StepLog
 
 
 class Counter:

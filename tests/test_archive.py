@@ -13,7 +13,6 @@ import pytest
 from archive_files import read_lines
 from conftest import ROOT, all_bytes_under, run_cli
 from mitigate_fixtures import start_session
-from runbook.archive import interactive
 from runbook.archive.record import Archive, list_runs, read_record
 from runbook.archive.verify import verify_incident
 from runbook.core.config import load_config
@@ -21,6 +20,7 @@ from runbook.core.errors import BadInput
 from runbook.core.findings import failed, passed
 from runbook.drill.scenarios.core import outage
 from runbook.drill.target import simulated_target, to_toml
+from runbook.sections.kit import interactive
 
 INCIDENT = "inc-test-1"
 SECRET = "sk-archive-5c1d9e7f3a2b4c6d"
@@ -33,7 +33,7 @@ def saved_notebook(directory: Path, *outputs: str, name: str = "sev1_response",
     params = nbformat.v4.new_code_cell(f'incident_id: str = "{INCIDENT}"\nconfig_path: str = ""')
     params.metadata["tags"] = ["parameters"]
     start = nbformat.v4.new_code_cell(
-        f'rb = runbook.session.start("{session_name}", incident_id=incident_id)')
+        f'rb = session.start("{session_name}", incident_id=incident_id)')
     cells = [params, start]
     for text in outputs:
         cell = nbformat.v4.new_code_cell("rb.report(...)")

@@ -72,7 +72,7 @@ WRITER = """
     import sys
     from runbook.archive import layout
     from runbook.archive.location import open_archive
-    from runbook.archive.seal import seal_run
+    from runbook.incident.seal import seal_run
     from runbook.core import clock
 
     archive = open_archive(url=sys.argv[1], staged=False)
@@ -108,7 +108,8 @@ def test_two_processes_twenty_runs_each_make_one_valid_chain(bucket: Bucket) -> 
 
 RESPONDER = """
     import json, sys, time
-    from runbook import actions, rollback, session
+    from runbook.sections.kit import actions, session
+    from runbook.sections import rollback
 
     rb = session.start("rollback", incident_id="inc-race", config_path=sys.argv[1])
     policy = rollback.WaitPolicy(bound=20, first_interval=0.05, max_interval=0.2,
@@ -191,8 +192,9 @@ def test_a_bucket_lost_mid_run_completes_locally_then_syncs(
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RUNBOOK_ARCHIVE", bucket.url)
     nb = write_notebook(tmp_path, "probe",
-                        "import runbook.session\nfrom runbook.core.findings import passed\n"
-                        "rb = runbook.session.start('probe')\n"
+                        "from runbook.sections.kit import session\n"
+                        "from runbook.core.findings import passed\n"
+                        "rb = session.start('probe')\n"
                         "rb.report(passed('health.ok', 'fine'))")
     config = load_config(write_config(tmp_path))
     result = run_notebook(str(nb), [], config, incident_id="inc-lost",
@@ -236,9 +238,9 @@ def test_reindex_rebuilds_the_index_from_the_records(bucket: Bucket) -> None:
 
 def test_an_unreachable_bucket_refuses_a_confirmed_action_unless_overridden(
         bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook import actions
     from runbook.core.errors import ActionRefused
-    from runbook.session import Session
+    from runbook.sections.kit import actions
+    from runbook.sections.kit.session import Session
 
     monkeypatch.setenv("RUNBOOK_ARCHIVE", bucket.url)
     config = load_config(write_config(tmp_path))
@@ -269,8 +271,8 @@ def test_an_unreachable_bucket_refuses_a_confirmed_action_unless_overridden(
 
 def test_a_sessions_findings_reach_the_bucket_while_it_goes_on(
         bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook import session
     from runbook.core.findings import failed
+    from runbook.sections.kit import session
 
     monkeypatch.setenv("RUNBOOK_ARCHIVE", bucket.url)
     rb = session.start("sev1_response", incident_id="inc-live",
@@ -310,7 +312,7 @@ def test_the_index_folds_into_its_snapshot_and_lists_the_same(bucket: Bucket) ->
 
 def test_a_jupyterlab_session_is_archived_into_the_bucket(
         bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runbook.archive import interactive
+    from runbook.sections.kit import interactive
     from test_archive import INCIDENT, saved_notebook, session_with_work
 
     monkeypatch.setenv("RUNBOOK_ARCHIVE", bucket.url)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from runbook import health
+from runbook.checks import health
 from runbook.clients.transport import Timeouts, client, get_once, request
 from runbook.core.config import load_config, parse_config
 from runbook.core.errors import ServiceUnavailable

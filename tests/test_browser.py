@@ -23,7 +23,6 @@ import pytest
 
 from archive_files import read_lines
 from conftest import RUNBOOK
-from runbook.archive import interactive
 from runbook.archive.record import read_record
 from runbook.core.config import load_config
 from runbook.drill.fakes.slack import FakeSlack, with_slack
@@ -31,6 +30,7 @@ from runbook.drill.scenarios.core import outage
 from runbook.drill.target import simulated_target
 from runbook.host.lab import LabOptions, LabServer
 from runbook.host.runner import notebooks_dir
+from runbook.sections.kit import interactive
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,8 +41,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LONG = 120_000   # ms: a first kernel start on a busy 2-core machine
 
 # Cells a responder types when the notebook lacks them (see `ensure_cells`).
-BANNER_CELL = "from runbook import banner\nbanner.status(rb)"
-SLACK_CELL = ("from runbook import comms, widgets\n"
+BANNER_CELL = "from runbook.sections.kit import banner\nbanner.status(rb)"
+SLACK_CELL = ("from runbook.sections import comms\nfrom runbook.sections.kit import widgets\n"
               "widgets.confirm(rb, comms.slack_action(rb, comms.slack_text(rb)))")
 ARABIC_CELL = "comms.customer_message()"
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from runbook import actions, comms, contacts, session
 from runbook.core.config import load_config, parse_config
 from runbook.core.errors import BadInput
 from runbook.core.findings import failed, passed
@@ -20,6 +19,9 @@ from runbook.drill.fakes.statuspage import FakeStatuspage
 from runbook.drill.scenarios.mitigate import comms_outage
 from runbook.drill.target import Target, simulated_target
 from runbook.host.runner import run_notebook
+from runbook.incident import contacts
+from runbook.sections import comms
+from runbook.sections.kit import actions, session
 
 # The loopback SMTP server takes a plain-text login on purpose; aiosmtpd warns about it.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

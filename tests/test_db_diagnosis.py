@@ -20,8 +20,6 @@ from pg_fixtures import (  # noqa: F401 - fixtures register by import
     pg_app_fixture,
     postgres_fixture,
 )
-from runbook import db, session
-from runbook.actions import ActionResult
 from runbook.clients import dburl
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
@@ -29,30 +27,33 @@ from runbook.core.findings import Finding, Status
 from runbook.core.redaction import registry
 from runbook.drill.fakes.railway import FakeRailway
 from runbook.drill.fakes.server import LoopbackServer
+from runbook.sections import db_refused
+from runbook.sections.kit import session
+from runbook.sections.kit.actions import ActionResult
 
 FAST = Timeouts(connect=1.0, read=2.0)
 TOKEN = "railway-token-db-0123456789"
 
 
-def run(url: str, timeout: float = 2.0) -> db.Diagnosis:
-    return db.diagnose(db.UrlLookup(source="test", url=dburl.parse(url)), timeout)
+def run(url: str, timeout: float = 2.0) -> db_refused.Diagnosis:
+    return db_refused.diagnose(db_refused.UrlLookup(source="test", url=dburl.parse(url)), timeout)
 
 
-def stage(diagnosis: db.Diagnosis, name: str) -> db.Stage:
+def stage(diagnosis: db_refused.Diagnosis, name: str) -> db_refused.Stage:
     return next(s for s in diagnosis.stages if s.name == name)
 
 
-def assert_fails_at(diagnosis: db.Diagnosis, stage_name: str, code: str) -> Finding:
+def assert_fails_at(diagnosis: db_refused.Diagnosis, stage_name: str, code: str) -> Finding:
     verdict = diagnosis.verdict
     assert (verdict.code, verdict.status) == (code, Status.FAIL), diagnosis.table()
-    assert verdict.fix == db.FIXES.get(code, verdict.fix) and verdict.fix
+    assert verdict.fix == db_refused.FIXES.get(code, verdict.fix) and verdict.fix
     assert verdict.evidence["stage"] == stage_name
-    assert [row["stage"] for row in verdict.evidence["stages"]] == list(db.STAGES)
+    assert [row["stage"] for row in verdict.evidence["stages"]] == list(db_refused.STAGES)
     failing = diagnosis.failing
     assert failing is not None and failing.name == stage_name and failing.code == code
-    after = db.STAGES[db.STAGES.index(stage_name) + 1:]
+    after = db_refused.STAGES[db_refused.STAGES.index(stage_name) + 1:]
     assert all(stage(diagnosis, name).status is Status.SKIPPED for name in after)
-    before = db.STAGES[:db.STAGES.index(stage_name)]
+    before = db_refused.STAGES[:db_refused.STAGES.index(stage_name)]
     assert all(stage(diagnosis, name).status is Status.PASS for name in before)
     return verdict
 
@@ -88,21 +89,22 @@ def assert_fails_at(diagnosis: db.Diagnosis, stage_name: str, code: str) -> Find
     ("something nobody has seen before", "db.connect_failed"),
 ])
 def test_classify_messages(message: str, code: str) -> None:
-    assert db.classify(message).code == code
+    assert db_refused.classify(message).code == code
 
 
 def test_classify_by_type_and_sqlstate() -> None:
-    assert db.classify(psycopg.errors.ConnectionTimeout("x")).code == "db.timeout"
-    assert db.classify(TimeoutError()).code == "db.timeout"
-    assert db.classify(psycopg.errors.TooManyConnections("odd wording")).code == \
+    assert db_refused.classify(psycopg.errors.ConnectionTimeout("x")).code == "db.timeout"
+    assert db_refused.classify(TimeoutError()).code == "db.timeout"
+    assert db_refused.classify(psycopg.errors.TooManyConnections("odd wording")).code == \
         "db.too_many_connections"
-    assert db.classify(psycopg.errors.CannotConnectNow("odd wording")).code == "db.starting_up"
+    assert db_refused.classify(psycopg.errors.CannotConnectNow("odd wording")).code == \
+        "db.starting_up"
 
 
 def test_every_rule_has_the_runbook_fix() -> None:
-    for rule in (*db.RULES, db.UNKNOWN):
-        assert rule.fix and rule.stage in db.STAGES
-    assert {r.code for r in db.RULES} >= {
+    for rule in (*db_refused.RULES, db_refused.UNKNOWN):
+        assert rule.fix and rule.stage in db_refused.STAGES
+    assert {r.code for r in db_refused.RULES} >= {
         "db.dns_failed", "db.refused", "db.timeout", "db.ssl_required", "db.auth_failed",
         "db.database_missing", "db.too_many_connections", "db.starting_up"}
 
@@ -111,7 +113,7 @@ def test_every_rule_has_the_runbook_fix() -> None:
 
 def test_happy_path(pg_app: PgApp) -> None:
     diagnosis = run(pg_app.url)
-    assert [s.status for s in diagnosis.stages] == [Status.PASS] * len(db.STAGES)
+    assert [s.status for s in diagnosis.stages] == [Status.PASS] * len(db_refused.STAGES)
     assert all(s.seconds >= 0 for s in diagnosis.stages)
     verdict = diagnosis.verdict
     assert verdict.code == "db.ok" and verdict.status is Status.PASS
@@ -136,7 +138,7 @@ def test_stopped_server_is_refused(pg_app: PgApp) -> None:
     # And libpq's own message for the same fault lands in the same class.
     with pytest.raises(psycopg.OperationalError) as caught:
         psycopg.connect(pg_app.url, connect_timeout=2)
-    assert db.classify(caught.value).code == "db.refused"
+    assert db_refused.classify(caught.value).code == "db.refused"
 
 
 def test_wrong_password(pg_app: PgApp) -> None:
@@ -185,7 +187,7 @@ def test_ssl_required_by_the_client(pg_app: PgApp) -> None:
     assert "does not support SSL" in verdict.evidence["message"]
     with pytest.raises(psycopg.OperationalError) as caught:
         psycopg.connect(pg_app.url_with(sslmode="require"), connect_timeout=2)
-    assert db.classify(caught.value).code == "db.ssl_required"
+    assert db_refused.classify(caught.value).code == "db.ssl_required"
 
 
 def test_unresolvable_host() -> None:
@@ -195,7 +197,7 @@ def test_unresolvable_host() -> None:
     with pytest.raises(psycopg.OperationalError) as caught:
         psycopg.connect("postgresql://app:pw-123456@db-gone.invalid:5432/dealix",
                         connect_timeout=2)
-    assert db.classify(caught.value).code == "db.dns_failed"
+    assert db_refused.classify(caught.value).code == "db.dns_failed"
 
 
 def test_listener_that_never_answers_times_out() -> None:
@@ -206,7 +208,7 @@ def test_listener_that_never_answers_times_out() -> None:
         # libpq's own timeout (it rounds up to 2 s) is the same class.
         with pytest.raises(psycopg.OperationalError) as caught:
             psycopg.connect(url, connect_timeout=1)
-        assert db.classify(caught.value).code == "db.timeout"
+        assert db_refused.classify(caught.value).code == "db.timeout"
 
 
 def test_starting_up() -> None:
@@ -236,23 +238,23 @@ def plain_config(**database: Any) -> Config:
 
 def test_url_from_env_is_registered(pg_app: PgApp, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_DB_URL", pg_app.url)
-    lookup = db.find_url(plain_config(), FAST)
+    lookup = db_refused.find_url(plain_config(), FAST)
     assert lookup.source == "$TEST_DB_URL" and lookup.url is not None
     assert lookup.findings[0].status is Status.SKIPPED  # no Railway: not compared
     assert registry().redact(pg_app.password) == "[redacted:TEST_DB_URL]"
-    assert db.diagnose(lookup, 2).verdict.code == "db.ok"
+    assert db_refused.diagnose(lookup, 2).verdict.code == "db.ok"
 
 
 def test_url_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TEST_DB_URL", raising=False)
-    diagnosis = db.diagnose(db.find_url(plain_config(), FAST))
+    diagnosis = db_refused.diagnose(db_refused.find_url(plain_config(), FAST))
     verdict = assert_fails_at(diagnosis, "parse", "db.url_missing")
     assert "$TEST_DB_URL is not set" in verdict.summary
 
 
 def test_url_invalid_names_the_part(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_DB_URL", "postgresql://app:hunter2-pw@db:54o2/dealix")
-    diagnosis = db.diagnose(db.find_url(plain_config(), FAST))
+    diagnosis = db_refused.diagnose(db_refused.find_url(plain_config(), FAST))
     verdict = assert_fails_at(diagnosis, "parse", "db.url_invalid")
     assert verdict.evidence["part"] == "port" and "port" in verdict.summary
     assert "hunter2-pw" not in json.dumps(verdict.to_dict()) + repr(diagnosis.table())
@@ -294,10 +296,10 @@ def railway(monkeypatch: pytest.MonkeyPatch) -> Iterator[RailwayEnv]:
 def test_url_from_the_apps_railway_variables(railway: RailwayEnv, pg_app: PgApp) -> None:
     railway.app.variables["DATABASE_URL"] = pg_app.url
     railway.postgres.variables["DATABASE_URL"] = pg_app.url
-    lookup = db.find_url(railway.config(), FAST)
+    lookup = db_refused.find_url(railway.config(), FAST)
     assert lookup.source.startswith("the app's Railway variables")
     assert [(f.code, f.status) for f in lookup.findings] == [("db.url_matches", Status.PASS)]
-    assert db.diagnose(lookup, 2).verdict.code == "db.ok"
+    assert db_refused.diagnose(lookup, 2).verdict.code == "db.ok"
 
 
 def test_public_url_also_matches(railway: RailwayEnv, pg_app: PgApp,
@@ -306,7 +308,7 @@ def test_public_url_also_matches(railway: RailwayEnv, pg_app: PgApp,
     railway.postgres.variables.update({
         "DATABASE_URL": "postgresql://dealix_app:other@postgres.railway.internal:5432/x",
         "DATABASE_PUBLIC_URL": pg_app.url})
-    lookup = db.find_url(railway.config(), FAST)
+    lookup = db_refused.find_url(railway.config(), FAST)
     assert lookup.findings[0].code == "db.url_matches"
 
 
@@ -315,7 +317,7 @@ def test_mismatch_shows_only_redacted_forms(railway: RailwayEnv, pg_app: PgApp,
     old = pg_app.url_with(password="old-password-123")
     monkeypatch.setenv("TEST_DB_URL", old)
     railway.postgres.variables["DATABASE_URL"] = pg_app.url
-    lookup = db.find_url(railway.config(), FAST)
+    lookup = db_refused.find_url(railway.config(), FAST)
     finding = lookup.findings[0]
     assert (finding.code, finding.status) == ("db.url_mismatch", Status.FAIL)
     assert finding.evidence["differs"] == ["password"]
@@ -328,16 +330,16 @@ def test_no_railway_service_id_skips(railway: RailwayEnv, pg_app: PgApp,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_DB_URL", pg_app.url)
     config = railway.config(with_service=False)
-    assert db.find_url(config, FAST).findings[0].status is Status.SKIPPED
-    assert db.service_status(config, FAST)[0].status is Status.SKIPPED
-    assert db.service_status(plain_config(), FAST)[0].status is Status.SKIPPED
+    assert db_refused.find_url(config, FAST).findings[0].status is Status.SKIPPED
+    assert db_refused.service_status(config, FAST)[0].status is Status.SKIPPED
+    assert db_refused.service_status(plain_config(), FAST)[0].status is Status.SKIPPED
 
 
 def test_service_status(railway: RailwayEnv) -> None:
-    [ok] = db.service_status(railway.config(), FAST)
+    [ok] = db_refused.service_status(railway.config(), FAST)
     assert (ok.code, ok.status) == ("db.service_ok", Status.PASS)
     railway.fake.add_deployment(railway.postgres.id, "CRASHED", datetime.now(UTC))
-    [down] = db.service_status(railway.config(), FAST)
+    [down] = db_refused.service_status(railway.config(), FAST)
     assert (down.code, down.status, down.evidence["status"]) == (
         "db.service_down", Status.FAIL, "CRASHED")
     assert down.fix
@@ -346,7 +348,7 @@ def test_service_status(railway: RailwayEnv) -> None:
 def test_railway_refusing_the_token_is_an_error_not_a_pass(
         railway: RailwayEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_RAILWAY_TOKEN", "wrong-token-000")
-    [finding] = db.service_status(railway.config(), FAST)
+    [finding] = db_refused.service_status(railway.config(), FAST)
     assert finding.status is Status.ERROR and "TEST_RAILWAY_TOKEN" in finding.summary
 
 
@@ -378,20 +380,20 @@ def test_fix_action_dry_run_then_confirmed(railway: RailwayEnv, pg_app: PgApp, t
     railway.app.variables["DATABASE_URL"] = old
     railway.postgres.variables["DATABASE_URL"] = pg_app.url
     rb = open_session(railway.config(), tmp_path)
-    lookup = db.find_url(rb.config, rb.timeouts)
-    diagnosis = db.diagnose(lookup, 2)
+    lookup = db_refused.find_url(rb.config, rb.timeouts)
+    diagnosis = db_refused.diagnose(lookup, 2)
     assert diagnosis.verdict.code == "db.auth_failed"
 
-    dry = db.fix_database_url(rb, lookup, diagnosis)
+    dry = db_refused.fix_database_url(rb, lookup, diagnosis)
     assert isinstance(dry, ActionResult)
     assert dry.dry_run and dry.status == "dry_run"
     assert dry.plan.startswith("set DATABASE_URL to the Postgres service's current")
     assert railway.fake.mutation_names() == []
 
-    done = db.fix_database_url(rb, lookup, diagnosis, confirm=True)
+    done = db_refused.fix_database_url(rb, lookup, diagnosis, confirm=True)
     assert isinstance(done, ActionResult)
     assert not done.dry_run and done.status == "succeeded" and done.summary.startswith("done:")
-    again = db.fix_database_url(rb, lookup, diagnosis, confirm=True)
+    again = db_refused.fix_database_url(rb, lookup, diagnosis, confirm=True)
     assert isinstance(again, ActionResult) and again.status == "already_done"
     [mutation] = railway.fake.mutations
     assert mutation.name == "variableUpsert"
@@ -415,10 +417,10 @@ def test_fix_action_not_needed_when_the_service_is_down(railway: RailwayEnv, pg_
     monkeypatch.setenv("TEST_DB_URL", pg_app.url)
     railway.postgres.variables["DATABASE_URL"] = pg_app.url
     rb = open_session(railway.config(), tmp_path)
-    lookup = db.find_url(rb.config, rb.timeouts)
+    lookup = db_refused.find_url(rb.config, rb.timeouts)
     pg_app.pg.stop()
-    diagnosis = db.diagnose(lookup, 2)
-    view = db.fix_database_url(rb, lookup, diagnosis, confirm=True)
+    diagnosis = db_refused.diagnose(lookup, 2)
+    view = db_refused.fix_database_url(rb, lookup, diagnosis, confirm=True)
     assert isinstance(view, ActionResult) and view.status == "blocked"
     assert view.summary.startswith("not done: not needed") and "PostgreSQL service" in view.summary
     assert railway.fake.mutations == []

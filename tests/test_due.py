@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding
 from runbook.archive.record import Archive
-from runbook.postmortem.due import postmortems_due
+from runbook.sections.postmortem.due import postmortems_due
 
 
 def incidents(runs_dir: Path) -> Archive:

@@ -156,7 +156,7 @@ def test_secrets_in_other_shapes_leak_nowhere(tmp_path: Path, runs_dir: Path,
     notebook = write_notebook(
         tmp_path, "echoes",
         "import base64, html, os, subprocess, sys\n"
-        "from runbook import kernel_output\n"
+        "from runbook.sections.kit import kernel_output\n"
         "from runbook.core.redaction import registry\n"
         "kernel_output.install()\n"
         "s = os.environ['HOSTILE_LEARNED']\n"

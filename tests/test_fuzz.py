@@ -14,8 +14,8 @@ from runbook.archive.record import read_record
 from runbook.clients.dburl import parse
 from runbook.core.config import parse_config
 from runbook.core.errors import BadInput, ConfigError, DbUrlError, ParameterError, RecordError
+from runbook.core.notebook_params import Parameter, coerce
 from runbook.core.redaction import registry
-from runbook.host.params import Parameter, coerce
 
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mitigate_fixtures import GIT_ENV, commit_file, origin_and_clone, sh_git, start_session
-from runbook import actions, git_revert
+from runbook.sections import rollback_revert
+from runbook.sections.kit import actions
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +29,7 @@ def test_dry_run_shows_the_diff_and_changes_nothing(tmp_path: Path,
                                                      repos: tuple[Path, Path, str]) -> None:
     origin, clone, bad = repos
     rb = start_session(tmp_path)
-    action = git_revert.revert_action(clone, bad[:10])
+    action = rollback_revert.revert_action(clone, bad[:10])
     assert not action.blocked
     assert "-VERSION = 2  # breaks checkout" in action.preview
     assert "+VERSION = 1" in action.preview
@@ -45,7 +46,7 @@ def test_dry_run_shows_the_diff_and_changes_nothing(tmp_path: Path,
 def test_confirmed_revert_pushes_once(tmp_path: Path, repos: tuple[Path, Path, str]) -> None:
     origin, clone, bad = repos
     rb = start_session(tmp_path)
-    result = actions.run(rb, git_revert.revert_action(clone, bad), confirm=True)
+    result = actions.run(rb, rollback_revert.revert_action(clone, bad), confirm=True)
     assert result.status == actions.SUCCEEDED, result.summary
     head = sh_git(origin, "rev-parse", "main")
     assert head != bad
@@ -54,7 +55,7 @@ def test_confirmed_revert_pushes_once(tmp_path: Path, repos: tuple[Path, Path, s
     assert [s["step"].split(" ")[0:2] for s in result.steps][1:4] == [
         ["git", "checkout"], ["git", "revert"], ["revert", "commit"]]
     # Run again in the same incident: the plan is for the same sha, so nothing happens.
-    again = actions.run(rb, git_revert.revert_action(clone, bad), confirm=True)
+    again = actions.run(rb, rollback_revert.revert_action(clone, bad), confirm=True)
     assert again.status == actions.ALREADY_DONE
     assert sh_git(origin, "rev-parse", "main") == head
 
@@ -63,7 +64,7 @@ def test_dirty_tree_is_refused(tmp_path: Path, repos: tuple[Path, Path, str]) ->
     origin, clone, bad = repos
     (clone / "app.py").write_text("VERSION = 3\n")
     rb = start_session(tmp_path)
-    action = git_revert.revert_action(clone, bad)
+    action = rollback_revert.revert_action(clone, bad)
     assert action.blocked and "uncommitted changes (app.py)" in action.blocked
     result = actions.run(rb, action, confirm=True)
     assert result.status == actions.BLOCKED
@@ -75,7 +76,7 @@ def test_tree_dirtied_after_the_plan_is_refused_at_execution(
         tmp_path: Path, repos: tuple[Path, Path, str]) -> None:
     origin, clone, bad = repos
     rb = start_session(tmp_path)
-    action = git_revert.revert_action(clone, bad)
+    action = rollback_revert.revert_action(clone, bad)
     (clone / "notes.txt").write_text("scratch\n")
     result = actions.run(rb, action, confirm=True)
     assert result.status == actions.FAILED and "uncommitted" in result.summary
@@ -88,7 +89,7 @@ def test_tree_dirtied_after_the_plan_is_refused_at_execution(
 ])
 def test_unknown_sha_is_refused(repos: tuple[Path, Path, str], sha: str, message: str) -> None:
     _, clone, _ = repos
-    action = git_revert.revert_action(clone, sha)
+    action = rollback_revert.revert_action(clone, sha)
     assert message in action.blocked
 
 
@@ -101,16 +102,17 @@ def test_merge_commit_needs_a_mainline(tmp_path: Path, repos: tuple[Path, Path, 
     sh_git(clone, "merge", "-q", "--no-ff", "-m", "Merge feature", "feature")
     sh_git(clone, "push", "-q", "origin", "main")
     merge = sh_git(clone, "rev-parse", "HEAD")
-    blocked = git_revert.revert_action(clone, merge)
+    blocked = rollback_revert.revert_action(clone, merge)
     assert "merge of 2 parents" in blocked.blocked and "mainline=1" in blocked.blocked
     rb = start_session(tmp_path)
-    result = actions.run(rb, git_revert.revert_action(clone, merge, mainline=1), confirm=True)
+    result = actions.run(rb, rollback_revert.revert_action(clone, merge, mainline=1), confirm=True)
     assert result.status == actions.SUCCEEDED, result.summary
     assert "feature.py" not in sh_git(origin, "ls-tree", "--name-only", "main")
     assert "other.py" in sh_git(origin, "ls-tree", "--name-only", "main")
-    wrong = git_revert.revert_action(clone, sh_git(clone, "rev-parse", f"{merge}^1"), mainline=1)
+    wrong = rollback_revert.revert_action(clone, sh_git(clone, "rev-parse", f"{merge}^1"),
+                                          mainline=1)
     assert "only for merge commits" in wrong.blocked
-    undone = git_revert.revert_action(clone, merge, mainline=1)
+    undone = rollback_revert.revert_action(clone, merge, mainline=1)
     assert "already undone" in undone.blocked
 
 
@@ -118,7 +120,7 @@ def test_a_revert_that_conflicts_is_blocked(repos: tuple[Path, Path, str]) -> No
     _, clone, bad = repos
     commit_file(clone, "app.py", "VERSION = 3\n", "bump again")
     sh_git(clone, "push", "-q", "origin", "main")
-    action = git_revert.revert_action(clone, bad)
+    action = rollback_revert.revert_action(clone, bad)
     assert "conflicts in app.py" in action.blocked
     assert sh_git(clone, "status", "--porcelain") == ""
 
@@ -127,7 +129,7 @@ def test_a_refused_push_leaves_the_clone_as_it_was(tmp_path: Path,
                                                    repos: tuple[Path, Path, str]) -> None:
     origin, clone, bad = repos
     rb = start_session(tmp_path)
-    action = git_revert.revert_action(clone, bad)
+    action = rollback_revert.revert_action(clone, bad)
     hook = origin / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
     hook.chmod(0o755)
@@ -144,11 +146,12 @@ def test_behind_the_remote_is_refused(tmp_path: Path, repos: tuple[Path, Path, s
     sh_git(tmp_path, "clone", "-q", str(origin), str(other))
     commit_file(other, "b.py", "B = 1\n", "someone else's fix")
     sh_git(other, "push", "-q", "origin", "main")
-    action = git_revert.revert_action(clone, bad)
+    action = rollback_revert.revert_action(clone, bad)
     assert "behind origin/main" in action.blocked and "pull --ff-only" in action.blocked
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
-    assert "not a git work tree" in git_revert.revert_action(tmp_path / "plain", "abcd").blocked
-    assert "does not exist" in git_revert.revert_action(tmp_path / "nope", "abcd").blocked
+    blocked = rollback_revert.revert_action(tmp_path / "plain", "abcd").blocked
+    assert "not a git work tree" in blocked
+    assert "does not exist" in rollback_revert.revert_action(tmp_path / "nope", "abcd").blocked

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from runbook.checks.health import probe_health
 from runbook.clients.transport import Timeouts
 from runbook.core.config import parse_config
 from runbook.core.findings import Status
 from runbook.drill.fakes.dealix import AppState, DealixApp
 from runbook.drill.fakes.server import FakeService, LoopbackServer, Request, Response
-from runbook.health import probe_health
 
 FAST = Timeouts(connect=0.5, read=0.5)
 

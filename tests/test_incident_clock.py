@@ -11,14 +11,14 @@ import pytest
 
 from mitigate_fixtures import start_session
 from postmortem_fixtures import T0, add_run, finding
-from runbook import banner, session
 from runbook.archive.incident_start import incident_started
 from runbook.archive.record import Archive
 from runbook.core import clock, impact
 from runbook.core.errors import BadInput
 from runbook.core.findings import failed, passed
-from runbook.postmortem import due
-from runbook.postmortem.history import load_history
+from runbook.sections.kit import banner, session
+from runbook.sections.postmortem import due
+from runbook.sections.postmortem.history import load_history
 
 
 def down(since: str) -> dict[str, object]:

@@ -21,13 +21,10 @@ PROTOCOLS = {
     "no_service": "clients/slack.py",
     "/pages/": "clients/statuspage.py",
     "deploymentRollback(id": "clients/railway.py",
-    "psycopg.connect": "db/probe.py",
+    "psycopg.connect": "sections/db_refused/probe.py",
     '["git"': "clients/git.py",
     "subprocess": None,   # checked below: git's subprocess calls stay in clients/git.py
 }
-# What a client must never import: findings are made by the checks, shown by the sections.
-NOT_FOR_CLIENTS = ("runbook.core.findings", "runbook.display", "runbook.widgets",
-                   "runbook.actions", "runbook.checks", "runbook.session", "runbook.db")
 
 
 def _modules() -> dict[str, str]:

@@ -19,7 +19,7 @@ from runbook.drill.fakes.uptimerobot import FakeUptimeRobot
 from runbook.drill.run import run_drill
 from runbook.drill.scenarios.monitoring import monitoring_services
 from runbook.drill.target import Target, simulated_target
-from runbook.monitoring import (
+from runbook.sections.monitoring_check import (
     Checklist,
     check_contacts,
     check_sentry,

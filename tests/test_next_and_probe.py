@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from runbook import mitigation, webhook
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Finding, Status, failed, passed
 from runbook.drill.fakes.dealix import AppState, DealixApp
 from runbook.drill.fakes.server import FakeService, LoopbackServer, Request, Response
+from runbook.sections import webhook_401
+from runbook.sections.kit import mitigation
 
 FAST = Timeouts(connect=0.5, read=1.0)
 SECRET = "whsec_probe-check-0123456789"
@@ -61,17 +62,17 @@ def config_for(base_url: str) -> Config:
     return parse_config({"service": {"name": "dealix", "base_url": base_url}}, Path("t.toml"))
 
 
-def copies(value: str = SECRET) -> webhook.SecretCopies:
-    return webhook.SecretCopies(webhook.SecretCopy(webhook.APP, "$APP", value),
-                                webhook.SecretCopy(webhook.DASHBOARD, "$DASH", value))
+def copies(value: str = SECRET) -> webhook_401.SecretCopies:
+    return webhook_401.SecretCopies(webhook_401.SecretCopy(webhook_401.APP, "$APP", value),
+                                webhook_401.SecretCopy(webhook_401.DASHBOARD, "$DASH", value))
 
 
 def test_the_probe_leaves_one_recognisable_row_per_incident() -> None:
     state = AppState(webhook_secret=SECRET)
     with LoopbackServer(DealixApp(state)) as server:
         config = config_for(server.url)
-        first = webhook.prove_live(config, FAST, copies(), "inc-20261129-2200-abcd")
-        again = webhook.prove_live(config, FAST, copies(), "inc-20261129-2200-abcd")
+        first = webhook_401.prove_live(config, FAST, copies(), "inc-20261129-2200-abcd")
+        again = webhook_401.prove_live(config, FAST, copies(), "inc-20261129-2200-abcd")
     for found in (first, again):
         by_code = {f.code: f for f in found}
         assert all(f.status is Status.PASS for f in found), found
@@ -81,21 +82,22 @@ def test_the_probe_leaves_one_recognisable_row_per_incident() -> None:
     assert outcomes == ["duplicate", "duplicate", "duplicate", "ok"]
     [row] = state.payment_events
     assert "runbook" in row.event_id and "inc-20261129-2200-abcd" in row.event_id
-    assert row.event_type == webhook.PROBE_EVENT_TYPE and not row.event_type.startswith("payment")
+    assert row.event_type == webhook_401.PROBE_EVENT_TYPE
+    assert not row.event_type.startswith("payment")
     assert row.payment_status is None          # no data.status: no receipt, invoice, alert
     assert state.side_effects == []
 
 
 def test_another_incident_has_its_own_id() -> None:
-    assert webhook.probe_event_id("inc-a") != webhook.probe_event_id("inc-b")
-    event = webhook.verification_event("t", "inc-a")
-    assert "status" not in event["data"] and event["id"] == webhook.probe_event_id("inc-a")
+    assert webhook_401.probe_event_id("inc-a") != webhook_401.probe_event_id("inc-b")
+    event = webhook_401.verification_event("t", "inc-a")
+    assert "status" not in event["data"] and event["id"] == webhook_401.probe_event_id("inc-a")
 
 
 def test_dlq_counts_as_accepted() -> None:
     state = AppState(webhook_secret=SECRET, webhook_processing_fails=True)
     with LoopbackServer(DealixApp(state)) as server:
-        found = webhook.prove_live(config_for(server.url), FAST, copies(), "inc-dlq")
+        found = webhook_401.prove_live(config_for(server.url), FAST, copies(), "inc-dlq")
     accepted = [f for f in found if f.code.endswith("_copy_accepted")]
     assert all(f.status is Status.PASS for f in accepted)
     assert "dlq" in {f.evidence.get("outcome") for f in accepted}
@@ -113,17 +115,17 @@ class Answers(FakeService):
 @pytest.mark.parametrize("status", [404, 501, 500, 503])
 def test_404_501_and_5xx_are_not_dealix(status: int) -> None:
     with LoopbackServer(Answers(status)) as server:
-        found = webhook.prove_live(config_for(server.url), FAST, copies(), "inc-x")
+        found = webhook_401.prove_live(config_for(server.url), FAST, copies(), "inc-x")
     for finding in found:
         assert finding.status is Status.FAIL, finding
         assert "not the Dealix API" in finding.summary
-        assert finding.fix == webhook.FIX_NOT_API
+        assert finding.fix == webhook_401.FIX_NOT_API
 
 
 def test_a_static_wrong_app_is_not_dealix() -> None:
     state = AppState(webhook_secret=SECRET, serves_api=False, other_app="static")
     with LoopbackServer(DealixApp(state)) as server:
-        found = webhook.prove_live(config_for(server.url), FAST, copies(), "inc-x")
+        found = webhook_401.prove_live(config_for(server.url), FAST, copies(), "inc-x")
     assert {f.evidence["answer"][:3] for f in found} == {"501"}
     assert all(f.status is Status.FAIL for f in found)
 

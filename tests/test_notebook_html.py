@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from runbook.core.errors import RecordError
-from runbook.postmortem import notebook_html
+from runbook.sections.postmortem import notebook_html
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 

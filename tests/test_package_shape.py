@@ -113,6 +113,58 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+# The layers, lowest first: a module may import its own layer and those below it, never above.
+# The archive stores bytes and knows no meaning: it sits below the checks and the incident.
+LAYERS = ("core", "clients", "archive", "checks", "incident", "sections", "host")
+# The drill stands beside the host (`runbook drill` starts it; it runs notebooks as the host does).
+SAME_LAYER = {"drill": "host"}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    layer = parts[1] if len(parts) > 1 else ""
+    return SAME_LAYER.get(layer, layer) if SAME_LAYER.get(layer, layer) in LAYERS else ""
+
+
+def arrows_against_the_layers(graph: dict[str, set[str]]) -> list[str]:
+    rank = {name: index for index, name in enumerate(LAYERS)}
+    wrong = []
+    for module, deps in graph.items():
+        own = layer_of(module)
+        for dep in deps:
+            other = layer_of(dep)
+            if own in rank and other in rank and rank[other] > rank[own]:
+                wrong.append(f"{module} -> {dep}")
+    return sorted(wrong)
+
+
+def test_every_module_sits_in_a_layer() -> None:
+    loose = [name for name in import_graph() if name != "runbook" and not layer_of(name)]
+    assert loose == []
+
+
+def test_imports_point_down_the_layers() -> None:
+    assert arrows_against_the_layers(import_graph()) == []
+
+
+def test_the_layer_check_sees_an_arrow_up() -> None:
+    graph = {"runbook.archive.seal": {"runbook.checks.deploys", "runbook.core.clock"},
+             "runbook.checks.deploys": {"runbook.core.clock"}}
+    assert arrows_against_the_layers(graph) == ["runbook.archive.seal -> runbook.checks.deploys"]
+
+
+SECTIONS = ("sev1_response", "api_404", "webhook_401", "db_refused", "error_spike", "rollback",
+            "comms", "monitoring_check", "postmortem")
+
+
+def test_each_notebook_has_its_section_module() -> None:
+    notebooks = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert notebooks == sorted(SECTIONS)
+    for name in notebooks:
+        assert (PACKAGE / "sections" / f"{name}.py").is_file() or \
+            (PACKAGE / "sections" / name / "__init__.py").is_file(), name
+
+
 def test_the_top_level_is_small() -> None:
     top = [p.name for p in PACKAGE.glob("*.py")]
     assert len(top) <= MAX_TOP_LEVEL_MODULES, sorted(top)
@@ -126,10 +178,10 @@ def test_no_module_is_named_like_a_standard_library_module() -> None:
 
 def test_clients_never_import_findings_or_display() -> None:
     graph = import_graph()
-    forbidden = {"runbook.core.findings", "runbook.display", "runbook.widgets", "runbook.banner",
-                 "runbook.session"}
-    wrong = {name: sorted(deps & forbidden) for name, deps in graph.items()
-             if name.startswith("runbook.clients") and deps & forbidden}
+    forbidden = ("runbook.core.findings", "runbook.checks", "runbook.sections")
+    wrong = {name: sorted(d for d in deps if d.startswith(forbidden))
+             for name, deps in graph.items()
+             if name.startswith("runbook.clients") and any(d.startswith(forbidden) for d in deps)}
     assert wrong == {}
 
 

@@ -11,13 +11,13 @@ import pytest
 
 from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding, local_links
-from runbook import postmortem
 from runbook.archive.record import Archive
 from runbook.core.errors import UnknownIncident
 from runbook.core.redaction import registry
 from runbook.drill.run import run_drill
-from runbook.postmortem.history import action_outcome, load_history
-from runbook.postmortem.merge import block, merge
+from runbook.sections import postmortem
+from runbook.sections.postmortem.history import action_outcome, load_history
+from runbook.sections.postmortem.merge import block, merge
 
 INCIDENT = "inc-drill-pm"
 HEADINGS = ["## Timeline", "## Root cause", "## What worked", "## What didn't",

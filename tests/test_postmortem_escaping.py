@@ -11,8 +11,8 @@ def test_the_postmortem_markdown_escapes_html_from_commits_and_start_commands(
     from datetime import UTC, datetime
 
     from postmortem_fixtures import add_run, finding
-    from runbook import postmortem
     from runbook.archive.record import Archive
+    from runbook.sections import postmortem
 
     archive = Archive(tmp_path / "runs")
     script = "<script>alert('x')</script>"

@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runbook import health
-from runbook.checks import api_routes
+from runbook.checks import api_routes, health
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Status

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from mitigate_fixtures import start_session
-from runbook import actions, rollback
 from runbook.core.config import load_config
 from runbook.core.errors import ActionRefused
 from runbook.drill.fakes.railway import FakeRailway
 from runbook.drill.scenarios.mitigate import bad_deploy, staged
 from runbook.drill.target import Target, simulated_target
 from runbook.host.runner import run_notebook
-from runbook.session import Session
+from runbook.sections import rollback
+from runbook.sections.kit import actions
+from runbook.sections.kit.session import Session
 
 FAST = rollback.WaitPolicy(bound=20, first_interval=0.05, max_interval=0.2,
                            health_attempts=3, health_interval=0.2, progress=False)
@@ -35,7 +36,7 @@ class Drill:
 
 
 def start_session_at(config_path: Path, notebook: str, incident: str) -> Session:
-    from runbook import session
+    from runbook.sections.kit import session
 
     return session.start(notebook, incident_id=incident, config_path=str(config_path))
 

@@ -112,7 +112,7 @@ def test_secrets_never_reach_the_archive(tmp_path: Path, runs_dir: Path) -> None
         "import os\nprint(os.environ['TEST_SLACK_WEBHOOK_URL'])",
         "import os, base64\nfrom IPython.display import HTML\n"
         "HTML('<b>' + os.environ['TEST_RAILWAY_TOKEN'] + '</b>')",
-        "import runbook.session\nrb = runbook.session.start('leaky', config_path="
+        "from runbook.sections.kit import session\nrb = session.start('leaky', config_path="
         f"{str(config)!r})\nimport os\nos.environ['TEST_RAILWAY_TOKEN']",
         "import os\nraise RuntimeError('server said: ' + os.environ['TEST_RAILWAY_TOKEN'])")
     env = {"TEST_SLACK_WEBHOOK_URL": CANARY_SLACK, "TEST_RAILWAY_TOKEN": CANARY_TOKEN}

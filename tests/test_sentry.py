@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from runbook import error_spike
 from runbook.checks.sentry import assess, classify
 from runbook.clients import sentry
 from runbook.clients.sentry import Bucket, SentryClient
@@ -26,6 +25,7 @@ from runbook.drill.fakes.railway import with_railway
 from runbook.drill.fakes.sentry import FakeSentry, with_sentry
 from runbook.drill.fakes.server import LoopbackServer, json_response
 from runbook.drill.target import simulated_target
+from runbook.sections import error_spike
 
 TOKEN = "sntrys_0123456789abcdef0123"
 FAST = Timeouts(connect=1.0, read=0.5)

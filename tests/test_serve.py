@@ -19,7 +19,7 @@ from runbook.drill.fakes.slack import FakeSlack
 from runbook.host.serve import alerts, schedule
 from runbook.host.serve.auth import redact_path
 from runbook.host.serve.slack import post_to_slack
-from runbook.postmortem.history import load_history
+from runbook.sections.postmortem.history import load_history
 from serve_fixtures import (
     SENTRY_SECRET,
     TOKEN,

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from runbook import api404, mitigation, sev1
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Finding, Status, failed
-from runbook.drill.scenarios.sev1 import WRONG_START_COMMAND, api_404, crash, with_monitoring
+from runbook.drill.scenarios import sev1 as scenario
+from runbook.drill.scenarios.sev1 import WRONG_START_COMMAND, crash, with_monitoring
 from runbook.drill.target import Target, simulated_target
+from runbook.sections import api_404, sev1_response
+from runbook.sections.kit import mitigation
 
 FAST = Timeouts(connect=1.0, read=0.5)
 
@@ -35,7 +37,7 @@ def statuses(findings: list[Finding]) -> dict[str, Status]:
 def test_healthy_everything_passes(target: Target) -> None:
     with_monitoring(target)
     with target.environment():
-        report = sev1.investigate(load(target), FAST)
+        report = sev1_response.investigate(load(target), FAST)
     assert statuses(report.findings) == {
         "health.ok": Status.PASS, "deploy.ok": Status.PASS, "deploy.not_recent": Status.PASS,
         "uptime.up": Status.PASS, "db.ok": Status.SKIPPED, "moyasar.ok": Status.PASS}
@@ -46,7 +48,7 @@ def test_outage_sections(target: Target) -> None:
     with_monitoring(target)
     crash(target)
     with target.environment():
-        report = sev1.investigate(load(target), FAST)
+        report = sev1_response.investigate(load(target), FAST)
     assert {f.code for f in report.confirm if f.failed} == {"health.down"}
     assert [f.code for f in report.railway] == ["deploy.crashed"]
     [down] = report.uptime
@@ -64,7 +66,7 @@ def test_one_hung_service_is_reported_not_waited_for(target: Target, service: st
     with_monitoring(target)
     target.servers[service].service.hang = True
     with target.environment():
-        report = sev1.investigate(load(target), FAST)
+        report = sev1_response.investigate(load(target), FAST)
     found = [f for f in report.findings if f.code == code]
     assert found and found[0].status in (Status.ERROR, Status.FAIL)
     assert "timeout" in found[0].summary
@@ -73,7 +75,7 @@ def test_one_hung_service_is_reported_not_waited_for(target: Target, service: st
 
 def test_unconfigured_services_are_skipped(target: Target) -> None:
     with target.environment():
-        report = sev1.investigate(load(target), FAST)
+        report = sev1_response.investigate(load(target), FAST)
     skipped = {f.code for f in report.findings if f.status is Status.SKIPPED}
     assert skipped == {"deploy.ok", "uptime.up", "db.ok", "moyasar.ok"}
     assert all(f.summary for f in report.findings)
@@ -91,7 +93,7 @@ def test_db_url_from_railway_variables_refused(target: Target) -> None:
         f"postgresql://postgres:pg-pass-9876@127.0.0.1:{_closed_port()}/railway"
     target.sections["database"] = {"url_env": "DRILL_DATABASE_URL_UNSET"}
     with target.environment():
-        finding = sev1.check_db_connection(load(target), FAST)
+        finding = sev1_response.check_db_connection(load(target), FAST)
     assert finding.code == "db.refused" and finding.status is Status.FAIL
     assert "Railway variables" in finding.evidence["source"]
     assert "pg-pass-9876" not in repr(finding)
@@ -100,15 +102,15 @@ def test_db_url_from_railway_variables_refused(target: Target) -> None:
 def test_db_url_invalid(target: Target, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRILL_DATABASE_URL", "not-a-url")
     target.sections["database"] = {"url_env": "DRILL_DATABASE_URL"}
-    finding = sev1.check_db_connection(load(target), FAST)
+    finding = sev1_response.check_db_connection(load(target), FAST)
     assert finding.code == "db.url_invalid"
     assert finding.status is Status.FAIL
 
 
 def test_api_404_report(target: Target) -> None:
-    api_404(target)
+    scenario.api_404(target)
     with target.environment():
-        report = api404.investigate(load(target), FAST)
+        report = api_404.investigate(load(target), FAST)
     assert statuses(report.deploy) == {"deploy.ok": Status.PASS}
     [start] = report.start_command
     assert start.code == "deploy.start_command_wrong"
@@ -123,7 +125,7 @@ def test_api_404_failed_deploy_shows_its_logs(target: Target) -> None:
     with_monitoring(target)
     crash(target)
     with target.environment():
-        report = api404.investigate(load(target), FAST)
+        report = api_404.investigate(load(target), FAST)
     assert report.logs is not None
     assert "ModuleNotFoundError" in repr(report.logs)
     assert "ModuleNotFoundError" in report.logs._repr_html_()
@@ -132,7 +134,7 @@ def test_api_404_failed_deploy_shows_its_logs(target: Target) -> None:
 def test_api_healthy_routes(target: Target) -> None:
     with_monitoring(target)
     with target.environment():
-        report = api404.investigate(load(target), FAST)
+        report = api_404.investigate(load(target), FAST)
     assert [f.code for f in report.routes] == ["api.ok", "api.ok"]
     assert statuses(report.start_command) == {"deploy.start_command_ok": Status.PASS}
 

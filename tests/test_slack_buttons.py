@@ -34,7 +34,7 @@ from runbook.drill.scenarios.alerts import (
 )
 from runbook.drill.target import Target, simulated_target
 from runbook.host.serve.plans import Plan, stale_reason
-from runbook.postmortem.history import load_history
+from runbook.sections.postmortem.history import load_history
 
 pytestmark = pytest.mark.timeout(240)
 OTHER_RESPONDER = "U0DEALIXNORA"

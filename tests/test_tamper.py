@@ -19,10 +19,10 @@ from postmortem_fixtures import T0, finding, notebook_with
 from runbook.archive.incident_start import incident_started
 from runbook.archive.layout import NOTEBOOK
 from runbook.archive.record import Archive
-from runbook.archive.seal import seal_run
 from runbook.archive.verify import verify_incident
 from runbook.core import clock
-from runbook.postmortem.due import postmortems_due
+from runbook.incident.seal import seal_run
+from runbook.sections.postmortem.due import postmortems_due
 
 INCIDENT = "inc-tamper"
 

@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 
 from mitigate_fixtures import start_session
-from runbook import actions, rollback, session
-from runbook.actions import Action, Outcome, Reconciliation, StepLog
 from runbook.core.config import load_config
 from runbook.core.errors import OutcomeUnknown, ServiceUnavailable
 from runbook.drill.fakes.railway import FakeRailway
 from runbook.drill.scenarios.mitigate import bad_deploy
 from runbook.drill.target import Target, simulated_target
 from runbook.host.runner import run_notebook
-from runbook.session import Session
+from runbook.sections import rollback
+from runbook.sections.kit import actions, session
+from runbook.sections.kit.actions import Action, Outcome, Reconciliation, StepLog
+from runbook.sections.kit.session import Session
 
 FAST = rollback.WaitPolicy(bound=20, first_interval=0.05, max_interval=0.2,
                            health_attempts=3, health_interval=0.2, progress=False)

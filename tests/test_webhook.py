@@ -9,14 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runbook import actions, session, webhook, webhook_fix
 from runbook.core.config import Config
 from runbook.core.findings import Finding, Status
 from runbook.core.redaction import fingerprint, registry
 from runbook.drill.fakes.moyasar import DASHBOARD_SECRET_ENV, WEBHOOK_SECRET_ENV
 from runbook.drill.fakes.server import FakeService, Request, Response, json_response
 from runbook.drill.target import Target
-from runbook.webhook import DASHBOARD, RAILWAY_VARIABLE, SecretCopies, SecretCopy
+from runbook.sections import webhook_401, webhook_401_fix
+from runbook.sections.kit import actions, session
+from runbook.sections.webhook_401 import DASHBOARD, RAILWAY_VARIABLE, SecretCopies, SecretCopy
 from webhook_fixtures import APP_COPY, DASHBOARD_COPY, FAST, configure, rejecting, target
 
 __all__ = ["rejecting", "target"]  # fixtures used by name
@@ -46,12 +47,12 @@ def shows_no_value(finding: Finding, *values: str) -> None:
     (f"'{SECRET}'\n", ["trailing newline", "surrounding quotes"]),
 ])
 def test_whitespace_is_described_never_shown(value: str, issues: list[str]) -> None:
-    assert webhook.whitespace_issues(value) == issues
-    assert webhook.normalized(value) == SECRET
+    assert webhook_401.whitespace_issues(value) == issues
+    assert webhook_401.normalized(value) == SECRET
 
 
 def test_identical_copies_are_ok() -> None:
-    finding = webhook.compare(copy("app", SECRET), copy(DASHBOARD, SECRET))
+    finding = webhook_401.compare(copy("app", SECRET), copy(DASHBOARD, SECRET))
     assert (finding.code, finding.status) == ("webhook.ok", Status.PASS)
     assert finding.evidence["app"]["fingerprint"] == fingerprint(SECRET)
     assert finding.evidence["app"]["length"] == len(SECRET)
@@ -59,7 +60,7 @@ def test_identical_copies_are_ok() -> None:
 
 
 def test_a_trailing_newline_on_railway_is_whitespace_and_says_which_side() -> None:
-    finding = webhook.compare(copy("app", SECRET + "\n"), copy(DASHBOARD, SECRET))
+    finding = webhook_401.compare(copy("app", SECRET + "\n"), copy(DASHBOARD, SECRET))
     assert (finding.code, finding.status) == ("webhook.secret_whitespace", Status.FAIL)
     assert finding.evidence["app"]["whitespace"] == ["trailing newline"]
     assert finding.evidence["dashboard"]["whitespace"] == []
@@ -69,7 +70,7 @@ def test_a_trailing_newline_on_railway_is_whitespace_and_says_which_side() -> No
 
 
 def test_quotes_on_the_dashboard_side_are_whitespace_too() -> None:
-    finding = webhook.compare(copy("app", SECRET), copy(DASHBOARD, f'"{SECRET}" '))
+    finding = webhook_401.compare(copy("app", SECRET), copy(DASHBOARD, f'"{SECRET}" '))
     assert finding.code == "webhook.secret_whitespace"
     assert finding.evidence["dashboard"]["whitespace"] == ["trailing space",
                                                            "surrounding quotes"]
@@ -77,7 +78,7 @@ def test_quotes_on_the_dashboard_side_are_whitespace_too() -> None:
 
 def test_different_copies_are_a_mismatch() -> None:
     other = "whsec_another-value-55"
-    finding = webhook.compare(copy("app", SECRET), copy(DASHBOARD, other))
+    finding = webhook_401.compare(copy("app", SECRET), copy(DASHBOARD, other))
     assert (finding.code, finding.status) == ("webhook.secret_mismatch", Status.FAIL)
     assert fingerprint(SECRET) in finding.summary and fingerprint(other) in finding.summary
     shows_no_value(finding, SECRET, other)
@@ -87,13 +88,13 @@ def test_different_copies_are_a_mismatch() -> None:
 def test_an_unset_copy_is_missing(missing: str) -> None:
     app = copy("app", None if missing == "app" else SECRET)
     dashboard = copy(DASHBOARD, None if missing == DASHBOARD else SECRET)
-    finding = webhook.compare(app, dashboard)
+    finding = webhook_401.compare(app, dashboard)
     assert (finding.code, finding.status) == ("webhook.secret_missing", Status.FAIL)
     assert f"the {missing}'s copy is not set" in finding.summary
 
 
 def test_an_unreadable_copy_is_an_error_not_a_verdict() -> None:
-    finding = webhook.compare(copy("app", None, "Railway refused the token"),
+    finding = webhook_401.compare(copy("app", None, "Railway refused the token"),
                               copy(DASHBOARD, SECRET))
     assert finding.status is Status.ERROR
     assert "Railway refused the token" in finding.summary
@@ -110,11 +111,11 @@ def test_a_copy_never_shows_its_value() -> None:
 def test_app_copy_comes_from_railway_then_the_env_var_wins(
         rejecting: tuple[Target, Config], monkeypatch: pytest.MonkeyPatch) -> None:
     _target, config = rejecting
-    app = webhook.read_app_copy(config, FAST)
+    app = webhook_401.read_app_copy(config, FAST)
     assert app.value == APP_COPY and "Railway variable" in app.source
     assert registry().contains_secret(f"x {APP_COPY} y") == RAILWAY_VARIABLE
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, "whsec_from-env-3141")
-    app = webhook.read_app_copy(config, FAST)
+    app = webhook_401.read_app_copy(config, FAST)
     assert app.value == "whsec_from-env-3141" and app.source == f"${WEBHOOK_SECRET_ENV}"
 
 
@@ -122,35 +123,35 @@ def test_railway_refusing_the_token_is_a_problem_not_missing(
         rejecting: tuple[Target, Config], monkeypatch: pytest.MonkeyPatch) -> None:
     _target, config = rejecting
     monkeypatch.setenv(config.railway.token_env, "wrong-token-1234")
-    app = webhook.read_app_copy(config, FAST)
+    app = webhook_401.read_app_copy(config, FAST)
     assert app.value is None and "Not Authorized" in app.problem
 
 
 def test_typed_dashboard_copy_is_registered_and_wins(
         rejecting: tuple[Target, Config]) -> None:
     _target, config = rejecting
-    assert webhook.read_dashboard_copy(config).value == DASHBOARD_COPY
+    assert webhook_401.read_dashboard_copy(config).value == DASHBOARD_COPY
     typed = "whsec_typed-by-hand-2718"
-    message = webhook.provide_dashboard_secret(config, typed)
+    message = webhook_401.provide_dashboard_secret(config, typed)
     assert typed not in message and fingerprint(typed) in message
     assert registry().contains_secret(typed) == DASHBOARD_SECRET_ENV
-    dashboard = webhook.read_dashboard_copy(config)
+    dashboard = webhook_401.read_dashboard_copy(config)
     assert dashboard.value == typed and dashboard.source == "typed in this session"
-    webhook.provide_dashboard_secret(config, "")
-    assert webhook.read_dashboard_copy(config).value == DASHBOARD_COPY
+    webhook_401.provide_dashboard_secret(config, "")
+    assert webhook_401.read_dashboard_copy(config).value == DASHBOARD_COPY
 
 
 def test_password_widget_hands_the_value_over_and_empties_itself(
         rejecting: tuple[Target, Config]) -> None:
     _target, config = rejecting
-    box_widget = webhook.dashboard_secret_widget(config)
+    box_widget = webhook_401.dashboard_secret_widget(config)
     row, status = box_widget.children
     password, button = row.children
     password.value = "whsec_typed-in-widget-99"
     button.click()
     assert password.value == ""
     assert "whsec_typed-in-widget-99" not in status.value
-    assert webhook.read_dashboard_copy(config).value == "whsec_typed-in-widget-99"
+    assert webhook_401.read_dashboard_copy(config).value == "whsec_typed-in-widget-99"
 
 
 # -- the simulated endpoint answers exactly like Dealix --------------------------------------
@@ -158,17 +159,17 @@ def test_password_widget_hands_the_value_over_and_empties_itself(
 def test_simulated_webhook_answers_like_the_real_app(target: Target) -> None:
     target.app.state.webhook_secret = SECRET
     url = target.app_server.url + "/api/v1/webhooks/moyasar"
-    event = webhook.verification_event(SECRET)
+    event = webhook_401.verification_event(SECRET)
     with httpx.Client(trust_env=False) as http:
         bad_json = http.post(url, content=b"{not json",
                              headers={"Content-Type": "application/json"})
-        wrong = http.post(url, json=webhook.verification_event("whsec_wrong-one"))
+        wrong = http.post(url, json=webhook_401.verification_event("whsec_wrong-one"))
         no_token = http.post(url, json={k: v for k, v in event.items() if k != "secret_token"})
-        newline = http.post(url, json=webhook.verification_event(SECRET + "\n"))
+        newline = http.post(url, json=webhook_401.verification_event(SECRET + "\n"))
         first = http.post(url, json=event)
         again = http.post(url, json=event)
         target.app.state.webhook_secret = None
-        unset = http.post(url, json=webhook.verification_event(SECRET))
+        unset = http.post(url, json=webhook_401.verification_event(SECRET))
     assert (bad_json.status_code, bad_json.json()) == (400, {"detail": "invalid_json"})
     for rejected in (wrong, no_token, newline, unset):
         assert (rejected.status_code, rejected.json()) == (401, {"detail": "bad_signature"})
@@ -184,8 +185,8 @@ def by_code(findings: list[Finding]) -> dict[str, Finding]:
 
 def test_live_proof_of_a_mismatch(rejecting: tuple[Target, Config]) -> None:
     target, config = rejecting
-    copies = webhook.read_copies(config, FAST)
-    found = by_code(webhook.prove_live(config, FAST, copies))
+    copies = webhook_401.read_copies(config, FAST)
+    found = by_code(webhook_401.prove_live(config, FAST, copies))
     assert found["webhook.endpoint_checks"].status is Status.PASS
     assert found["webhook.app_copy_accepted"].status is Status.PASS
     assert found["webhook.dashboard_copy_accepted"].status is Status.FAIL
@@ -201,9 +202,9 @@ def test_app_stale_when_railway_is_right_but_the_app_was_not_redeployed(
         rejecting: tuple[Target, Config]) -> None:
     target, config = rejecting
     target.extras["railway"].dealix.variables[RAILWAY_VARIABLE] = DASHBOARD_COPY
-    copies = webhook.read_copies(config, FAST)
-    assert webhook.compare(copies.app, copies.dashboard).code == "webhook.ok"
-    found = by_code(webhook.prove_live(config, FAST, copies))
+    copies = webhook_401.read_copies(config, FAST)
+    assert webhook_401.compare(copies.app, copies.dashboard).code == "webhook.ok"
+    found = by_code(webhook_401.prove_live(config, FAST, copies))
     stale = found["webhook.app_stale"]
     assert stale.status is Status.FAIL and "Redeploy" in stale.fix
     assert found["webhook.endpoint_checks"].status is Status.PASS
@@ -221,7 +222,7 @@ def test_an_endpoint_that_accepts_a_random_token_fails(
     careless = target.serve(AcceptsAnything())
     target.sections["service"]["base_url"] = careless.url
     config = configure(target, monkeypatch)
-    finding = webhook.probe_random(config, FAST)
+    finding = webhook_401.probe_random(config, FAST)
     assert (finding.code, finding.status) == ("webhook.endpoint_checks", Status.FAIL)
     assert "ACCEPTED a random token" in finding.summary
 
@@ -229,7 +230,7 @@ def test_an_endpoint_that_accepts_a_random_token_fails(
 def test_an_endpoint_that_is_down_is_an_error(target: Target,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     target.app.state.up = False
-    finding = webhook.probe_random(configure(target, monkeypatch), FAST)
+    finding = webhook_401.probe_random(configure(target, monkeypatch), FAST)
     assert finding.status is Status.ERROR and "502" in finding.summary
 
 
@@ -242,8 +243,8 @@ def open_session(config_path: Path) -> session.Session:
 def test_fix_is_a_recorded_dry_run_by_default(rejecting: tuple[Target, Config]) -> None:
     target, config = rejecting
     rb = open_session(config.path)
-    copies = webhook.read_copies(config, FAST)
-    plan = webhook_fix.plan_fix(config, FAST, copies)
+    copies = webhook_401.read_copies(config, FAST)
+    plan = webhook_401_fix.plan_fix(config, FAST, copies)
     assert not plan.blocked and fingerprint(DASHBOARD_COPY) in plan.plan
     result = actions.run(rb, plan, confirm=False)
     assert result.status == actions.DRY_RUN
@@ -259,8 +260,8 @@ def test_confirmed_fix_sets_the_variable_and_the_app_then_accepts(
         rejecting: tuple[Target, Config]) -> None:
     target, config = rejecting
     rb = open_session(config.path)
-    copies = webhook.read_copies(config, FAST)
-    plan = webhook_fix.plan_fix(config, FAST, copies, wait_seconds=5,
+    copies = webhook_401.read_copies(config, FAST)
+    plan = webhook_401_fix.plan_fix(config, FAST, copies, wait_seconds=5,
                                 poll_seconds=0.2)
     result = actions.run(rb, plan, confirm=True)
     assert result.status == actions.SUCCEEDED, repr(result)
@@ -271,8 +272,8 @@ def test_confirmed_fix_sets_the_variable_and_the_app_then_accepts(
     assert entry["dry_run"] is False and entry["status"] == "succeeded"
     assert DASHBOARD_COPY not in json.dumps(entry)
     # After the fix both copies agree, so planning again finds nothing to do.
-    again = webhook_fix.plan_fix(config, FAST,
-                                 webhook.read_copies(config, FAST))
+    again = webhook_401_fix.plan_fix(config, FAST,
+                                 webhook_401.read_copies(config, FAST))
     assert again.blocked.startswith("not needed")
 
 
@@ -280,8 +281,8 @@ def test_fix_without_a_redeploy_ends_in_app_stale(rejecting: tuple[Target, Confi
     target, config = rejecting
     target.extras["railway"].fake.on_mutation.clear()  # the app never picks the value up
     rb = open_session(config.path)
-    copies = webhook.read_copies(config, FAST)
-    plan = webhook_fix.plan_fix(config, FAST, copies, wait_seconds=0.6,
+    copies = webhook_401.read_copies(config, FAST)
+    plan = webhook_401_fix.plan_fix(config, FAST, copies, wait_seconds=0.6,
                                 poll_seconds=0.2)
     result = actions.run(rb, plan, confirm=True)
     assert result.status == actions.FAILED
@@ -292,15 +293,15 @@ def test_fix_is_blocked_without_the_dashboard_copy(rejecting: tuple[Target, Conf
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _target, config = rejecting
     monkeypatch.delenv(DASHBOARD_SECRET_ENV)
-    copies = webhook.read_copies(config, FAST)
-    plan = webhook_fix.plan_fix(config, FAST, copies)
+    copies = webhook_401.read_copies(config, FAST)
+    plan = webhook_401_fix.plan_fix(config, FAST, copies)
     assert "dashboard's copy is not known" in plan.blocked
 
 
 def test_wait_until_accepted_gives_up_after_the_wait(rejecting: tuple[Target, Config]) -> None:
     _target, config = rejecting
     ticks = iter(range(100))
-    accepted, answer, waited = webhook_fix.wait_until_accepted(
+    accepted, answer, waited = webhook_401_fix.wait_until_accepted(
         config, FAST, DASHBOARD_COPY, wait_seconds=3, poll_seconds=1,
         clock=lambda: float(next(ticks)), sleep=lambda _s: None)
     assert not accepted and answer.startswith("401") and waited <= 3

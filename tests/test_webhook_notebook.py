@@ -20,7 +20,7 @@ from runbook.drill.scenarios.webhook import webhook_rejecting
 from runbook.drill.target import simulated_target
 from runbook.host import cli
 from runbook.host.runner import run_notebook
-from runbook.webhook import RAILWAY_VARIABLE
+from runbook.sections.webhook_401 import RAILWAY_VARIABLE
 from webhook_fixtures import APP_COPY, DASHBOARD_COPY
 
 NOTEBOOK = ROOT / "notebooks" / "webhook_401.ipynb"

@@ -14,14 +14,14 @@ import pytest
 from archive_files import read_lines
 from mitigate_fixtures import start_session
 from nbfactory import write_config, write_notebook
-from runbook import actions, banner, widgets
-from runbook.actions import Action, Outcome, StepLog
 from runbook.core.config import load_config
 from runbook.core.findings import failed, passed
 from runbook.core.redaction import fingerprint, registry
 from runbook.drill.fakes.server import LoopbackServer
 from runbook.drill.fakes.slack import FakeSlack
 from runbook.host.runner import run_notebook
+from runbook.sections.kit import actions, banner, widgets
+from runbook.sections.kit.actions import Action, Outcome, StepLog
 
 LIB = Path(__file__).resolve().parents[1] / "lib" / "runbook"
 
@@ -150,7 +150,7 @@ def test_a_blocked_action_gets_no_button(tmp_path: Path) -> None:
 
 
 def test_a_click_posts_to_slack_exactly_once(tmp_path: Path) -> None:
-    from runbook import comms
+    from runbook.sections import comms
 
     fake = FakeSlack()
     server = LoopbackServer(fake)
@@ -240,8 +240,8 @@ def test_headless_banner_at_the_top_shows_the_final_sev(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     notebook = write_notebook(
         tmp_path, "banner_nb",
-        "import runbook.session\nfrom runbook import banner\n"
-        "rb = runbook.session.start('banner_nb', incident_id=incident_id)\nbanner.status(rb)",
+        "from runbook.sections.kit import banner, session\n"
+        "rb = session.start('banner_nb', incident_id=incident_id)\nbanner.status(rb)",
         "from runbook.core.findings import failed\n"
         "rb.report(failed('health.down', '/healthz answers 502'))")
     result = run_notebook(str(notebook), [], load_config(config), progress=False)

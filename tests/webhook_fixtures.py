@@ -11,7 +11,7 @@ from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, load_config
 from runbook.drill.scenarios.webhook import webhook_rejecting
 from runbook.drill.target import Target, simulated_target
-from runbook.webhook import forget_typed
+from runbook.sections.webhook_401 import forget_typed
 
 FAST = Timeouts(connect=1.0, read=2.0)
 APP_COPY = "whsec_app-copy-7f3e9a1c5b2d"

@@ -17,12 +17,13 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 """),
     code("""
-import runbook.session
-from runbook import api404, mitigation
+from runbook.sections.kit import session
+from runbook.sections import api_404
+from runbook.sections.kit import mitigation
 
-rb = runbook.session.start("api_404", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
-report = api404.investigate(rb.config, rb.timeouts)
+rb = session.start("api_404", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started)
+report = api_404.investigate(rb.config, rb.timeouts)
 """),
     md("""
 ## Railway → Deployments → the latest deploy's status

@@ -30,12 +30,13 @@ statuspage_status: str = ""  # investigating, identified, monitoring or resolved
 statuspage_body: str = ""  # status page text; empty: the English customer message
 """),
     code("""
-import runbook.session
-from runbook import widgets
-from runbook import comms, contacts, health
+from runbook.sections.kit import session, widgets
+from runbook.sections import comms
+from runbook.incident import contacts
+from runbook.checks import health
 
-rb = runbook.session.start("comms", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
+rb = session.start("comms", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started)
 rb.incident_id
 """),
     md("""

@@ -23,11 +23,11 @@ actor: str = ""  # who confirms: the Slack user id of a button press; empty: the
 act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 """),
     code("""
-import runbook.session
-from runbook import db
+from runbook.sections.kit import session
+from runbook.sections import db_refused
 
-rb = runbook.session.start("db_refused", incident_id=incident_id, config_path=config_path,
-                           incident_started=incident_started, actor=actor)
+rb = session.start("db_refused", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started, actor=actor)
 rb.config.service.name
 """),
     md("""
@@ -37,14 +37,14 @@ service's own current URL where `[database] railway_service_id` is set. Only red
 are shown: host, port, database, user, and a fingerprint of the password.
 """),
     code("""
-lookup = db.find_url(rb.config, rb.timeouts)
+lookup = db_refused.find_url(rb.config, rb.timeouts)
 rb.report(lookup.findings, title="DATABASE_URL against the Postgres service's current URL")
 """),
     md("""
 ## Railway → PostgreSQL service → check status
 """),
     code("""
-rb.report(db.service_status(rb.config, rb.timeouts), title="The Postgres service")
+rb.report(db_refused.service_status(rb.config, rb.timeouts), title="The Postgres service")
 """),
     md("""
 ## The connection, stage by stage
@@ -53,7 +53,7 @@ server's version and its connections against `max_connections`. Each stage is ti
 first failure ends the walk.
 """),
     code("""
-diagnosis = db.diagnose(lookup, db.connect_timeout(rb.config, connect_timeout))
+diagnosis = db_refused.diagnose(lookup, db_refused.connect_timeout(rb.config, connect_timeout))
 diagnosis.table()
 """),
     code("""
@@ -71,7 +71,7 @@ Railway's `variableUpsert` redeploys the app. A dry run unless `confirm=True`; r
 either way, never with the value.
 """),
     code("""
-db.fix_database_url(rb, lookup, diagnosis, confirm=confirm,
+db_refused.fix_database_url(rb, lookup, diagnosis, confirm=confirm,
                     act_despite_unknown=act_despite_unknown)
 """),
     md("""

@@ -24,11 +24,12 @@ config_path: str = ""  # target config; empty: $RUNBOOK_CONFIG or ./runbook.toml
 incident_started: str = ""  # when the impact began (ISO-8601); empty: the earliest evidence
 """),
     code("""
-import runbook.session
-from runbook import error_spike, mitigation
+from runbook.sections.kit import session
+from runbook.sections import error_spike
+from runbook.sections.kit import mitigation
 
-rb = runbook.session.start("error_spike", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
+rb = session.start("error_spike", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started)
 report = error_spike.check_errors(rb.config, rb.timeouts)
 """),
     md("""

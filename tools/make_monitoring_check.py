@@ -22,11 +22,11 @@ uptime_stale_minutes: float = 60.0  # a monitor with no check or log for longer 
 contact_max_age_days: int = 31    # a contact verified longer ago must be confirmed again
 """),
     code("""
-import runbook.session
-from runbook import monitoring
+from runbook.sections.kit import session
+from runbook.sections import monitoring_check
 
-rb = runbook.session.start("monitoring_check", incident_id=incident_id, config_path=config_path,
-                           rates_severity=False)
+rb = session.start("monitoring_check", incident_id=incident_id, config_path=config_path,
+                   rates_severity=False)
 rb.config.service.name
 """),
     md("""
@@ -34,7 +34,7 @@ rb.config.service.name
 All four at once; the Sentry check waits for its test error, up to `sentry_wait_seconds`.
 """),
     code("""
-checks = monitoring.run_checks(
+checks = monitoring_check.run_checks(
     rb.config, rb.timeouts, incident_id=rb.incident_id, sentry_wait_seconds=sentry_wait_seconds,
     uptime_stale_minutes=uptime_stale_minutes, contact_max_age_days=contact_max_age_days)
 """),
@@ -44,7 +44,7 @@ Each failing line has its fix in the findings below. Update a contact's `verifie
 config once its details are confirmed.
 """),
     code("""
-monitoring.record(rb, checks)
+monitoring_check.record(rb, checks)
 """),
     code("""
 rb.all_findings("Findings, with the fix for each failure")

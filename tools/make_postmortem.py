@@ -21,7 +21,7 @@ out_dir: str = ""        # folder for the postmortem; empty: the config's [archi
 write_files: bool = True  # False: show the draft without writing anything
 """),
     code("""
-from runbook.postmortem.view import open_postmortem
+from runbook.sections.postmortem.view import open_postmortem
 
 pm = open_postmortem(postmortem_of, config_path=config_path, out_dir=out_dir)
 pm

@@ -33,12 +33,12 @@ wait_seconds: float = 600.0  # bound on waiting for the new deployment to be Act
 act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 """),
     code("""
-import runbook.session
-from runbook import widgets
-from runbook import health, rollback
+from runbook.sections.kit import session, widgets
+from runbook.checks import health
+from runbook.sections import rollback
 
-rb = runbook.session.start("rollback", incident_id=incident_id, config_path=config_path,
-                           incident_started=incident_started, actor=actor)
+rb = session.start("rollback", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started, actor=actor)
 rb.incident_id
 """),
     md("""

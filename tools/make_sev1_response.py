@@ -22,15 +22,15 @@ confirm: bool = False  # headless: post the alert to Slack without a click
 act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
 """),
     code("""
-import runbook.session
-from runbook import mitigation, sev1
+from runbook.sections.kit import mitigation, session
+from runbook.sections import sev1_response
 
-rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path,
-                          incident_started=incident_started)
+rb = session.start("sev1_response", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started)
 rb.config.service.base_url
 """),
     code("""
-from runbook import banner
+from runbook.sections.kit import banner
 banner.status(rb)
 """),
     md("""
@@ -42,7 +42,7 @@ that is not configured shows as `skipped`, with the reason. The deep check goes 
 which would make a healthy `/healthz` look slow.
 """),
     code("""
-report = sev1.investigate(rb.config, rb.timeouts)
+report = sev1_response.investigate(rb.config, rb.timeouts)
 """),
     md("""
 ## Within 5 minutes — Confirm
@@ -100,7 +100,7 @@ rb.assess()
 The runbook's contact table (`[[contacts]]` in the config), for what has failed.
 """),
     code("""
-from runbook import contacts
+from runbook.incident import contacts
 contacts.who_to_call(rb.config, rb.findings)
 """),
     md("""
@@ -109,7 +109,8 @@ Slack `#dealix-alerts`: read the plan, then click to post it, once (headless: th
 parameter). The customer message for SEV-1 follows; send it from the comms notebook.
 """),
     code("""
-from runbook import comms, widgets
+from runbook.sections import comms
+from runbook.sections.kit import widgets
 widgets.confirm(rb, comms.slack_action(rb, comms.slack_text(rb)),
                 confirm=confirm, act_despite_unknown=act_despite_unknown)
 """),

@@ -32,11 +32,12 @@ actor: str = ""  # who confirms: the Slack user id of a button press; empty: the
 wait_seconds: float = 300.0  # after the change, how long to wait for the redeploy to accept it
 """),
     code("""
-import runbook.session
-from runbook import webhook, webhook_fix, widgets
+from runbook.sections.kit import session
+from runbook.sections import webhook_401, webhook_401_fix
+from runbook.sections.kit import widgets
 
-rb = runbook.session.start("webhook_401", incident_id=incident_id, config_path=config_path,
-                           incident_started=incident_started, actor=actor)
+rb = session.start("webhook_401", incident_id=incident_id, config_path=config_path,
+                   incident_started=incident_started, actor=actor)
 rb.config.url(rb.config.service.webhook_path)
 """),
     md("""
@@ -46,7 +47,7 @@ press *Use this secret*. Skip this when `MOYASAR_DASHBOARD_WEBHOOK_SECRET` (the 
 `dashboard_secret_env`) is set. The field is emptied at once; the value is never saved.
 """),
     code("""
-webhook.dashboard_secret_widget(rb.config)
+webhook_401.dashboard_secret_widget(rb.config)
 """),
     md("""
 ## Step 1 — Read both copies
@@ -54,7 +55,7 @@ The app's copy from Railway's variables (or the config's `webhook_secret_env`), 
 from the step above or its env var.
 """),
     code("""
-copies = webhook.read_copies(rb.config, rb.timeouts)
+copies = webhook_401.read_copies(rb.config, rb.timeouts)
 copies
 """),
     md(f"""
@@ -65,7 +66,7 @@ missing. Compared in constant time.
 {FIX}
 """),
     code("""
-rb.report(webhook.compare(copies.app, copies.dashboard), title="Step 2: the two copies")
+rb.report(webhook_401.compare(copies.app, copies.dashboard), title="Step 2: the two copies")
 """),
     md(f"""
 ## Step 3 — Prove it on the live endpoint
@@ -86,7 +87,7 @@ accepted.
 {FIX}
 """),
     code("""
-rb.report(webhook.prove_live(rb.config, rb.timeouts, copies, rb.incident_id),
+rb.report(webhook_401.prove_live(rb.config, rb.timeouts, copies, rb.incident_id),
           title="Step 3: live endpoint")
 """),
     md("""
@@ -95,8 +96,8 @@ Moyasar's delivery log: the deliveries answered 401, and the payments Moyasar ch
 they were rejected, re-fetched now. Reconcile each with Dealix's records.
 """),
     code("""
-since = webhook.window_start(rb.incident_started, lookback_hours)
-at_risk = webhook.deliveries_at_risk(rb.config, rb.timeouts, since)
+since = webhook_401.window_start(rb.incident_started, lookback_hours)
+at_risk = webhook_401.deliveries_at_risk(rb.config, rb.timeouts, since)
 rb.report(at_risk.findings, title="Step 4: deliveries answered 401")
 """),
     code("""
@@ -112,7 +113,7 @@ one responder at a time, never twice in an incident, recorded either way.
 {FIX}
 """),
     code("""
-fix = webhook_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_seconds,
+fix = webhook_401_fix.plan_fix(rb.config, rb.timeouts, copies, wait_seconds=wait_seconds,
                           incident_id=rb.incident_id)
 fix
 """),

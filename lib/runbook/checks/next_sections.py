@@ -2,7 +2,8 @@
 the order a responder should act on them; and `next_sections`, a run's `next` as its record
 keeps it (the sections to open, in order, each once, with the failing codes that call for it).
 
-`runbook.mitigation` shows the same rules to a responder (the notebooks' "Mitigate" cell)."""
+`runbook.sections.kit.mitigation` shows the same rules to a responder (the notebooks'
+"Mitigate" cell)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ The server is started the way an incident needs it, not the way a laptop default
 - a `python3` kernel of *this* environment: a kernel spec written to a private directory that
   comes first on JUPYTER_PATH, so a responder's own `python3` kernel cannot shadow it;
 - every kernel gets the config through RUNBOOK_CONFIG (an absolute path) and no headless
-  run's variables, so `runbook.session.start()` opens an interactive, recorded session;
+  run's variables, so `session.start()` opens an interactive, recorded session;
 - lean: no terminals, no language servers, no news or update checks, no extension manager
   talking to PyPI, no browser opened.
 
@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 
 from runbook.core.errors import BadInput, LabError
-from runbook.host.runner import (
+from runbook.core.run_env import (
     ENV_CONFIG,
     ENV_INCIDENT,
     ENV_INCIDENT_STARTED,

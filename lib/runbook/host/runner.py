@@ -41,22 +41,24 @@ from runbook.archive.notebook_io import (
     register_archive_io,
     save_notebook,
 )
-from runbook.archive.seal import seal_run
 from runbook.archive.store import ArchiveStore
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.echo import RedactingPump, pipe_to
 from runbook.core.errors import BadInput
 from runbook.core.findings import Finding
+from runbook.core.notebook_params import declared_parameters, read_notebook, validate
 from runbook.core.redaction import registry
-from runbook.host.params import declared_parameters, read_notebook, validate
+from runbook.core.run_env import (
+    ENV_CONFIG,
+    ENV_INCIDENT,
+    ENV_INCIDENT_STARTED,
+    ENV_NOTEBOOK,
+    ENV_RUN_DIR,
+)
+from runbook.incident.seal import seal_run
 
 KERNEL_NAME = "python3"
-ENV_RUN_DIR = "RUNBOOK_RUN_DIR"
-ENV_INCIDENT = "RUNBOOK_INCIDENT"
-ENV_INCIDENT_STARTED = "RUNBOOK_INCIDENT_STARTED"
-ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"
-ENV_CONFIG = "RUNBOOK_CONFIG"
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ABORTED = 0, 1, 2, 130
 INTERRUPTED = "interrupted"   # the run could not be sealed (the disk filled): no record

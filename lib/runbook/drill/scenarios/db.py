@@ -7,12 +7,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from runbook.db import RAILWAY_VARIABLE
 from runbook.drill.fakes.postgres import PostgresController
 from runbook.drill.fakes.railway import RailwayHandles, with_railway
 from runbook.drill.scenarios.base import Scenario, register
 from runbook.drill.scenarios.sev1 import with_monitoring
 from runbook.drill.target import Target
+from runbook.sections.db_refused import RAILWAY_VARIABLE
 
 URL_ENV = "DRILL_DATABASE_URL"
 APP_ROLE = "dealix"

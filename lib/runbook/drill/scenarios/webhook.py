@@ -13,7 +13,7 @@ from runbook.drill.fakes.moyasar_webhooks import serve_webhook_log
 from runbook.drill.fakes.railway import Mutation, with_railway
 from runbook.drill.scenarios.base import Scenario, register
 from runbook.drill.target import Target
-from runbook.webhook import RAILWAY_VARIABLE
+from runbook.sections.webhook_401 import RAILWAY_VARIABLE
 
 NOTEBOOK = "webhook_401"
 

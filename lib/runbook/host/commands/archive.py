@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from runbook.archive.interactive import archive_notebook
 from runbook.core.config import load_config
+from runbook.sections.kit.interactive import archive_notebook
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 
 from runbook.core import clock
 from runbook.core.errors import BadInput
-from runbook.postmortem import places
-from runbook.postmortem.due import postmortems_due
+from runbook.sections.postmortem import places
+from runbook.sections.postmortem.due import postmortems_due
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runbook.postmortem import places, write_postmortem
+from runbook.sections.postmortem import places, write_postmortem
 
 
 def register(sub: argparse._SubParsersAction) -> None:

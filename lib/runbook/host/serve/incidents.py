@@ -156,7 +156,7 @@ class IncidentBook:
 
     def postmortems_overdue(self, postmortems_dir: Path, now: datetime) -> list[str]:
         """One line per SEV-1/SEV-2 incident whose postmortem is past its 48 hours."""
-        from runbook.postmortem.due import postmortems_due
+        from runbook.sections.postmortem.due import postmortems_due
 
         return [repr(item) for item in postmortems_due(self.archive, postmortems_dir, now)
                 if item.overdue]

@@ -26,7 +26,7 @@ from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import RunbookError
-from runbook.rollback import choose_rollback
+from runbook.sections.rollback import choose_rollback
 
 RAILWAY_KINDS = ("rollback", "restart", "redeploy")
 VARIABLE_KINDS = {"webhook_secret": ("webhook_401", "MOYASAR_WEBHOOK_SECRET"),

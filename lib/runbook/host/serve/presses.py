@@ -11,7 +11,8 @@ press gets here; the route answers 200 at once and the desk works in the backgro
    fresh plan is offered in its place.
 4. The press runs the plan's notebook headless, as serve runs every notebook, with
    `-p confirm true -p actor <Slack user id>` and the plan's parameters. So the mutation goes
-   through `runbook.actions` exactly as from JupyterLab: the archive's lock (one at a time),
+   through `runbook.sections.kit.actions` exactly as from JupyterLab: the archive's lock (one at a
+   time),
    the incident's ledger (never twice), and a sealed record naming the Slack user as actor.
 5. Started, then done / failed / refused, go back to the channel (`response_url`, then
    `chat.update` of the verdict: its buttons replaced by the outcome), and every step is a

@@ -14,7 +14,7 @@ from typing import Any
 
 from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, format_delta, time_left
-from runbook.mitigation import recommend
+from runbook.sections.kit.mitigation import recommend
 
 MAX_FINDINGS = 8
 

@@ -3,7 +3,7 @@ chart and evidence, and the 48-hour rule that says which incidents still need on
 
 from __future__ import annotations
 
-from runbook.postmortem.document import (
+from runbook.sections.postmortem.document import (
     Paths,
     Places,
     Written,

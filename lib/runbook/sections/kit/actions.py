@@ -57,8 +57,8 @@ from runbook.core.errors import (
 )
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
-from runbook.display import COLOURS, ICONS
-from runbook.session_protocol import SessionProtocol
+from runbook.sections.kit.display import COLOURS, ICONS
+from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["Action", "ActionResult", "Outcome", "Reconciliation", "StepLog", "run"]
 

@@ -18,7 +18,7 @@ import psycopg
 from runbook.clients.dburl import DbUrl
 from runbook.core.findings import Status
 from runbook.core.redaction import registry
-from runbook.db.libpq import UNKNOWN, Rule, classify, rule
+from runbook.sections.db_refused.libpq import UNKNOWN, Rule, classify, rule
 
 STAGES = ("parse", "dns", "tcp", "handshake", "auth", "query", "server")
 SSL_REQUEST_CODE = 80877103

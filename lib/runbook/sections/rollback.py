@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from runbook import health
-from runbook.actions import Action, Outcome, Reconciliation, StepLog
+from runbook.checks import health
 from runbook.clients.railway import (
     ACTIVE,
     CRASHED,
@@ -39,7 +38,8 @@ from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed
-from runbook.session_protocol import SessionProtocol
+from runbook.sections.kit.actions import Action, Outcome, Reconciliation, StepLog
+from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["DeploymentsView", "WaitPolicy", "choose_rollback", "plan_mitigation",
            "recent_deployments", "redeploy_action", "restart_action", "rollback_action",
@@ -450,9 +450,9 @@ def plan_mitigation(rb: SessionProtocol, mitigation: str = "rollback", *, deploy
         return restart_action(rb, policy)
     if choice == "redeploy":
         return redeploy_action(rb, policy)
-    from runbook import git_revert
+    from runbook.sections import rollback_revert
 
     if not revert_sha.strip():
         raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
                        "deployments table shows each deployment's commit)")
-    return git_revert.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)
+    return rollback_revert.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)

@@ -4,7 +4,8 @@ Moyasar sends exactly the string its dashboard holds, so the app's copy is the o
 Railway's `variableUpsert` redeploys the service; the fix then probes the webhook with the
 dashboard's copy until the new deployment accepts it (or the wait runs out: `webhook.app_stale`).
 
-It is a guarded action (`runbook.actions`): planned first, a dry run unless `confirm=True`,
+It is a guarded action (`runbook.sections.kit.actions`): planned first, a dry run unless
+`confirm=True`,
 one responder at a time, never twice in an incident, recorded either way as
 `{"name": "railway.variable_upsert", "dry_run", "target": "MOYASAR_WEBHOOK_SECRET", "result", …}`
 with fingerprints only. The value itself is never shown or recorded.
@@ -15,13 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from runbook.actions import Action, Outcome, StepLog
 from runbook.clients.railway import RailwayClient
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.findings import failed, passed
 from runbook.core.redaction import fingerprint
-from runbook.webhook import (
+from runbook.sections.kit.actions import Action, Outcome, StepLog
+from runbook.sections.webhook_401 import (
     FIX,
     FIX_STALE,
     RAILWAY_VARIABLE,
@@ -59,7 +60,7 @@ def plan_fix(config: Config, timeouts: Timeouts, copies: SecretCopies,
              wait_seconds: float = DEFAULT_WAIT_SECONDS,
              poll_seconds: float = DEFAULT_POLL_SECONDS, incident_id: str = "") -> Action:
     """The action that sets Railway's MOYASAR_WEBHOOK_SECRET to the dashboard's copy; run it
-    with `runbook.actions.run(rb, action, confirm=…)`."""
+    with `runbook.sections.kit.actions.run(rb, action, confirm=…)`."""
     app, dashboard = copies.app, copies.dashboard
     details: dict[str, object] = {
         "fingerprint_before": fingerprint(app.value) if app.value else None,

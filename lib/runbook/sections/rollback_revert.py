@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook.actions import Action, Outcome, StepLog
 from runbook.clients.git import RevertPlan, dirty_files, git, plan_revert, revert_args
 from runbook.core.config import Config
 from runbook.core.errors import BadInput, ServiceUnavailable
 from runbook.core.findings import Finding, failed, passed
+from runbook.sections.kit.actions import Action, Outcome, StepLog
 
 __all__ = ["revert_action", "revert_from_config"]
 

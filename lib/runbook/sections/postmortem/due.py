@@ -11,8 +11,8 @@ from runbook.archive import record as records
 from runbook.archive.incident_start import incident_started
 from runbook.core import clock
 from runbook.core.severity import format_delta, incident_severity
-from runbook.postmortem import existing_postmortem
-from runbook.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW
+from runbook.sections.postmortem import existing_postmortem
+from runbook.sections.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from runbook.core.errors import BadInput
 from runbook.core.files import write_atomic
 from runbook.core.redaction import registry
 from runbook.core.severity import format_delta
-from runbook.postmortem import chart, evidence
-from runbook.postmortem.history import (
+from runbook.sections.postmortem import chart, evidence
+from runbook.sections.postmortem.history import (
     NEEDS_POSTMORTEM,
     POSTMORTEM_WINDOW,
     Event,
@@ -33,7 +33,7 @@ from runbook.postmortem.history import (
     Run,
     load_history,
 )
-from runbook.postmortem.merge import block, merge
+from runbook.sections.postmortem.merge import block, merge
 
 DEFAULT_POSTMORTEMS_DIR = "docs/ops/postmortems"
 SECTIONS = ("Timeline", "Root cause", "What worked", "What didn't", "Action items",

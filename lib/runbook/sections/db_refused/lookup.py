@@ -16,8 +16,8 @@ from runbook.core.config import Config
 from runbook.core.errors import DbUrlError, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed, skipped
 from runbook.core.redaction import fingerprint, registry
-from runbook.db.fixes import FIXES
-from runbook.db.settings import database_settings
+from runbook.sections.db_refused.fixes import FIXES
+from runbook.sections.db_refused.settings import database_settings
 
 # The variable the app reads on Railway, and the ones Railway's Postgres service publishes.
 RAILWAY_VARIABLE = "DATABASE_URL"

@@ -28,8 +28,8 @@ from runbook.core.config import Config
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.findings import Finding, Status, errored, failed, passed, skipped
 from runbook.core.redaction import registry
-from runbook.display import COLOURS, ICONS
-from runbook.session_protocol import SessionProtocol
+from runbook.sections.kit.display import COLOURS, ICONS
+from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["Checklist", "check_contacts", "check_sentry", "check_slack", "check_uptime", "record",
            "run_checks"]

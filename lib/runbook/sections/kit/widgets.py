@@ -4,7 +4,8 @@
 
 Interactive (a session in a kernel with a widget frontend), `confirm` shows the action's plan,
 spelled out, and a button. The plan is recorded as a dry run when it is shown; a click runs the
-action once, through `runbook.actions` (lock, never twice, recorded); later clicks are refused
+action once, through `runbook.sections.kit.actions` (lock, never twice, recorded); later clicks
+are refused
 and show the earlier result. Headless (papermill), there is nobody to click: the `confirm`
 parameter decides, exactly as `actions.run` does. Nothing here ever waits for `input()`.
 
@@ -22,14 +23,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from runbook import actions
-from runbook.actions import Action, ActionResult
 from runbook.core import clock
 from runbook.core.errors import ActionRefused
 from runbook.core.findings import Status
 from runbook.core.redaction import fingerprint, registry
-from runbook.display import COLOURS
-from runbook.session_protocol import SessionProtocol
+from runbook.sections.kit import actions
+from runbook.sections.kit.actions import Action, ActionResult
+from runbook.sections.kit.display import COLOURS
+from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["ArchiveButton", "ConfirmButton", "SecretField", "archive_button", "confirm",
            "secret_field"]
@@ -301,7 +302,7 @@ class ArchiveButton:
         self.box = ipywidgets.VBox([self.button, self.status])
 
     def click(self, _button: Any = None) -> Any:
-        from runbook.archive.interactive import archive_notebook
+        from runbook.sections.kit.interactive import archive_notebook
 
         try:
             self.archived = archive_notebook(self.path, self.rb.incident_id, self.rb.config)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from runbook import db, health
-from runbook.checks import deploys, moyasar, uptime
+from runbook.checks import deploys, health, moyasar, uptime
 from runbook.clients import dburl
 from runbook.clients.railway import Deployment, RailwayClient
 from runbook.clients.transport import Timeouts
@@ -19,6 +18,7 @@ from runbook.core.config import Config
 from runbook.core.errors import DbUrlError
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.redaction import registry
+from runbook.sections import db_refused
 
 __all__ = ["Sev1Report", "investigate", "sev1_checks"]
 
@@ -60,7 +60,7 @@ def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
     railway = None
     if config.railway is not None and registry().read_env(config.railway.token_env):
         railway = RailwayClient.from_config(config, timeouts)
-    found = db.app_url(config, railway)
+    found = db_refused.app_url(config, railway)
     if found.error is not None:
         raise found.error
     if found.value is None:
@@ -73,11 +73,11 @@ def check_db_connection(config: Config, timeouts: Timeouts) -> Finding:
     evidence = {"source": found.source, "host": url.host, "port": url.port,
                 "dbname": url.dbname}
     try:
-        db.select_one(url, config.database.connect_timeout)
+        db_refused.select_one(url, config.database.connect_timeout)
     except psycopg.Error as exc:
         message = registry().redact(str(exc).strip().splitlines()[0] if str(exc) else "")
         # One reading of psycopg's messages for the whole library: the database section's.
-        cause = db.classify(exc)
+        cause = db_refused.classify(exc)
         return failed(cause.code, f"Postgres: {message}", FIX_DB, error=type(exc).__name__,
                       stage=cause.stage, **evidence)
     return passed("db.ok", "Postgres accepted a connection and answered SELECT 1", **evidence)

@@ -6,8 +6,8 @@ from runbook.clients.railway import RailwayClient
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config
 from runbook.core.findings import Finding, failed, guarded, passed, skipped
-from runbook.db.fixes import FIXES
-from runbook.db.settings import database_settings
+from runbook.sections.db_refused.fixes import FIXES
+from runbook.sections.db_refused.settings import database_settings
 
 
 def service_status(config: Config, timeouts: Timeouts) -> list[Finding]:

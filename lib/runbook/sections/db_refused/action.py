@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runbook import widgets
-from runbook.actions import Action, ActionResult, Outcome, StepLog
 from runbook.clients.railway import RailwayClient
 from runbook.core.config import Config
 from runbook.core.errors import BadInput
 from runbook.core.findings import Status
 from runbook.core.redaction import fingerprint
-from runbook.db.lookup import RAILWAY_VARIABLE, UrlLookup
-from runbook.db.settings import database_settings
-from runbook.db.stages import Diagnosis
+from runbook.sections.db_refused.lookup import RAILWAY_VARIABLE, UrlLookup
+from runbook.sections.db_refused.settings import database_settings
+from runbook.sections.db_refused.stages import Diagnosis
+from runbook.sections.kit import widgets
+from runbook.sections.kit.actions import Action, ActionResult, Outcome, StepLog
 
 if TYPE_CHECKING:
-    from runbook.session import Session
-    from runbook.widgets import ConfirmButton
+    from runbook.sections.kit.session import Session
+    from runbook.sections.kit.widgets import ConfirmButton
 
 UPSERT_ACTION = "railway.variable_upsert"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from runbook.archive.lines import encode_json
 from runbook.core.files import write_atomic
 from runbook.core.redaction import registry
-from runbook.postmortem import notebook_html
-from runbook.postmortem.history import Run
+from runbook.sections.postmortem import notebook_html
+from runbook.sections.postmortem.history import Run
 
 MANIFEST = "manifest.json"
 ENGINES = ("fast", "nbconvert")

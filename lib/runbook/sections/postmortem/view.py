@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook import postmortem
 from runbook.archive.incident_start import incident_started
 from runbook.core.errors import BadInput
-from runbook.postmortem import chart
-from runbook.postmortem.due import postmortems_due
-from runbook.postmortem.history import History, load_history
+from runbook.sections import postmortem
+from runbook.sections.postmortem import chart
+from runbook.sections.postmortem.due import postmortems_due
+from runbook.sections.postmortem.history import History, load_history
 
 __all__ = ["Chart", "Draft", "PostmortemView", "open_postmortem"]
 

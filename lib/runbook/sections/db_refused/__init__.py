@@ -14,10 +14,15 @@ Postgres connection), `libpq` (reading libpq's messages), `fixes`, `stages` (the
 
 from __future__ import annotations
 
-from runbook.db.action import UPSERT_ACTION, fix_database_url, plan_url_fix, url_fix_action
-from runbook.db.fixes import FIXES
-from runbook.db.libpq import RULES, UNKNOWN, Rule, classify
-from runbook.db.lookup import (
+from runbook.sections.db_refused.action import (
+    UPSERT_ACTION,
+    fix_database_url,
+    plan_url_fix,
+    url_fix_action,
+)
+from runbook.sections.db_refused.fixes import FIXES
+from runbook.sections.db_refused.libpq import RULES, UNKNOWN, Rule, classify
+from runbook.sections.db_refused.lookup import (
     RAILWAY_VARIABLE,
     SERVICE_URL_VARIABLES,
     AppUrl,
@@ -25,11 +30,11 @@ from runbook.db.lookup import (
     app_url,
     find_url,
 )
-from runbook.db.probe import STAGES, Stage, StageFailed, libpq_timeout, select_one
-from runbook.db.service import service_status
-from runbook.db.settings import connect_timeout, database_settings
-from runbook.db.stages import Diagnosis, diagnose
-from runbook.db.views import FixView, StagesView
+from runbook.sections.db_refused.probe import STAGES, Stage, StageFailed, libpq_timeout, select_one
+from runbook.sections.db_refused.service import service_status
+from runbook.sections.db_refused.settings import connect_timeout, database_settings
+from runbook.sections.db_refused.stages import Diagnosis, diagnose
+from runbook.sections.db_refused.views import FixView, StagesView
 
 __all__ = [
     "FIXES", "RAILWAY_VARIABLE", "RULES", "SERVICE_URL_VARIABLES", "STAGES", "UNKNOWN",

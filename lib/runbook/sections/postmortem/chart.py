@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from runbook.postmortem.history import History
+from runbook.sections.postmortem.history import History
 
 STATUS_COLOURS = {"pass": "#188038", "fail": "#d93025", "error": "#e8710a",
                   "skipped": "#80868b", "succeeded": "#188038", "failed": "#d93025",

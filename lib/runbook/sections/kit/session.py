@@ -2,7 +2,7 @@
 
 A notebook opens one session in its first cell after the parameters:
 
-    rb = runbook.session.start("sev1_response", incident_id=incident_id, config_path=config_path)
+    rb = session.start("sev1_response", incident_id=incident_id, config_path=config_path)
 
 Headless, the runner has already opened the run directory and says where through the
 environment. Interactive (JupyterLab), the session opens its own run directory, so what a
@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runbook import kernel_output
 from runbook.archive import record as records
 from runbook.archive.incident_start import incident_impact
 from runbook.archive.layout import RunRef
@@ -30,15 +29,16 @@ from runbook.core.config import Config, load_config
 from runbook.core.findings import Finding
 from runbook.core.impact import ImpactStart
 from runbook.core.redaction import registry
-from runbook.core.severity import run_severity
-from runbook.display import FindingsView, SeverityView
-from runbook.host.runner import (
+from runbook.core.run_env import (
     ENV_CONFIG,
     ENV_INCIDENT,
     ENV_INCIDENT_STARTED,
     ENV_NOTEBOOK,
     ENV_RUN_DIR,
 )
+from runbook.core.severity import run_severity
+from runbook.sections.kit import kernel_output
+from runbook.sections.kit.display import FindingsView, SeverityView
 
 __all__ = ["Session", "start"]
 

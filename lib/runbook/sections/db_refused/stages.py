@@ -12,10 +12,10 @@ from typing import Any
 from runbook.clients.dburl import DbUrl
 from runbook.core.findings import Finding, Status, failed, passed
 from runbook.core.redaction import registry
-from runbook.db.fixes import FIXES
-from runbook.db.lookup import UrlLookup
-from runbook.db.probe import STAGES, Attempt, Stage, StageFailed
-from runbook.db.views import FixView, StagesView
+from runbook.sections.db_refused.fixes import FIXES
+from runbook.sections.db_refused.lookup import UrlLookup
+from runbook.sections.db_refused.probe import STAGES, Attempt, Stage, StageFailed
+from runbook.sections.db_refused.views import FixView, StagesView
 
 
 @dataclass

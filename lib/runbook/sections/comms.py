@@ -19,14 +19,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
-from runbook.actions import Action, Outcome, StepLog, ledger
 from runbook.clients import slack, smtp
 from runbook.clients.statuspage import Incident, StatuspageClient, StatuspageRateLimited
 from runbook.core import clock
 from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable, SmtpError
 from runbook.core.findings import Finding, failed, passed, skipped
 from runbook.core.severity import incident_severity, run_severity
-from runbook.session_protocol import SessionProtocol
+from runbook.sections.kit.actions import Action, Outcome, StepLog, ledger
+from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["CustomerMessage", "Route", "build_email", "customer_message", "email_action",
            "incident_findings", "load_recipients", "route", "slack_action", "slack_text",

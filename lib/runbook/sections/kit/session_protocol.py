@@ -1,6 +1,6 @@
 """What the library needs from a notebook's session: the one Session protocol.
 
-`runbook.session.Session` is the implementation a notebook opens (`session.start`); the
+`runbook.sections.kit.session.Session` is the implementation a notebook opens (`session.start`); the
 sections, the guarded actions, the banner and the monthly check take any object with this
 shape, so a test (or another executor) can hand them its own.
 """

@@ -1,6 +1,7 @@
 """Archiving what a responder did in JupyterLab: the saved notebook becomes a sealed record.
 
-An interactive session (`runbook.session.start` outside papermill) opened its own run directory
+An interactive session (`runbook.sections.kit.session.start` outside papermill) opened its own
+run directory
 under `runs/<incident>/` and appended every finding and action to its `events.jsonl` as they
 happened. Archiving takes the responder's saved notebook, redacts it (`archive_io`), and seals
 a record from those events — status `completed`, in the incident's chain like a headless run.
@@ -26,13 +27,13 @@ from runbook.archive import record as records
 from runbook.archive.layout import RunRef
 from runbook.archive.location import open_archive
 from runbook.archive.notebook_io import save_notebook
-from runbook.archive.seal import seal_run
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import BadInput
 from runbook.core.findings import Finding
+from runbook.core.notebook_params import declared_parameters, parameters_cell_index, read_notebook
 from runbook.core.redaction import registry
-from runbook.host.params import declared_parameters, parameters_cell_index, read_notebook
+from runbook.incident.seal import seal_run
 
 INTERACTIVE = "interactive"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from runbook.db.fixes import FIXES
+from runbook.sections.db_refused.fixes import FIXES
 
 
 @dataclass(frozen=True)

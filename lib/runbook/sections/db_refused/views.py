@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runbook.core.findings import Finding, Status
-from runbook.db.lookup import UrlLookup
-from runbook.db.probe import Stage
-from runbook.display import COLOURS, ICONS
+from runbook.sections.db_refused.lookup import UrlLookup
+from runbook.sections.db_refused.probe import Stage
+from runbook.sections.kit.display import COLOURS, ICONS
 
 
 @dataclass

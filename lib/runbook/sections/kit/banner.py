@@ -20,8 +20,8 @@ from typing import Any
 from runbook.core import clock
 from runbook.core.findings import Status
 from runbook.core.severity import format_delta, run_severity
-from runbook.display import COLOURS
-from runbook.session_protocol import SessionProtocol
+from runbook.sections.kit.display import COLOURS
+from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["StatusBanner", "status"]
 
@@ -59,7 +59,7 @@ _PIN_SCRIPT = """<script>
 def status(rb: SessionProtocol, *, interactive: bool | None = None,
            tick_seconds: float = TICK_SECONDS) -> StatusBanner:
     """The banner for this session; display it (last expression of a cell)."""
-    from runbook.widgets import widget_frontend
+    from runbook.sections.kit.widgets import widget_frontend
 
     clickable = widget_frontend(rb) if interactive is None else interactive
     return StatusBanner(rb, clickable, tick_seconds)

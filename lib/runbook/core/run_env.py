@@ -1,0 +1,10 @@
+"""The environment a runner hands a notebook's kernel: the one contract between whatever starts a
+run (`runbook run`, serve, a drill, the lab) and the session the notebook opens inside it."""
+
+from __future__ import annotations
+
+ENV_RUN_DIR = "RUNBOOK_RUN_DIR"                    # the run's key in the archive
+ENV_INCIDENT = "RUNBOOK_INCIDENT"                  # the incident the run is filed under
+ENV_INCIDENT_STARTED = "RUNBOOK_INCIDENT_STARTED"  # the incident's start, when known
+ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"                  # which notebook the runner started
+ENV_CONFIG = "RUNBOOK_CONFIG"                      # the target config's absolute path

@@ -1,0 +1,1 @@
+"""The incident: its finding-code catalogue, its rules, and the fold of its event log."""

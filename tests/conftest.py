@@ -43,3 +43,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
 
 def all_bytes_under(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file())
+
+
+SERVE_EVENT_NAMES = {"alert.received": "alert", "signal.recovered": "recovered",
+                     "notice": "notice", "plan.offered": "plan", "press": "press"}
+
+
+def incident_events(archive: object, incident_id: str) -> list[dict[str, object]]:
+    """What serve appended to the incident's log (alerts, recoveries, notices, plans,
+    presses), each as a dict of its body with `event` (its short name) and `at`."""
+    from runbook.archive.record import Archive
+    from runbook.core import clock
+    from runbook.incident.log import IncidentLog
+
+    assert isinstance(archive, Archive)
+    return [{"event": SERVE_EVENT_NAMES[e.kind], "at": clock.iso(e.at), **e.body}
+            for e in IncidentLog(archive, incident_id).events() if e.kind in SERVE_EVENT_NAMES]

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import incident_events
 from runbook.archive import record as records
-from runbook.archive.incident_events import incident_events
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import parse_config

@@ -8,7 +8,11 @@ an object store:
     <incident>/incident.json             when the incident opened, and when it started
     <incident>/chain.jsonl               each record's sha256, in the order they were sealed
     <incident>/actions.jsonl             the actions ledger: every confirmed attempt
-    <incident>/incident_events.jsonl     what the alerting services said: alert, recovered, notice
+    <incident>/log.jsonl                 the incident's event log: everything that happened to it,
+                                         hash-chained (`chained`); its state is a fold of it
+    <incident>/.log.lock                 taken to append to the log
+    <incident>/incident_events.jsonl     (archives written before the log) alert, recovered, notice,
+                                         plan, press: read as the log's first events
     <incident>/locks/<slug>-<hash>.lock  one lock per (action, target)
     <incident>/actions/<slug>-<hash>/<n>.json  claimed (created once) before attempt n runs
     <incident>/.lock                     taken to open the incident and to seal into its chain
@@ -33,6 +37,8 @@ INCIDENT_HEADER = "incident.json"
 CHAIN = "chain.jsonl"
 LEDGER = "actions.jsonl"
 INCIDENT_EVENTS = "incident_events.jsonl"
+LOG = "log.jsonl"
+LOG_LOCK = ".log.lock"
 LOCKS = "locks"
 ACTIONS = "actions"
 INCIDENT_LOCK = ".lock"

@@ -148,6 +148,8 @@ class ServeConfig:
     queue_size: int = 10                 # runs waiting; a full queue answers 503
     incident_window_minutes: float = 60.0   # alerts this close together join one incident
     rerun_after_minutes: float = 30.0    # a repeated alert reruns a notebook after this long
+    reopen_window_minutes: float = 30.0  # its signal alerting again this soon after it was
+                                         # resolved reopens an incident (no second one)
     run_deadline_seconds: float = 600.0  # each run's --deadline
     uptimerobot_notebook: str = "sev1_response"
     sentry_notebook: str = "error_spike"

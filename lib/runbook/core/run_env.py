@@ -8,3 +8,4 @@ ENV_INCIDENT = "RUNBOOK_INCIDENT"                  # the incident the run is fil
 ENV_INCIDENT_STARTED = "RUNBOOK_INCIDENT_STARTED"  # the incident's start, when known
 ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"                  # which notebook the runner started
 ENV_CONFIG = "RUNBOOK_CONFIG"                      # the target config's absolute path
+ENV_DRILL = "RUNBOOK_DRILL"                        # "1": everything opened is a drill's

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook.core.config import load_config
+from runbook.core.environ import environment_with
 from runbook.core.findings import Status
+from runbook.core.run_env import ENV_DRILL
 from runbook.drill import scenarios
 from runbook.drill.target import simulated_target
 from runbook.host.runner import RunResult, run_notebook
@@ -63,7 +65,8 @@ def run_drill(name: str, runs_dir: Path, incident_id: str | None = None,
     with simulated_target(runs_dir, probe_timeout) as target:
         scenario.setup(target)
         config_path = target.write_config()
-        with target.environment():
+        # Everything the drill opens, here and in every process it starts, is a drill's.
+        with target.environment(), environment_with({ENV_DRILL: "1"}):
             extra: list[str] = []
             if scenario.exercise is not None:
                 result, extra = scenario.exercise(target, config_path, deadline)

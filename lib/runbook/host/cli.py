@@ -21,8 +21,8 @@ from runbook.core.redaction import registry
 # notebook schema uses. Without it, jsonschema skips that one format check.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-COMMANDS = ["run", "drill", "runs", "verify", "postmortem", "due", "lab", "archive", "serve",
-            "sync"]
+COMMANDS = ["run", "drill", "runs", "verify", "incident", "postmortem", "due", "lab", "archive",
+            "serve", "sync"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -38,11 +38,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name in named:
         importlib.import_module(f"runbook.host.commands.{name}").register(sub)
     for command in sub.choices.values():
-        command.add_argument(
-            "--archive", metavar="URL", help="the archive: s3://bucket/prefix (a team's "
-            "shared archive; endpoint from [archive] endpoint_url or AWS_ENDPOINT_URL) or a "
-            "folder (default: the config's [archive] url, else runs_dir, else ./runs)")
+        _archive_option(command)
+        for action in command._actions:  # a command's own actions (`incident show`…) too
+            if isinstance(action, argparse._SubParsersAction):
+                for nested in action.choices.values():
+                    _archive_option(nested, default=argparse.SUPPRESS)
     return parser
+
+
+def _archive_option(parser: argparse.ArgumentParser, default: object = None) -> None:
+    parser.add_argument(
+        "--archive", metavar="URL", default=default, help="the archive: s3://bucket/prefix "
+        "(a team's shared archive; endpoint from [archive] endpoint_url or AWS_ENDPOINT_URL) "
+        "or a folder (default: the config's [archive] url, else runs_dir, else ./runs)")
 
 
 def main(argv: list[str] | None = None) -> int:

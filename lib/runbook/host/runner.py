@@ -56,6 +56,7 @@ from runbook.core.run_env import (
     ENV_NOTEBOOK,
     ENV_RUN_DIR,
 )
+from runbook.incident.log import IncidentLog, open_incident
 from runbook.incident.seal import seal_run
 
 KERNEL_NAME = "python3"
@@ -171,7 +172,8 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     archive = open_archive(config)
     archive.check_ready(incident_id)
     name = path.stem
-    header = archive.open_incident(incident_id, started, opened_by=name)
+    header = open_incident(archive, incident_id, opened_at=started, opened_by=name,
+                           service=config.service.name)
     base_record: dict[str, Any] = {
         "incident_id": incident_id, "notebook": name, "status": "aborted",
         "started_at": clock.iso(started), "finished_at": None,
@@ -181,6 +183,7 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     }
     run = archive.start_run(incident_id, name, started,
                             {**base_record, "deadline_seconds": deadline})
+    IncidentLog(archive, incident_id).run_started(run, name)
     run_dir = archive.run_dir(run)
     if on_started:
         on_started(run_dir)

@@ -18,6 +18,7 @@ from runbook.core import severity as sev
 from runbook.core.errors import ArchiveUnavailable
 from runbook.core.findings import Finding
 from runbook.core.redaction import registry
+from runbook.incident.log import IncidentLog
 
 
 def summarise(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], str | None]:
@@ -79,4 +80,7 @@ def seal_run(archive: Archive, run: RunRef, fields: dict[str, Any], *, status: s
     }
     if error:
         record["error"] = error
-    return archive.seal(run, registry().redact_obj(record))
+    sealed = archive.seal(run, registry().redact_obj(record))
+    IncidentLog(archive, run.incident_id).run_sealed(run, sealed,
+                                                     archive.sha256(run.key(layout.RECORD)))
+    return sealed

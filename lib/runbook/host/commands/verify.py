@@ -1,12 +1,16 @@
-"""runbook verify [INCIDENT_ID]: check records against their chain and hashes (exit 1 if not)."""
+"""runbook verify [INCIDENT_ID]: check every file of an incident against its chain and its event
+log (exit 1 when one was edited, removed or inserted; 3 when a log line cannot be read)."""
 
 from __future__ import annotations
 
 import argparse
 
-from runbook.archive.verify import verify_incident
+from runbook.archive.verify import Problem, verify_incident
 from runbook.core.errors import BadInput
 from runbook.host.commands.runs import command_archive
+from runbook.incident.integrity import known_heads, log_problems
+
+EXIT_CORRUPT = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,17 +29,22 @@ def run(args: argparse.Namespace) -> int:
     if args.head and not args.incident:
         raise BadInput("--head checks one incident's chain: give the incident id too")
     incidents = [args.incident] if args.incident else archive.incidents()
-    intact = True
+    intact, corrupt = True, False
     for incident in incidents:
-        problems = verify_incident(archive, incident, head=args.head)
-        head = archive.chain_head(incident)
+        problems = verify_incident(archive, incident) + log_problems(archive, incident)
+        if args.head and args.head.strip().lower() not in known_heads(archive, incident):
+            problems.append(Problem("(chain)", "head_missing", f"neither the chain nor the "
+                                    f"log ever had the head {args.head.strip()}: what was "
+                                    "sealed or logged up to then was removed or rewritten"))
+        chain_head = archive.chain_head(incident)
         if problems:
             intact = False
+            corrupt = corrupt or any(p.kind == "log_corrupt" for p in problems)
             print(f"{incident}: NOT intact")
             for problem in problems:
                 print(f"  {problem}")
         else:
-            print(f"{incident}: intact" + (f" (chain head {head})" if head else ""))
+            print(f"{incident}: intact" + (f" (chain head {chain_head})" if chain_head else ""))
     if not incidents:
         print(f"no incidents under {archive.location()}")
-    return 0 if intact else 1
+    return EXIT_CORRUPT if corrupt else 0 if intact else 1

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from runbook.core import clock
+from runbook.incident.upcast import signal_id
 
 DOWN, RECOVERED, IGNORED, UNKNOWN = "down", "recovered", "ignored", "unknown"
 RAILWAY_BAD_STATES = ("CRASHED", "FAILED")
@@ -44,6 +45,12 @@ class Alert:
     at: datetime              # when the provider saw it (else when it arrived)
     trigger: str = ""         # which notebook setting applies: uptimerobot, sentry, crashed…
     details: dict[str, Any] = field(default_factory=dict)   # small, for the timeline
+
+    @property
+    def signal(self) -> str:
+        """The one name of what alerted, the same for its down and its recovery: the
+        UptimeRobot monitor, the Sentry issue (else its alert rule), the Railway service."""
+        return signal_id(self.source, self.subject, self.details)
 
 
 def _object(body: bytes) -> dict[str, Any]:

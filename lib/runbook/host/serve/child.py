@@ -21,7 +21,7 @@ OUTPUT_TAIL = 2000
 @dataclass(frozen=True)
 class ChildResult:
     exit_code: int
-    record_path: Path | None      # from the runner's "record: …" line
+    record_path: str              # the runner's "record: …" line: a path, or an s3:// URL
     output: str                   # the tail of what the runner printed
     killed: bool = False          # it outlived the deadline and its grace
 
@@ -58,11 +58,11 @@ def run_child(notebook: str, incident_id: str, config_path: Path, deadline: floa
     return ChildResult(process.returncode, record_path(output), output[-OUTPUT_TAIL:], killed)
 
 
-def record_path(output: str) -> Path | None:
+def record_path(output: str) -> str:
     for line in reversed(output.splitlines()):
         if line.startswith("record: "):
-            return Path(line[len("record: "):].strip())
-    return None
+            return line[len("record: "):].strip()
+    return ""
 
 
 def stop(process: subprocess.Popen[str]) -> None:

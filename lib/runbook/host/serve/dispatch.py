@@ -22,9 +22,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from runbook.checks import health
 from runbook.clients.slack import SlackApp
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
@@ -35,6 +35,7 @@ from runbook.host.serve import buttons, child, plans, verdict
 from runbook.host.serve.alerts import DOWN, RECOVERED, Alert
 from runbook.host.serve.incidents import IncidentBook, OpenIncident
 from runbook.host.serve.slack import SlackPost, post_to_slack, post_with_app
+from runbook.incident.fold import RESOLVED
 
 log = logging.getLogger("runbook.serve")
 
@@ -119,6 +120,7 @@ class Dispatcher:
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=self.settings.queue_size)
         self._lock = threading.Lock()
         self._open: dict[str, OpenIncident] = {}
+        self._resolved: dict[str, OpenIncident] = {}   # for the reopen window
         self._pending: set[tuple[str, str]] = set()
         self._planned: set[tuple[str, str]] = set()   # follow-ups queued, per incident
         self._in_flight: Job | None = None
@@ -187,17 +189,22 @@ class Dispatcher:
                 if incident is None:
                     return Decision("ignored")
                 self.book.record_recovered(incident, alert)
-                del self._open[self.service]
+                if alert.signal != incident.signal:
+                    # Another monitor's "up", or a Sentry rule resolving: kept, closes nothing.
+                    return Decision("recorded", incident.incident_id)
+                self._checker(incident)
                 return Decision("recovered", incident.incident_id)
             if alert.kind != DOWN:
                 return Decision("ignored", incident.incident_id if incident else None)
+            if incident is None:
+                incident = self._reopenable(alert, moment)
             notebook = notebook_for(self.settings, alert)
             due = incident is None or self._due(incident, notebook, moment)
             if due and self._queue.full():
                 raise QueueFull(f"{self._queue.qsize()} runs already wait")
             if incident is None:
-                incident = self.book.open_new(self.service, alert.at,
-                                              opened_by=f"serve:{alert.source}")
+                incident = self.book.open_new(self.service, alert,
+                                              opened_by=f"alert {alert.source}")
                 self._open[self.service] = incident
                 log.info("incident %s opened by %s", incident.incident_id, alert.summary)
             incident.last_alert = moment
@@ -207,6 +214,47 @@ class Dispatcher:
             incident.ran[notebook] = moment
             self._enqueue(Job(incident.incident_id, notebook, alert.summary))
             return Decision("queued", incident.incident_id, notebook)
+
+    def _reopenable(self, alert: Alert, moment: datetime) -> OpenIncident | None:
+        """The incident its signal resolved within the reopen window: this alert reopens it
+        (the fold says so when the alert is appended) rather than opening a second one."""
+        resolved = self._resolved.get(self.service)
+        window = timedelta(minutes=self.settings.reopen_window_minutes)
+        if resolved is None or resolved.signal != alert.signal or \
+                moment - resolved.last_alert > window + timedelta(
+                    minutes=self.settings.incident_window_minutes):
+            return None
+        state = self.book.fold(resolved.incident_id, moment)
+        if state.resolved_at is None or moment - state.resolved_at > window:
+            return None
+        del self._resolved[self.service]
+        resolved.ran.clear()     # reopened: its sections run again
+        self._open[self.service] = resolved
+        log.info("incident %s reopened by %s", resolved.incident_id, alert.summary)
+        return resolved
+
+    def _checker(self, incident: OpenIncident) -> None:
+        """After the opening signal recovered: check /healthz (off the alert's path); the
+        incident resolves when it passes."""
+        threading.Thread(target=self._check_recovery, args=(incident,), daemon=True,
+                         name="serve-recovery-check").start()
+
+    def _check_recovery(self, incident: OpenIncident) -> None:
+        timeouts = Timeouts(self.config.probes.connect_timeout, self.config.probes.read_timeout)
+        try:
+            finding = health.probe_healthz(self.config, timeouts)
+            ok = finding.code == "health.ok" and finding.status == "pass"
+            state = self.book.record_check(incident.incident_id, ok, finding.summary[:300])
+        except Exception:  # a check that cannot run leaves the incident open
+            log.exception("the recovery check of %s could not run", incident.incident_id)
+            return
+        if state.state == RESOLVED:
+            with self._lock:
+                if self._open.get(self.service) is incident:
+                    del self._open[self.service]
+                    self._resolved[self.service] = incident
+            log.info("incident %s resolved: its signal recovered and /healthz passes",
+                     incident.incident_id)
 
     def submit_scheduled(self, notebook: str, incident_id: str, reason: str) -> bool:
         """A scheduled run (the monthly monitoring check): queued unless serve is stopping."""
@@ -279,6 +327,9 @@ class Dispatcher:
                                    result.exit_code, registry().redact(result.output))
         text = verdict.compose(report, self.book.started_at(job.incident_id), clock.now())
         posted = self._post(text, job.incident_id, record)
+        if posted.ok:
+            self.book.record_message(job.incident_id, posted.channel or "slack",
+                                     posted.ts or "", f"the verdict of {job.notebook}")
         with self._lock:
             if posted.ok:
                 self.counters.slack_posted += 1
@@ -313,15 +364,12 @@ class Dispatcher:
                 log.info("planning %s for %s", notebook, job.incident_id)
 
     def _record(self, job: Job, result: child.ChildResult
-                ) -> tuple[dict[str, Any] | None, Path | None]:
-        path = result.record_path or self.book.newest_record(job.incident_id, job.notebook)
-        if path is None:
-            return None, None
+                ) -> tuple[dict[str, Any] | None, str | None]:
         try:
-            return self.book.read_record(path), path
+            return self.book.sealed_record(job.incident_id, job.notebook, result.record_path)
         except RecordError as exc:
             log.warning("the record of %s could not be read: %s", job.incident_id, exc)
-            return None, path
+            return None, None
 
     def _post(self, text: str, incident_id: str = "",
               record: dict[str, Any] | None = None) -> SlackPost:

@@ -1,10 +1,12 @@
-"""Every archive interaction of `runbook serve`, in one place: opening an incident, its alert
-and recovery events, the runs it already has, reading a sealed record, the postmortems due.
+"""Every archive interaction of `runbook serve`, in one place: opening an incident, appending
+what serve sees to its log (alerts, recoveries, health checks, plans, presses, notices), the
+incidents still open, and reading a sealed record.
 
-It uses the archive's public façade only (`Archive`, `list_runs`, `read_record`) and the
-incident events (`archive.incident_events`), so that moving the archive onto another store
-changes this module alone. Restarting serve loses nothing: which incidents are open, and which
-notebooks their alerts still wait for, are read back from here.
+Everything serve knows of an incident is the fold of its log (`incident.log`), local or on S3
+alike: which incidents are open, when each started (the SEV clock), whether a recovery closed
+it, and which notebooks its alerts still wait for are read back from there, so restarting
+serve loses nothing. A record is read through the archive's store, never through a path that a
+child process printed (on S3 that is a URL, not a file).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runbook.archive import layout
+from runbook.archive import chained, layout
 from runbook.archive import record as records
-from runbook.archive.incident_events import append_incident_event, incident_events
 from runbook.archive.layout import RunRef
 from runbook.core import clock
 from runbook.core.errors import RunbookError
 from runbook.host.serve.alerts import Alert
+from runbook.incident.events import Event
+from runbook.incident.fold import RESOLVED, Incident
+from runbook.incident.log import IncidentLog, open_incident
 
 UNFINISHED = ("aborted", "interrupted")   # a run that never gave its diagnosis
 
@@ -31,13 +35,16 @@ class OpenIncident:
     service: str
     started_at: datetime
     last_alert: datetime                  # when serve last received an alert for it
+    signal: str = ""                      # the signal that opened it
     ran: dict[str, datetime] = field(default_factory=dict)   # notebook → its last start
     waiting: list[str] = field(default_factory=list)         # alerted, never diagnosed
 
 
 class IncidentBook:
-    def __init__(self, archive: records.Archive) -> None:
+    def __init__(self, archive: records.Archive,
+                 reopen_window: timedelta = timedelta(minutes=30)) -> None:
         self.archive = archive
+        self.reopen_window = reopen_window
 
     @property
     def where(self) -> str:
@@ -50,79 +57,114 @@ class IncidentBook:
             return False
         return True
 
-    def open_new(self, service: str, started: datetime, opened_by: str) -> OpenIncident:
+    def log(self, incident_id: str) -> IncidentLog:
+        return IncidentLog(self.archive, incident_id)
+
+    def fold(self, incident_id: str, now: datetime | None = None) -> Incident:
+        return self.log(incident_id).fold(now, reopen_window=self.reopen_window)
+
+    def open_new(self, service: str, alert: Alert, opened_by: str) -> OpenIncident:
         incident_id = records.new_incident_id(clock.now())
-        header = self.archive.open_incident(incident_id, clock.now(), started_at=started,
-                                            opened_by=opened_by)
-        return OpenIncident(incident_id, service, clock.parse_iso(header["started_at"]),
-                            clock.now())
+        header = open_incident(self.archive, incident_id, opened_at=clock.now(),
+                               opened_by=opened_by, service=service, signal=alert.signal)
+        return OpenIncident(incident_id, service, clock.parse_iso(header["opened_at"]),
+                            clock.now(), signal=alert.signal)
 
     def started_at(self, incident_id: str) -> datetime:
-        """When the incident started (its header), for the SEV clock."""
-        header = self.archive.open_incident(incident_id, clock.now())
-        return clock.parse_iso(str(header["started_at"]))
+        """When the incident started, for the SEV clock: the fold's one clock."""
+        incident = self.fold(incident_id)
+        if incident.started_at is not None:
+            return incident.started_at
+        header = self.archive.header(incident_id) or {}
+        return clock.parse_iso(str(header.get("opened_at") or clock.iso(clock.now())))
 
     def record_alert(self, incident: OpenIncident, alert: Alert, notebook: str,
-                     outcome: str) -> None:
-        append_incident_event(self.archive, incident.incident_id, {
-            "event": "alert", "service": incident.service, "source": alert.source,
+                     outcome: str) -> Incident:
+        """The alert in the incident's log; the incident as it stands after it."""
+        self.log(incident.incident_id).append("alert.received", {
+            "signal": alert.signal, "service": incident.service, "source": alert.source,
             "kind": alert.kind, "subject": alert.subject, "summary": alert.summary,
-            "alert_at": clock.iso(alert.at), "notebook": notebook, "outcome": outcome,
-            "details": alert.details})
+            "alert_at": clock.iso(alert.at),
+            "down_since": clock.iso(alert.at) if alert.source == "uptimerobot" else None,
+            "notebook": notebook, "outcome": outcome, "details": alert.details},
+            actor=alert.source)
+        return self.fold(incident.incident_id)
 
-    def record_recovered(self, incident: OpenIncident, alert: Alert) -> None:
-        append_incident_event(self.archive, incident.incident_id, {
-            "event": "recovered", "service": incident.service, "source": alert.source,
+    def record_recovered(self, incident: OpenIncident, alert: Alert) -> Incident:
+        """A recovery, kept whichever signal it is for; it closes the incident only when it
+        is the opening signal's and a health check then passes (`record_check`)."""
+        self.log(incident.incident_id).append("signal.recovered", {
+            "signal": alert.signal, "service": incident.service, "source": alert.source,
             "subject": alert.subject, "summary": alert.summary,
-            "alert_at": clock.iso(alert.at), "details": alert.details})
+            "alert_at": clock.iso(alert.at), "details": alert.details}, actor=alert.source)
+        return self.fold(incident.incident_id)
+
+    def record_check(self, incident_id: str, ok: bool, summary: str) -> Incident:
+        self.log(incident_id).append("check.observed", {"ok": ok, "summary": summary},
+                                     actor="runbook serve")
+        return self.fold(incident_id)
 
     def record_notice(self, incident_id: str, **fields: Any) -> None:
         """Something about serve's own work for the incident: a Slack post that failed."""
-        append_incident_event(self.archive, incident_id, {"event": "notice", **fields})
+        self.log(incident_id).append("notice", fields, actor="runbook serve")
+
+    def record_message(self, incident_id: str, channel: str, ts: str, what: str) -> None:
+        self.log(incident_id).append("message.posted", {"channel": channel, "ts": ts,
+                                                        "what": what}, actor="runbook serve")
 
     # ------------------------------------------------------------ Slack buttons
 
     def record_plan(self, incident_id: str, plan: dict[str, Any], channel: str,
                     ts: str) -> None:
         """A plan offered as a button, with the message that carries it."""
-        append_incident_event(self.archive, incident_id, {
-            "event": "plan", **plan, "channel": channel, "message_ts": ts})
+        self.log(incident_id).append("plan.offered", {**plan, "channel": channel,
+                                                      "message_ts": ts}, actor="runbook serve")
+
+    def _events(self, incident_id: str) -> list[Event]:
+        return self.log(incident_id).events()
+
+    def log_problems(self, incident_id: str) -> list[str]:
+        """How the incident's log differs from what was appended (an edited plan among them):
+        a press acts on nothing from a log that fails this."""
+        _, problems = chained.read(self.log(incident_id).raw())
+        return [str(problem) for problem in problems]
 
     def plan_event(self, incident_id: str, plan_id: str) -> dict[str, Any] | None:
-        return next((e for e in incident_events(self.archive, incident_id)
-                     if e.get("event") == "plan" and e.get("plan_id") == plan_id), None)
+        return next((dict(e.body) for e in self._events(incident_id)
+                     if e.kind == "plan.offered" and e.get("plan_id") == plan_id), None)
 
     def record_press(self, incident_id: str, **fields: Any) -> dict[str, Any]:
         """One press of a button and what came of it: refused, started, done, failed."""
-        return append_incident_event(self.archive, incident_id, {"event": "press", **fields})
+        event = self.log(incident_id).append("press", fields, actor=str(fields.get("user", "")))
+        return dict(event.body)
 
     def presses(self, incident_id: str) -> list[dict[str, Any]]:
-        return [e for e in incident_events(self.archive, incident_id)
-                if e.get("event") == "press"]
+        return [dict(e.body) for e in self._events(incident_id) if e.kind == "press"]
 
     def is_closed(self, incident_id: str) -> bool:
-        """Closed: the monitor's last word on it was that the service is up again."""
-        events = [e for e in incident_events(self.archive, incident_id)
-                  if e.get("event") in ("alert", "recovered")]
-        return bool(events) and events[-1].get("event") == "recovered"
+        """Closed: resolved, by its own signal's recovery and a passing check, or a person."""
+        return self.fold(incident_id).state == RESOLVED
 
     def has_incident(self, incident_id: str) -> bool:
         return incident_id in self.archive.incidents()
 
     def open_incidents(self, window: timedelta, now: datetime) -> list[OpenIncident]:
-        """Incidents serve opened that no recovery closed and that had an alert within
-        `window`: what a restarted serve picks up again."""
+        """Incidents not resolved that had an alert within `window`: what a restarted serve
+        picks up again, with the notebooks their alerts wait for."""
         found = []
         for incident_id in self.archive.incidents():
-            events = [e for e in incident_events(self.archive, incident_id)
-                      if e.get("event") in ("alert", "recovered")]
-            if not events or events[-1].get("event") == "recovered":
+            try:
+                events = self._events(incident_id)
+            except RunbookError:
+                continue          # `runbook verify` names it; the others still open
+            state = self.fold(incident_id, now)
+            alerts = [e for e in events if e.kind == "alert.received"]
+            if not alerts or state.state == RESOLVED or state.last_alert_at is None or \
+                    now - state.last_alert_at > window:
                 continue
-            last = _time(events[-1].get("at"))
-            if last is None or now - last > window:
-                continue
-            incident = OpenIncident(incident_id, str(events[-1].get("service", "")),
-                                    self.started_at(incident_id), last)
+            incident = OpenIncident(incident_id, str(alerts[-1].get("service", "")),
+                                    state.started_at or state.last_alert_at,
+                                    state.last_alert_at, signal=state.signal)
             unfinished: set[str] = set()
             for row in records.list_runs(self.archive, incident_id):
                 moment = _time(row.started_at)
@@ -133,26 +175,28 @@ class IncidentBook:
                     continue
                 unfinished.discard(row.notebook)
                 incident.ran[row.notebook] = max(moment, incident.ran.get(row.notebook, moment))
-            alerted = dict.fromkeys(str(e["notebook"]) for e in events
-                                    if e.get("event") == "alert" and e.get("notebook"))
+            alerted = dict.fromkeys(str(e.get("notebook")) for e in alerts if e.get("notebook"))
             incident.waiting = [n for n in alerted if n not in incident.ran or n in unfinished]
             found.append(incident)
         return found
 
-    def read_record(self, path: Path) -> dict[str, Any]:
-        return records.read_record(path)
+    def sealed_record(self, incident_id: str, notebook: str, printed: str = ""
+                      ) -> tuple[dict[str, Any] | None, str | None]:
+        """The sealed record of the run a child printed (`record: <location>`, a path or an
+        s3:// URL: only its run's name is taken from it), else the newest sealed record of
+        `notebook` in the incident; read through the store. (None, None) when there is none;
+        RecordError when it cannot be read."""
+        run = _printed_run(incident_id, printed) or self._newest_sealed(incident_id, notebook)
+        if run is None or not self.archive.is_sealed(run):
+            return None, None
+        return records.archived_record(self.archive, run), self.archive.location(
+            run.key(layout.RECORD))
 
-    def newest_record(self, incident_id: str, notebook: str) -> Path | None:
-        """The newest sealed record of `notebook` in the incident (when the run's own output
-        did not say where it is)."""
-        rows = [r for r in records.list_runs(self.archive, incident_id)
-                if r.notebook == notebook and r.status not in ("running", "interrupted")]
-        if not rows:
-            return None
-        run = RunRef.parse(rows[-1].run)
-        if not self.archive.is_sealed(run):
-            return None
-        return Path(self.archive.location(run.key(layout.RECORD)))
+    def _newest_sealed(self, incident_id: str, notebook: str) -> RunRef | None:
+        named = [RunRef(incident_id, str(entry.get("run")))
+                 for entry in self.archive.chain(incident_id)]
+        mine = [run for run in named if run.name.split("-", 1)[-1].startswith(notebook)]
+        return mine[-1] if mine else None
 
     def postmortems_overdue(self, postmortems_dir: Path, now: datetime) -> list[str]:
         """One line per SEV-1/SEV-2 incident whose postmortem is past its 48 hours."""
@@ -160,6 +204,13 @@ class IncidentBook:
 
         return [repr(item) for item in postmortems_due(self.archive, postmortems_dir, now)
                 if item.overdue]
+
+
+def _printed_run(incident_id: str, printed: str) -> RunRef | None:
+    parts = [part for part in printed.strip().replace("\\", "/").split("/") if part]
+    if len(parts) >= 3 and parts[-1] == layout.RECORD and parts[-3] == incident_id:
+        return RunRef(incident_id, parts[-2])
+    return None
 
 
 def _time(value: Any) -> datetime | None:

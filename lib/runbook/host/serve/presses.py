@@ -29,11 +29,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from runbook.archive import record as records
 from runbook.clients import slack
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
@@ -105,19 +103,18 @@ def parse_press(body: bytes, received: datetime) -> Press:
 class Judged:
     outcome: str            # done, failed, refused
     summary: str
-    record_path: Path | None
+    record_path: str | None
 
 
 def judge(plan: Plan, result: child.ChildResult, book: IncidentBook) -> Judged:
     """What the press's sealed record says the guarded action came to."""
-    path = result.record_path or book.newest_record(plan.incident_id, plan.notebook)
-    if path is None:
+    try:
+        record, path = book.sealed_record(plan.incident_id, plan.notebook, result.record_path)
+    except RecordError as exc:
+        return Judged(FAILED, f"the record cannot be read: {exc}", None)
+    if record is None:
         return Judged(FAILED, "no record was sealed: " + (result.output.strip().splitlines()
                                                           or ["see the serve log"])[-1], None)
-    try:
-        record = records.read_record(path)
-    except RecordError as exc:
-        return Judged(FAILED, f"the record cannot be read: {exc}", path)
     entries = [a for a in record.get("actions", []) if isinstance(a, dict)
                and a.get("name") == plan.action_name and not a.get("dry_run")]
     if not entries:
@@ -202,6 +199,14 @@ class PressDesk:
             self._refuse(press, "only the responders in runbook's allow-list ([slack] "
                          "responders) can confirm a mitigation. Nothing was done; the attempt "
                          "is recorded.")
+            return
+        altered = self.book.log_problems(press.incident_id) if known else []
+        if altered:
+            log.warning("press of %s refused: the incident's log was altered: %s",
+                        press.plan_id, altered[0])
+            self._refuse(press, "the incident's log no longer matches what was written to it "
+                         f"({altered[0]}): no plan from it is acted on. Run `runbook verify "
+                         f"{press.incident_id}`. Nothing was done.")
             return
         event = self.book.plan_event(press.incident_id, press.plan_id) if known else None
         if event is None:

@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import sys
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -90,7 +91,8 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token, sentry_secret = credentials(config)
-    book = IncidentBook(open_archive(config))
+    book = IncidentBook(open_archive(config),
+                        timedelta(minutes=settings.reopen_window_minutes))
     if not book.reachable():
         raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
     app_bot = slack_app(config)

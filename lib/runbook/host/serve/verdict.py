@@ -28,7 +28,7 @@ class RunReport:
     reason: str                       # the alert (or schedule) that started it
     config_path: Path
     record: dict[str, Any] | None     # None: no sealed record could be read
-    record_path: Path | None
+    record_path: str | None           # where the record is, for a person (path or URL)
     exit_code: int
     output: str = ""                  # the runner's last words, when there is no record
 

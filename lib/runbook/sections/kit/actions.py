@@ -57,6 +57,7 @@ from runbook.core.errors import (
 )
 from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.core.redaction import registry
+from runbook.incident.log import IncidentLog
 from runbook.sections.kit.display import COLOURS, ICONS
 from runbook.sections.kit.session_protocol import SessionProtocol
 
@@ -480,6 +481,7 @@ def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: s
                 "holder": lock["holder"], "actor": actor, "run": rb.run.name,
                 "result": f"reconciled: {found.evidence}"})
             rb.archive.store.append(_ledger_key(rb), entry)
+            _log(rb, "action.outcome", entry)
             done = _already_done(action, {**attempt, **entry, "at": attempt.get("at"),
                                           "holder": attempt.get("holder")},
                                  dry_run=False, actor=actor)
@@ -505,6 +507,7 @@ def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: s
         "witness": dict(action.witness), **({"despite_unknown": despite} if despite else {})})
     # Write-ahead: the ledger and the run's events know of the attempt before the call.
     rb.archive.store.append(_ledger_key(rb), intent)
+    _log(rb, "action.intent", intent)
     rb.archive.append_event(rb.run, {"type": "action_intent", "at": intent["at"],
                                      "intent": {k: v for k, v in intent.items()
                                                 if k != "witness"}})
@@ -513,12 +516,29 @@ def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: s
     if despite:
         result.steps.insert(0, {"at": intent["at"], "step": "acting despite the unknown "
                                 f"outcome of {', '.join(despite)}, as the responder said"})
+    outcome = registry().redact_obj({**result.to_record(), "holder": lock["holder"],
+                                     "run": rb.run.name})
     try:
-        rb.archive.store.append(_ledger_key(rb), registry().redact_obj(
-            {**result.to_record(), "holder": lock["holder"], "run": rb.run.name}))
+        rb.archive.store.append(_ledger_key(rb), outcome)
+        _log(rb, "action.outcome", outcome)
     except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
         result.details["ledger"] = f"not written: {exc}"
     return result
+
+
+def _log(rb: SessionProtocol, kind: str, entry: Mapping[str, Any]) -> None:
+    """The attempt in the incident's log, as the ledger has it: the log is what every view
+    reads; the ledger is the guard's own working copy."""
+    body = {"name": entry.get("name"), "target": entry.get("target"),
+            "attempt": entry.get("attempt") or "", "run": rb.run.name,
+            "plan": entry.get("plan") or ""}
+    if kind == "action.outcome":
+        body.update(outcome=entry.get("outcome") or "unknown",
+                    dry_run=bool(entry.get("dry_run")),
+                    result=str(entry.get("result") or "")[:500])
+    IncidentLog(rb.archive, rb.run.incident_id).append(
+        kind, body, at=clock.parse_iso(str(entry.get("at"))) if entry.get("at") else None,
+        actor=str(entry.get("actor") or ""))
 
 
 def _reconcile(action: Action, attempt: Mapping[str, Any]) -> Reconciliation:

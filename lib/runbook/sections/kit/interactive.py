@@ -33,6 +33,7 @@ from runbook.core.errors import BadInput
 from runbook.core.findings import Finding
 from runbook.core.notebook_params import declared_parameters, parameters_cell_index, read_notebook
 from runbook.core.redaction import registry
+from runbook.incident.log import open_incident
 from runbook.incident.seal import seal_run
 
 INTERACTIVE = "interactive"
@@ -113,7 +114,8 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
     archive.check_ready(incident)
     names = session_names(nb, path)
     now = clock.now()
-    header = archive.open_incident(incident, now, opened_by=names[0])
+    header = open_incident(archive, incident, opened_at=now, opened_by=names[0],
+                           service=config.service.name)
     with archive.store.lock(layout.incident_key(incident, layout.ARCHIVE_LOCK)):
         run, events, reused, origin = _choose_run(archive, incident, names, now)
         started = archive.started(run)

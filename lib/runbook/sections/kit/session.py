@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from runbook.archive import record as records
-from runbook.archive.incident_start import incident_impact
 from runbook.archive.layout import RunRef
 from runbook.archive.location import archive_url, open_archive
 from runbook.clients.transport import Timeouts
 from runbook.core import clock, impact
 from runbook.core.config import Config, load_config
-from runbook.core.findings import Finding
+from runbook.core.errors import RunbookError
+from runbook.core.findings import Finding, Status
 from runbook.core.impact import ImpactStart
 from runbook.core.redaction import registry
 from runbook.core.run_env import (
@@ -37,6 +37,9 @@ from runbook.core.run_env import (
     ENV_RUN_DIR,
 )
 from runbook.core.severity import run_severity
+from runbook.incident.events import Event
+from runbook.incident.fold import Incident, fold
+from runbook.incident.log import IncidentLog, open_incident
 from runbook.sections.kit import kernel_output
 from runbook.sections.kit.display import FindingsView, SeverityView
 
@@ -47,13 +50,12 @@ class Session:
     def __init__(self, config: Config, notebook: str, incident_id: str,
                  incident_started: datetime, run_dir: Path, mode: str,
                  archive: records.Archive | None = None,
-                 earlier_impact: ImpactStart | None = None,
                  correction: datetime | None = None) -> None:
         self.config = config
         self.notebook = notebook
         self.incident_id = incident_id
         self.opened_started = incident_started   # the incident header's: its first run
-        self.earlier_impact = earlier_impact     # what the incident's earlier runs found
+        self.earlier_events: list[Event] = []    # the incident's log when the run began
         self.correction = correction             # the incident_started parameter
         self.opened_at = clock.now()
         self.run_dir = run_dir      # where the run is kept, to show; reads and writes use `run`
@@ -67,17 +69,24 @@ class Session:
         self.actor = ""
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
-    def impact_start(self) -> ImpactStart:
-        """When the incident started (see core.impact): a correction by parameter, else the
-        earliest evidence of impact from this run and the incident's earlier runs, else the
-        incident's first run."""
+    def incident(self) -> Incident:
+        """The incident as its log tells it, with this run's findings so far (sealed into the
+        log when the run ends) and the `incident_started` parameter as a declared start."""
+        live = [Event("finding.observed", self.opened_at, f.to_dict())
+                for f in self.findings if f.status is not Status.PASS]
         if self.correction is not None:
-            return ImpactStart(self.correction, "the incident_started parameter", corrected=True)
-        here = impact.impact_start((f.to_dict(), self.opened_at) for f in self.findings)
-        found = impact.earliest([here, self.earlier_impact]
-                                if not (self.earlier_impact and self.earlier_impact.corrected)
-                                else [self.earlier_impact])
-        return found or ImpactStart(self.opened_started, "the incident's first run")
+            live.append(Event("milestone.set", self.opened_at, {
+                "milestone": "declared", "start": clock.iso(self.correction)}))
+        return fold(self.incident_id, [*self.earlier_events, *live], clock.now())
+
+    def impact_start(self) -> ImpactStart:
+        """When the incident started: the incident's one clock (incident.fold), else its
+        first run."""
+        incident = self.incident()
+        if incident.started_at is None:
+            return ImpactStart(self.opened_started, "the incident's first run")
+        return ImpactStart(incident.started_at, incident.start_source,
+                           corrected=incident.started_at == incident.declared_start)
 
     @property
     def incident_started(self) -> datetime:
@@ -141,6 +150,12 @@ def start(notebook: str, incident_id: str = "", config_path: str = "",
     """
     session = _open(notebook, incident_id, config_path, incident_started)
     session.actor = actor.strip()
+    if session.correction is not None:
+        # A start the responder gives is the incident's, for every view: into its log.
+        IncidentLog(session.archive, session.incident_id).append(
+            "milestone.set", {"milestone": "declared", "start": clock.iso(session.correction),
+                              "note": "the incident_started parameter"},
+            actor=session.actor or notebook)
     if not rates_severity:
         session._event("severity", {"severity": None, "reason": "not an incident notebook"})
     return session
@@ -160,21 +175,25 @@ def _open(notebook: str, incident_id: str, config_path: str, incident_started: s
         shared = open_archive(config) if archive_url(config) else None
         session = Session(config, notebook, incident, started, run_dir, "headless", shared,
                           correction=correction)
-        session.earlier_impact = _earlier_impact(session.archive, incident)
+        session.earlier_events = _incident_events(session.archive, incident)
         # A finding is dated by its run's start, as the records date it (started.json).
         with contextlib.suppress(ValueError, KeyError, TypeError):
             session.opened_at = clock.parse_iso(
                 str(session.archive.started(session.run)["started_at"]))
         return session
     session = _start_interactive(config, notebook, incident_id, incident_started)
-    session.earlier_impact = _earlier_impact(session.archive, session.incident_id)
+    session.earlier_events = _incident_events(session.archive, session.incident_id)
     session.correction = correction
     return session
 
 
-def _earlier_impact(archive: records.Archive, incident_id: str) -> ImpactStart | None:
-    """What the incident's sealed records already say about its start."""
-    return incident_impact(archive, incident_id) if incident_id else None
+def _incident_events(archive: records.Archive, incident_id: str) -> list[Event]:
+    """The incident's log so far ([] when it cannot be read: the run goes on, and `runbook
+    verify` names the line)."""
+    try:
+        return IncidentLog(archive, incident_id).events()
+    except RunbookError:
+        return []
 
 
 def _start_interactive(config: Config, notebook: str, incident_id: str,
@@ -185,9 +204,11 @@ def _start_interactive(config: Config, notebook: str, incident_id: str,
         records.new_incident_id(now)
     archive.check_ready(incident)
     started = clock.parse_iso(incident_started) if incident_started else None
-    header = archive.open_incident(incident, now, started, opened_by=notebook)
+    header = open_incident(archive, incident, opened_at=now, started_at=started,
+                           opened_by=notebook, service=config.service.name)
     run = archive.start_run(incident, notebook, now, {
         "incident_id": incident, "notebook": notebook, "started_at": clock.iso(now),
         "mode": "interactive", "parameters": {}})
+    IncidentLog(archive, incident).run_started(run, notebook)
     return Session(config, notebook, incident, clock.parse_iso(header["started_at"]),
                    archive.run_dir(run), "interactive", archive)

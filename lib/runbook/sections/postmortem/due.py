@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from runbook.archive import record as records
-from runbook.archive.incident_start import incident_started
 from runbook.core import clock
-from runbook.core.severity import format_delta, incident_severity
+from runbook.core.errors import RunbookError
+from runbook.core.severity import format_delta
+from runbook.incident.log import IncidentLog
 from runbook.sections.postmortem import existing_postmortem
 from runbook.sections.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW
 
@@ -45,40 +46,21 @@ class Due:
                 f"  {self.when()}")
 
 
-def _needing_postmortem(levels: set[str]) -> str | None:
-    """The incident's severity when it is one that needs a postmortem, else None."""
-    worst = incident_severity(levels)
-    return worst.level if worst is not None and worst.level in NEEDS_POSTMORTEM else None
-
-
-def incident_severities(archive: records.Archive) -> dict[str, str | None]:
-    """The worst severity each incident's records carry. The index answers for most; an
-    incident the index does not know (a lost index line) is read from its records."""
-    levels: dict[str, set[str]] = {}
-    for row in records.list_runs(archive):
-        bucket = levels.setdefault(row.incident_id, set())
-        if row.severity:
-            bucket.add(row.severity)
-    result: dict[str, str | None] = {}
-    for incident in archive.incidents():
-        found = levels.get(incident)
-        if found is None:
-            found = {str(data.get("severity")) for _, data in
-                     records.incident_records(archive, incident) if data.get("severity")}
-        result[incident] = _needing_postmortem(found)
-    return result
-
-
 def postmortems_due(archive: records.Archive, postmortems_dir: Path,
-                    now: datetime | None = None) -> list[Due]:
-    """SEV-1/SEV-2 incidents without a postmortem, the most urgent first."""
+                    now: datetime | None = None, drills: bool = False) -> list[Due]:
+    """SEV-1/SEV-2 incidents without a postmortem, the most urgent first; each incident's peak
+    severity and start are its fold's. Drills only when asked."""
     moment = now or clock.now()
     due = []
-    for incident, severity in incident_severities(archive).items():
-        if severity is None or existing_postmortem(postmortems_dir, incident) is not None:
+    for incident in archive.incidents():
+        if existing_postmortem(postmortems_dir, incident) is not None:
             continue
-        started = incident_started(archive, incident)
-        if started is None:
+        try:
+            state = IncidentLog(archive, incident).fold(moment)
+        except RunbookError:
+            continue          # `runbook verify` names what cannot be read
+        if state.peak_severity not in NEEDS_POSTMORTEM or state.started_at is None or \
+                (state.drill and not drills):
             continue
-        due.append(Due(incident, severity, started, moment))
+        due.append(Due(incident, str(state.peak_severity), state.started_at, moment))
     return sorted(due, key=lambda d: (d.deadline, d.incident_id))

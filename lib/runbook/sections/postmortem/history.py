@@ -15,19 +15,13 @@ from typing import Any
 
 from runbook.archive import layout
 from runbook.archive import record as records
-from runbook.archive.incident_start import (
-    alert_times,
-    declared_start,
-    header_started,
-    impact_of_records,
-    observed,
-)
 from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
-from runbook.core import clock, impact
+from runbook.core import clock
 from runbook.core.errors import RecordError
-from runbook.core.impact import ImpactStart
-from runbook.core.severity import Severity, format_delta, incident_severity
+from runbook.core.severity import SEVERITIES, Severity, format_delta
+from runbook.incident.fold import Incident
+from runbook.incident.log import IncidentLog
 
 POSTMORTEM_WINDOW = timedelta(hours=48)  # the runbook: every SEV-1/SEV-2 within 48 hours
 NEEDS_POSTMORTEM = ("SEV-1", "SEV-2")
@@ -142,17 +136,19 @@ class ResponseTime:
 class History:
     incident_id: str
     archive: records.Archive
-    started: datetime         # the impact's start (see core.impact), else the first run
+    started: datetime         # the incident's one clock (incident.fold), else the first run
     runs: list[Run]
     events: list[Event] = field(default_factory=list)
     start_source: str = "the incident's first run"
-    detected: datetime | None = None     # a monitor, an alert or a run saw it first
-    recovered: datetime | None = None    # the monitor's last "up" after the first alert
+    detected: datetime | None = None     # the first alert, or a person or a run opening it
+    recovered: datetime | None = None    # the opening signal's last recovery
+    incident: Incident | None = None     # the fold: every time below is its
 
     @property
     def severity(self) -> Severity | None:
-        """The worst severity any run recorded."""
-        return incident_severity(r.record.get("severity") for r in self.runs)
+        """The incident's peak severity, as its log tells it."""
+        peak = self.incident.peak_severity if self.incident else None
+        return SEVERITIES.get(str(peak)) if peak else None
 
     @property
     def findings(self) -> list[Event]:
@@ -183,7 +179,9 @@ class History:
         return next((e for e in self.actions if e.status == "succeeded"), None)
 
     def response_times(self) -> list[ResponseTime]:
-        """Detection, first response, mitigation and recovery, each from the impact's start."""
+        """Detection, acknowledgement, first response, mitigation and resolution, each from
+        the impact's start: the fold's TTD, TTA, TTM and TTR, one account with the Slack
+        verdict and `runbook incident show`."""
         severity = self.severity
         target = severity.response_time if severity else None
 
@@ -191,22 +189,19 @@ class History:
             took = max(moment - self.started, timedelta(0)) if moment else None
             return ResponseTime(label, took, target, moment)
 
+        state = self.incident
         first = self.first_response()
-        mitigation = self.first_mitigation()
-        recovered = self.mitigated()
-        times = [
-            since_start("Time to detection (a monitor, an alert or a run saw it)",
+        return [
+            since_start("Time to detect (TTD: the first alert, or a person opened it)",
                         self.detected),
+            since_start("Time to acknowledge (a person said they have it)",
+                        state.acknowledged_at if state else None),
             since_start("Time to first response (first run)", first.started if first else None),
-            since_start("Time to mitigation (first action carried out)",
-                        mitigation.at if mitigation else None),
-            since_start("Time to recovery (a run found nothing failing)",
-                        recovered.finished if recovered else None),
+            since_start("Time to mitigate (TTM: an action done, then health held)",
+                        state.mitigated_at if state else None),
+            since_start("Time to resolve (TTR: its signal recovered and a check passed)",
+                        state.resolved_at if state else None),
         ]
-        if self.recovered is not None:
-            times.append(since_start("Time to recover (the monitor said up again)",
-                                     self.recovered))
-        return times
 
     def slug(self) -> str:
         """The first failing finding (`health-down`), else the first notebook run."""
@@ -266,16 +261,11 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))
-    alerted, recovered = alert_times(archive, incident_id)
-    first = ImpactStart(alerted, "the first alert") if alerted else None
-    sealed_records = [run.record for run in runs]
-    found = impact.earliest([impact_of_records(sealed_records,
-                                               declared_start(archive, incident_id)), first])
-    started = found.at if found else (header_started(archive, incident_id) or runs[0].started)
-    detected = impact.earliest([impact.detection(observed(sealed_records)), first])
-    history = History(incident_id, archive, started, runs,
-                      start_source=found.source if found else "the incident's first run",
-                      detected=detected.at if detected else None, recovered=recovered)
+    state = IncidentLog(archive, incident_id).fold()
+    history = History(incident_id, archive, state.started_at or runs[0].started, runs,
+                      start_source=state.start_source or "the incident's first run",
+                      detected=state.detected_at, recovered=state.recovered_at,
+                      incident=state)
     order = {"run-started": 0, "finding": 1, "action": 1, "run-finished": 2}
     events = [e for run in runs for e in _run_events(run)]
     # Stable: within one second the run's own order (started, findings, finished) is kept.

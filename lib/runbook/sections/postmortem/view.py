@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook.archive.incident_start import incident_started
 from runbook.core.errors import BadInput
+from runbook.incident.log import IncidentLog
 from runbook.sections import postmortem
 from runbook.sections.postmortem import chart
 from runbook.sections.postmortem.due import postmortems_due
@@ -97,7 +97,8 @@ def open_postmortem(incident_id: str = "", config_path: str = "",
     if not incident_id:
         due = postmortems_due(where.archive, where.postmortems_dir)
         # Only incidents with a sealed run: this notebook's own run (headless) has none yet.
-        sealed = {i: incident_started(where.archive, i) for i in where.archive.incidents()
+        sealed = {i: IncidentLog(where.archive, i).fold().started_at
+                  for i in where.archive.incidents()
                   if where.archive.chain(i)}
         if due:
             incident_id = due[0].incident_id

@@ -52,3 +52,58 @@ def test_an_old_archive_gives_its_postmortem(tmp_path: Path) -> None:
     page = next(out.glob("*.md")).read_text()
     assert "health.down" in page
     assert "railway.rollback" in page
+
+
+# ---------------------------------------------------------------- written at fa17daa
+# `tests/fixtures/archive_fa17daa/` was written by `runbook drill` at fa17daa, the last
+# version before the incident's event log: alert-outage-rollback (serve's
+# incident_events.jsonl with its alert, plans and presses, the actions ledger and claims),
+# webhook-401, and outage. It reads as it is, upcast on every read, never rewritten.
+
+FA17DAA = Path(__file__).resolve().parent / "fixtures" / "archive_fa17daa" / "runs"
+
+
+def _copy_fa17daa(tmp_path: Path) -> Path:
+    runs = tmp_path / "fa17daa-runs"
+    shutil.copytree(FA17DAA, runs)
+    return runs
+
+
+def test_the_fa17daa_archive_lists_and_verifies(tmp_path: Path) -> None:
+    runs = _copy_fa17daa(tmp_path)
+    listed = run_cli("runs", env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert listed.returncode == 0, listed.stderr
+    assert "inc-fa17daa-outage" in listed.stdout and "rollback" in listed.stdout
+    verified = run_cli("verify", env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.count(": intact") == 3
+
+
+def test_the_fa17daa_archive_gives_its_postmortems_and_its_folds(tmp_path: Path) -> None:
+    import json
+
+    runs = _copy_fa17daa(tmp_path)
+    for incident in sorted(p.name for p in runs.iterdir() if p.is_dir()):
+        out = tmp_path / "pm" / incident
+        written = run_cli("postmortem", incident, "--out", str(out),
+                          env={"RUNBOOK_RUNS_DIR": str(runs)})
+        assert written.returncode == 0, written.stderr
+        assert next(out.glob("*.md")).read_text()
+        shown = run_cli("incident", "show", incident, "--json",
+                        env={"RUNBOOK_RUNS_DIR": str(runs)})
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["started_at"]
+
+
+def test_new_events_on_an_fa17daa_incident_keep_its_story(tmp_path: Path) -> None:
+    runs = _copy_fa17daa(tmp_path)
+    served = next(p.name for p in runs.iterdir() if (p / "incident_events.jsonl").exists())
+    acked = run_cli("incident", "ack", served, "--by", "sami",
+                    env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert acked.returncode == 0, acked.stderr
+    shown = run_cli("incident", "show", served, "--json", env={"RUNBOOK_RUNS_DIR": str(runs)})
+    import json
+
+    data = json.loads(shown.stdout)
+    assert data["acknowledged_by"] == "sami" and data["opened_by"] == "alert uptimerobot"
+    assert run_cli("verify", served, env={"RUNBOOK_RUNS_DIR": str(runs)}).returncode == 0

@@ -29,6 +29,9 @@ from typing import Any
 import httpx
 
 from runbook.archive import record as records
+from runbook.archive.layout import RunRef
+from runbook.archive.location import open_archive
+from runbook.core.config import load_config
 from runbook.core.errors import RecordError
 from runbook.drill.fakes.railway import RailwayHandles
 from runbook.drill.fakes.slack import AppMessage, FakeSlack, with_slack_app
@@ -92,6 +95,12 @@ class ServeProcess:
                 self.process.wait()
 
 
+def _archive(config_path: Path) -> records.Archive:
+    """The archive serve writes to, as the drill's config (or --archive) names it: a folder
+    or a bucket, read through its store."""
+    return open_archive(load_config(config_path), staged=False)
+
+
 def _wait(predicate: Any, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -107,7 +116,7 @@ def exercise(target: Target, config_path: Path, deadline: float | None
     slack: FakeSlack = target.extras["slack"]
     uptime: FakeUptimeRobot = target.extras["uptimerobot"]
     monitor = uptime.monitors[0]
-    archive = records.Archive(Path(target.sections["archive"]["runs_dir"]))
+    archive = _archive(config_path)
     serve = ServeProcess(config_path)
     reasons: list[str] = []
     incident_id = ""
@@ -148,9 +157,10 @@ def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
         reasons.append("the Slack message does not name SEV-1")
     if not runs:
         return _no_run(archive, incident_id, reasons)
-    run_dir = archive.root / runs[0].run
+    run = RunRef.parse(runs[0].run)
+    run_dir = archive.run_dir(run)
     try:
-        record = records.read_record(run_dir / "record.json")
+        record = records.archived_record(archive, run)
     except RecordError as exc:
         return _no_run(archive, incident_id, [*reasons, str(exc)])
     status = str(record["status"])
@@ -178,7 +188,7 @@ def exercise_rollback(target: Target, config_path: Path, deadline: float | None
     slack: FakeSlack = target.extras["slack"]
     railway: RailwayHandles = target.extras["railway"]
     uptime: FakeUptimeRobot = target.extras["uptimerobot"]
-    archive = records.Archive(Path(target.sections["archive"]["runs_dir"]))
+    archive = _archive(config_path)
     serve = ServeProcess(config_path)
     reasons: list[str] = []
     incident_id = ""
@@ -236,9 +246,10 @@ def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str]
     if len(runs) != 1:
         return _no_run(archive, incident_id, [*reasons, "expected one rollback run for the "
                                               f"press, got {len(runs)}"])
-    run_dir = archive.root / runs[0].run
+    run = RunRef.parse(runs[0].run)
+    run_dir = archive.run_dir(run)
     try:
-        record = records.read_record(run_dir / "record.json")
+        record = records.archived_record(archive, run)
     except RecordError as exc:
         return _no_run(archive, incident_id, [*reasons, str(exc)])
     done = [a for a in record.get("actions", []) if a.get("name") == "railway.rollback"

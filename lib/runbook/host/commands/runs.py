@@ -7,7 +7,10 @@ import argparse
 from runbook.archive.location import open_archive
 from runbook.archive.record import Archive, list_runs
 from runbook.archive.reindex import reindex
+from runbook.core import clock
 from runbook.core.config import load_config, resolve_path
+from runbook.incident import views
+from runbook.incident.log import IncidentLog
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"no runs under {archive.location()}" + (f" for incident {args.incident}"
                                                       if args.incident else ""))
         return 0
+    if args.incident:
+        # One incident: its state from the fold of its log, above its runs.
+        print(views.one_line(IncidentLog(archive, args.incident).fold(), clock.now()))
     header = ("incident", "notebook", "status", "severity", "started", "first failing finding")
     table = [header] + [(r.incident_id, r.notebook, r.status, r.severity or "-", r.started_at,
                          r.first_failure or "-") for r in rows]

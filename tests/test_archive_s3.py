@@ -59,7 +59,7 @@ def test_drill_leaves_its_record_in_the_bucket(bucket: Bucket, tmp_path: Path) -
     assert verified.returncode == 0 and f"{incident}: intact" in verified.stdout
     # Another machine (no staging copy of its own) writes the postmortem from the bucket.
     elsewhere = {"RUNBOOK_RUNS_DIR": str(tmp_path / "elsewhere" / "runs")}
-    due = run_cli("due", "--archive", bucket.url, env=elsewhere)
+    due = run_cli("due", "--drills", "--archive", bucket.url, env=elsewhere)
     assert due.returncode == 0 and incident in due.stdout, due.stdout + due.stderr
     written = run_cli("postmortem", incident, "--archive", bucket.url, "--out",
                       str(tmp_path / "pm"), env=elsewhere)

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "./runbook.toml when present)")
     parser.add_argument("--now", help="the time to measure from, ISO-8601 (default: now); "
                         "for rehearsing the rule")
+    parser.add_argument("--drills", action="store_true", help="list drill incidents too "
+                        "(kept out by default: a drill needs no postmortem)")
     parser.set_defaults(handler=run)
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--now {args.now!r} is not an ISO-8601 time "
                        "(e.g. 2026-11-27T09:00:00Z)") from None
     where = places(args.config, args.out)
-    due = postmortems_due(where.archive, where.postmortems_dir, now)
+    due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills)
     if not due:
         print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "
               f"one in {where.postmortems_dir}")

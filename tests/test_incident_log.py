@@ -318,7 +318,7 @@ def test_editing_any_file_of_the_incident_fails_verify(tmp_path: Path) -> None:
              status="completed")
     assert run_cli("verify", incident, "--archive", str(runs)).returncode == 0
     files = [p for p in sorted((runs / incident).rglob("*")) if p.is_file()
-             and p.name not in (".lock", ".log.lock") and "locks" not in p.parts]
+             and p.name != ".lock" and "locks" not in p.parts]
     assert {p.name for p in files} >= {"log.jsonl", "incident.json", "chain.jsonl",
                                        "record.json", "notebook.ipynb", "started.json",
                                        "events.jsonl"}

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runbook.archive.incident_start import incident_started
 
 from archive_files import append_line, read_lines
 from conftest import run_cli
 from nbfactory import write_config, write_notebook
 from postmortem_fixtures import T0, finding, notebook_with
-from runbook.archive.incident_start import incident_started
 from runbook.archive.layout import NOTEBOOK
 from runbook.archive.record import Archive
 from runbook.archive.verify import verify_incident

@@ -11,20 +11,20 @@ So an edit of any byte of a line breaks its own hash (or makes it no longer the 
 encoding), a line removed or moved breaks the next line's `prev` and `seq`, and the last line's
 hash is the log's head: given back out-of-band it proves the tail is still there.
 
-Appends are serialised by a lock of the store's (one per log), so two writers on two machines
-never both write line n.
+Appends are atomic reads-then-writes of the store's (`append_after`: a flock on disk, a
+compare-and-swap on S3), so two writers on two machines never both write line n.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runbook.archive.lines import encode_line
-from runbook.archive.store import ArchiveStore, KeyMissing
+from runbook.archive.store import ArchiveStore
 
 SCHEME = "sha256-line-v1"
 OWN_FIELDS = ("seq", "prev", "scheme", "hash")
@@ -69,17 +69,20 @@ def last_line(data: bytes) -> dict[str, Any] | None:
     return parsed
 
 
-def append_linked(store: ArchiveStore, key: str, lock_key: str,
-                  payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Append `payload` to the log at `key` as its next chained line; returns the line."""
-    with store.lock(lock_key, {"holder": "log append"}):
-        try:
-            data = store.read_bytes(key)
-        except KeyMissing:
-            data = b""
-        line = link(last_line(data), payload)
-        store.append(key, line)
-    return line
+def append_linked(store: ArchiveStore, key: str,
+                  payloads: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Append `payloads` to the log at `key` as its next chained lines, in one atomic append
+    (a compare-and-swap on S3): no other writer's line lands between the read of the last
+    line and the write. Returns the lines."""
+    def after(data: bytes) -> list[dict[str, Any]]:
+        previous = last_line(data)
+        lines = []
+        for payload in payloads:
+            previous = link(previous, payload)
+            lines.append(previous)
+        return lines
+
+    return store.append_after(key, after)
 
 
 def read(data: bytes) -> tuple[list[dict[str, Any]], list[LineProblem]]:

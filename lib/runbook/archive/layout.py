@@ -10,7 +10,6 @@ an object store:
     <incident>/actions.jsonl             the actions ledger: every confirmed attempt
     <incident>/log.jsonl                 the incident's event log: everything that happened to it,
                                          hash-chained (`chained`); its state is a fold of it
-    <incident>/.log.lock                 taken to append to the log
     <incident>/incident_events.jsonl     (archives written before the log) alert, recovered, notice,
                                          plan, press: read as the log's first events
     <incident>/locks/<slug>-<hash>.lock  one lock per (action, target)
@@ -38,7 +37,6 @@ CHAIN = "chain.jsonl"
 LEDGER = "actions.jsonl"
 INCIDENT_EVENTS = "incident_events.jsonl"
 LOG = "log.jsonl"
-LOG_LOCK = ".log.lock"
 LOCKS = "locks"
 ACTIONS = "actions"
 INCIDENT_LOCK = ".lock"

@@ -32,7 +32,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -266,6 +266,29 @@ class S3Store:
                     body += b"\n"
                 if self._put(key, body + encoded, IfMatch=etag) is not None:
                     return
+            _backoff(attempt)
+        raise ArchiveUnavailable(f"{self.location(key)}: too many concurrent writers; "
+                                 "the line was not appended")
+
+    def append_after(self, key: str, make: Callable[[bytes], list[dict[str, Any]]]
+                     ) -> list[dict[str, Any]]:
+        """Read, make the lines, write them by compare-and-swap on the object's ETag: a
+        writer that lost the race reads again and makes its lines anew."""
+        for attempt in range(CAS_ATTEMPTS):
+            try:
+                body, etag, _ = self._get(key)
+            except KeyMissing:
+                lines = make(b"")
+                if self._put(key, b"".join(encode_line(line) for line in lines),
+                             IfNoneMatch="*") is not None:
+                    return lines
+            else:
+                if body and not body.endswith(b"\n"):
+                    body += b"\n"
+                lines = make(body)
+                if self._put(key, body + b"".join(encode_line(line) for line in lines),
+                             IfMatch=etag) is not None:
+                    return lines
             _backoff(attempt)
         raise ArchiveUnavailable(f"{self.location(key)}: too many concurrent writers; "
                                  "the line was not appended")

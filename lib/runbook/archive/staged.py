@@ -161,6 +161,11 @@ class StagedStore:
         self._shared(lambda: self.remote.append(key, line),
                      lambda: self.local.append(key, line))
 
+    def append_after(self, key: str, make: Callable[[bytes], list[dict[str, Any]]]
+                     ) -> list[dict[str, Any]]:
+        return self._shared(lambda: self.remote.append_after(key, make),
+                            lambda: self.local.append_after(key, make))
+
     def children(self, prefix: str = "") -> list[str]:
         names = set(self._shared(lambda: self.remote.children(prefix), lambda: []))
         names.update(self.local.children(prefix))

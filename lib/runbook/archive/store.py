@@ -27,7 +27,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -84,6 +84,13 @@ class ArchiveStore(Protocol):
 
     def append(self, key: str, line: dict[str, Any]) -> None:
         """Append one JSON line, whole, after every line already there."""
+        ...
+
+    def append_after(self, key: str, make: Callable[[bytes], list[dict[str, Any]]]
+                     ) -> list[dict[str, Any]]:
+        """Append the lines `make` returns for the key's bytes as they are now, atomically:
+        no other line lands between the read and the write (a chained log's next line).
+        Returns the lines written."""
         ...
 
     def children(self, prefix: str = "") -> list[str]:
@@ -193,6 +200,21 @@ class LocalStore:
             os.write(fd, encode_line(line))
         finally:
             os.close(fd)
+
+    def append_after(self, key: str, make: Callable[[bytes], list[dict[str, Any]]]
+                     ) -> list[dict[str, Any]]:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)   # the same lock `append` takes
+            with os.fdopen(os.dup(fd), "rb") as reader:
+                current = reader.read()
+            lines = make(current)
+            os.write(fd, b"".join(encode_line(line) for line in lines))
+        finally:
+            os.close(fd)
+        return lines
 
     def children(self, prefix: str = "") -> list[str]:
         directory = self.path(prefix)

@@ -31,7 +31,6 @@ class IncidentLog:
         self.archive = archive
         self.incident_id = records.check_incident_id(incident_id)
         self.key = layout.incident_key(incident_id, layout.LOG)
-        self.lock_key = layout.incident_key(incident_id, layout.LOG_LOCK)
 
     @property
     def where(self) -> str:
@@ -40,9 +39,15 @@ class IncidentLog:
     def append(self, kind: str, body: dict[str, Any], *, at: datetime | None = None,
                actor: str = "") -> Event:
         """One event, redacted, as the log's next line."""
-        line = registry().redact_obj(payload(kind, body, at or clock.now(), actor))
-        written = chained.append_linked(self.archive.store, self.key, self.lock_key, line)
-        return decode(written, f"{self.where} line {written['seq']}")
+        return self.append_all([(kind, body, at, actor)])[0]
+
+    def append_all(self, events: list[tuple[str, dict[str, Any], datetime | None, str]]
+                   ) -> list[Event]:
+        """Several events, redacted, as the log's next lines, in one append."""
+        lines = [registry().redact_obj(payload(kind, body, at or clock.now(), actor))
+                 for kind, body, at, actor in events]
+        written = chained.append_linked(self.archive.store, self.key, lines)
+        return [decode(line, f"{self.where} line {line['seq']}") for line in written]
 
     def raw(self) -> bytes:
         try:
@@ -82,28 +87,29 @@ class IncidentLog:
         self.append("run.started", {"run": run.name, "notebook": notebook}, actor=actor)
 
     def run_sealed(self, run: RunRef, record: dict[str, Any], record_sha256: str) -> None:
-        """A sealed record: each finding that is not a pass (dated by the run's start), then
-        the seal with the record's hash."""
+        """A sealed record, in one append: each finding that is not a pass (dated by the
+        run's start), each dry run, then the seal with the record's hash."""
         started = clock.parse_iso(str(record["started_at"]))
         findings = [f for f in record.get("findings") or [] if isinstance(f, dict)]
-        for finding in findings:
-            if finding.get("status") != "pass":
-                self.append("finding.observed", {**finding, "run": run.name}, at=started)
-        for action in record.get("actions") or []:
-            if isinstance(action, dict) and action.get("dry_run"):
-                self.append("action.outcome", {
-                    "name": action.get("name"), "target": action.get("target") or "",
-                    "attempt": "", "run": run.name, "outcome": "dry_run", "dry_run": True,
-                    "result": str(action.get("result") or "")[:500]},
-                    actor=str(action.get("actor") or ""))
-        self.append("run.sealed", {
+        events: list[tuple[str, dict[str, Any], datetime | None, str]] = [
+            ("finding.observed", {**finding, "run": run.name}, started, "")
+            for finding in findings if finding.get("status") != "pass"]
+        events += [("action.outcome", {
+            "name": action.get("name"), "target": action.get("target") or "", "attempt": "",
+            "run": run.name, "outcome": "dry_run", "dry_run": True,
+            "result": str(action.get("result") or "")[:500]}, None,
+            str(action.get("actor") or ""))
+            for action in record.get("actions") or []
+            if isinstance(action, dict) and action.get("dry_run")]
+        events.append(("run.sealed", {
             "run": run.name, "notebook": record.get("notebook"), "status": record.get("status"),
             "severity": record.get("severity"), "next": record.get("next") or [],
             "passed": [f.get("code") for f in findings if f.get("status") == "pass"],
             "record_sha256": record_sha256,
             # The chain as it stood once this record was in it: vouches for chain.jsonl.
             "chain_head": self.archive.chain_head(self.incident_id)},
-            actor=str(record.get("actor") or ""))
+            None, str(record.get("actor") or "")))
+        self.append_all(events)
 
     def run_aborted(self, run: RunRef, notebook: str, status: str, reason: str = "") -> None:
         self.append("run.aborted", {"run": run.name, "notebook": notebook, "status": status,

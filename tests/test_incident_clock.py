@@ -11,11 +11,11 @@ import pytest
 
 from mitigate_fixtures import start_session
 from postmortem_fixtures import T0, add_run, finding
-from runbook.archive.incident_start import incident_started
 from runbook.archive.record import Archive
 from runbook.core import clock, impact
 from runbook.core.errors import BadInput
 from runbook.core.findings import failed, passed
+from runbook.incident.log import IncidentLog
 from runbook.sections.kit import banner, session
 from runbook.sections.postmortem import due
 from runbook.sections.postmortem.history import load_history
@@ -92,7 +92,7 @@ def test_postmortem_and_due_count_from_the_impact(tmp_path: Path) -> None:
     times = {t.label.split(" (")[0]: t.took_text for t in history.response_times()}
     assert times == {"Time to detection": "0m 00s", "Time to first response": "11m 00s",
                      "Time to mitigation": "15m 00s", "Time to recovery": "14m 30s"}
-    assert incident_started(archive, "inc-late") == T0
+    assert IncidentLog(archive, "inc-late").fold().started_at == T0
     [pending] = due.postmortems_due(archive, tmp_path / "pm", T0 + timedelta(hours=1))
     assert pending.started == T0
 

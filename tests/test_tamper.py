@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbook.archive.incident_start import incident_started
 
 from archive_files import append_line, read_lines
 from conftest import run_cli
@@ -21,6 +20,7 @@ from runbook.archive.layout import NOTEBOOK
 from runbook.archive.record import Archive
 from runbook.archive.verify import verify_incident
 from runbook.core import clock
+from runbook.incident.log import IncidentLog
 from runbook.incident.seal import seal_run
 from runbook.sections.postmortem.due import postmortems_due
 
@@ -87,7 +87,7 @@ def test_an_edited_incident_header_is_caught_and_not_trusted(runs_dir: Path,
     data["started_at"] = clock.iso(T0 + timedelta(days=2))
     header.write_text(json.dumps(data))
     assert {kind for kind, _ in kinds(archive)} == {"incident_edited"}
-    assert incident_started(archive, INCIDENT) == T0
+    assert IncidentLog(archive, INCIDENT).fold().started_at == T0
     due = postmortems_due(archive, tmp_path / "none", T0 + timedelta(hours=49))
     assert [(d.incident_id, d.overdue) for d in due] == [(INCIDENT, True)]
     verified = run_cli("verify", INCIDENT)

@@ -394,6 +394,15 @@ def describe(result: RunResult) -> str:
     lines.append(f"severity: {severity or 'none'}")
     for finding in result.record.get("findings", []):
         lines.append(f"  {finding['status']:<7} {finding['code']:<28} {finding['summary']}")
+    for action in result.record.get("actions", []):
+        # A dry run says what it would have done; a confirmed one what came of it.
+        what = action.get("plan") or action.get("result") or ""
+        state = "would" if action.get("dry_run") else str(action.get("outcome") or
+                                                            action.get("status") or "")
+        lines.append(f"  action  {action.get('name', '')} ({state}): {what}"[:400])
+    sections = [str(item.get("notebook")) for item in result.record.get("next") or []
+                if isinstance(item, dict)]
+    lines.append("next: " + (", ".join(sections) if sections else "nothing more to open"))
     lines.append(f"record: {result.where(layout.RECORD)}")
     if result.chain_head:
         # Kept outside the archive (posted, pasted), it proves later that no run sealed up to

@@ -303,7 +303,7 @@ def test_declare_opens_an_incident_only_when_asked(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- verify covers every file
 
-def test_editing_any_file_of_the_incident_fails_verify(tmp_path: Path) -> None:
+def _sealed_incident(tmp_path: Path) -> tuple[Path, str]:
     runs, incident = _incident(tmp_path)
     archive = Archive(runs)
     from runbook.incident.seal import seal_run
@@ -316,6 +316,11 @@ def test_editing_any_file_of_the_incident_fails_verify(tmp_path: Path) -> None:
     seal_run(archive, run, {"incident_id": incident, "notebook": "sev1_response",
                             "started_at": clock.iso(clock.now()), "parameters": {}},
              status="completed")
+    return runs, incident
+
+
+def test_editing_any_file_of_the_incident_fails_verify(tmp_path: Path) -> None:
+    runs, incident = _sealed_incident(tmp_path)
     assert run_cli("verify", incident, "--archive", str(runs)).returncode == 0
     files = [p for p in sorted((runs / incident).rglob("*")) if p.is_file()
              and p.name != ".lock" and "locks" not in p.parts]
@@ -345,3 +350,15 @@ def test_a_corrupt_log_line_gets_exit_3_naming_file_and_line(tmp_path: Path) -> 
     assert "log.jsonl line 2" in result.stdout
     shown = run_cli("incident", "show", incident, "--archive", str(runs))
     assert shown.returncode != 0 and "log.jsonl line 2" in shown.stderr
+
+
+def test_a_deleted_or_truncated_log_fails_verify(tmp_path: Path) -> None:
+    runs, incident = _sealed_incident(tmp_path)
+    log = runs / incident / "log.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0])                          # cut at a line: still a valid chain
+    cut = run_cli("verify", incident, "--archive", str(runs))
+    assert cut.returncode == 1 and "log.jsonl is shorter" in cut.stdout
+    log.unlink()
+    gone = run_cli("verify", incident, "--archive", str(runs))
+    assert gone.returncode == 1 and "log.jsonl is gone" in gone.stdout

@@ -186,7 +186,9 @@ class Archive:
                 return header
             header = {"incident_id": incident_id, "opened_at": clock.iso(opened_at),
                       "started_at": clock.iso(started_at or opened_at),
-                      "opened_by": opened_by}
+                      "opened_by": opened_by,
+                      # Its story is in the log: a missing log is then a deleted one.
+                      "log": layout.LOG}
             try:
                 self.store.create(key, encode_json(header))
             except KeyExists:  # opened meanwhile by a writer that does not take the lock

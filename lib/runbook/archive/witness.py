@@ -3,7 +3,8 @@
 At sealing, the chain entry gets the SHA-256 of each file of the run (`started.json`,
 `notebook.ipynb`, `record.json` itself is the entry's `sha256`) and of the incident's header
 (`incident.json`). Files that only grow (`events.jsonl`, which an interactive session may go on
-appending to after an archive, and the incident's actions ledger) are vouched for by a prefix:
+appending to after an archive, the incident's actions ledger and its event log) are vouched for
+by a prefix:
 their length at sealing and the hash of those bytes, so an append is fine and an edit of what
 was there is not. Entries written before this existed carry none of it and verify as before.
 
@@ -69,6 +70,9 @@ def seal_witness(store: ArchiveStore, run: RunRef) -> dict[str, Any]:
     ledger = _read_sealing(store, layout.incident_key(run.incident_id, layout.LEDGER))
     if ledger is not None:
         witness["ledger"] = _prefix(ledger)
+    log = _read_sealing(store, layout.incident_key(run.incident_id, layout.LOG))
+    if log is not None:
+        witness["log"] = _prefix(log)
     return witness
 
 
@@ -91,6 +95,7 @@ def check_incident(store: ArchiveStore, incident_id: str,
     problems: list[tuple[str, str]] = []
     header = _read(store, layout.incident_key(incident_id, layout.INCIDENT_HEADER))
     ledger = _read(store, layout.incident_key(incident_id, layout.LEDGER))
+    log = _read(store, layout.incident_key(incident_id, layout.LOG))
     for entry in chain:
         run = str(entry.get("run"))
         if "incident_sha256" in entry:
@@ -101,6 +106,10 @@ def check_incident(store: ArchiveStore, incident_id: str,
             problem = _check(ledger, entry["ledger"])
             if problem:
                 problems.append((run, f"{layout.LEDGER} {problem}"))
+        if "log" in entry:
+            problem = _check(log, entry["log"])
+            if problem:
+                problems.append((run, f"{layout.LOG} {problem}"))
     return problems
 
 

@@ -41,6 +41,9 @@ def log_problems(archive: records.Archive, incident_id: str) -> list[Problem]:
     try:
         data = store.read_bytes(key)
     except KeyMissing:
+        if (archive.header(incident_id) or {}).get("log"):
+            return [Problem(layout.LOG, "log_edited", f"{archive.location(key)} is gone: the "
+                            "incident was opened with it")]
         return []       # an archive from before the log: the chain vouches for it
     where = archive.location(key)
     lines, line_problems = chained.read(data)

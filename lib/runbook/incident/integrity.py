@@ -69,9 +69,10 @@ def _header(archive: records.Archive, incident_id: str, sealed: str) -> list[Pro
         if archive.sha256(key) == sealed:
             return []
     except KeyMissing:
-        return [Problem(layout.INCIDENT_HEADER, "incident_edited", "incident.json is gone")]
-    return [Problem(layout.INCIDENT_HEADER, "incident_edited", "incident.json no longer has "
-                    "the hash it had when the incident opened")]
+        return [Problem(layout.INCIDENT_HEADER, "incident_edited",
+                        f"{layout.INCIDENT_HEADER} is gone")]
+    return [Problem(layout.INCIDENT_HEADER, "incident_edited", f"{layout.INCIDENT_HEADER} no "
+                    "longer has the hash it had when the incident opened")]
 
 
 def _sealed(archive: records.Archive, incident_id: str, body: dict[str, object],
@@ -80,8 +81,8 @@ def _sealed(archive: records.Archive, incident_id: str, body: dict[str, object],
     run = RunRef(incident_id, str(body.get("run")))
     head = body.get("chain_head")
     if isinstance(head, str) and head not in heads:
-        problems.append(Problem(layout.CHAIN, "chain_edited", f"chain.jsonl no longer holds "
-                                f"the head it had once {run.name} was sealed: a chain line "
+        problems.append(Problem(layout.CHAIN, "chain_edited", f"{layout.CHAIN} no longer holds"
+                                f" the head it had once {run.name} was sealed: a chain line "
                                 "was edited, removed or reordered"))
     try:
         actual = archive.sha256(run.key(layout.RECORD))
@@ -89,6 +90,6 @@ def _sealed(archive: records.Archive, incident_id: str, body: dict[str, object],
         return [*problems, Problem(run.name, "removed", "the log saw this record sealed, but "
                                    "it is gone")]
     if body.get("record_sha256") and actual != body.get("record_sha256"):
-        problems.append(Problem(run.name, "edited", "record.json no longer has the hash the "
-                                "log saw it sealed with"))
+        problems.append(Problem(run.name, "edited", f"{layout.RECORD} no longer has the hash "
+                                "the log saw it sealed with"))
     return problems

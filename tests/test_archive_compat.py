@@ -13,9 +13,9 @@ from conftest import run_cli
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "archive_v1" / "runs"
 
 
-def _copy(tmp_path: Path) -> Path:
-    runs = tmp_path / "old-runs"
-    shutil.copytree(FIXTURE, runs)
+def _copy(tmp_path: Path, fixture: Path = FIXTURE) -> Path:
+    runs = tmp_path / f"old-runs-{fixture.parent.name}"
+    shutil.copytree(fixture, runs)
     return runs
 
 
@@ -63,14 +63,8 @@ def test_an_old_archive_gives_its_postmortem(tmp_path: Path) -> None:
 FA17DAA = Path(__file__).resolve().parent / "fixtures" / "archive_fa17daa" / "runs"
 
 
-def _copy_fa17daa(tmp_path: Path) -> Path:
-    runs = tmp_path / "fa17daa-runs"
-    shutil.copytree(FA17DAA, runs)
-    return runs
-
-
 def test_the_fa17daa_archive_lists_and_verifies(tmp_path: Path) -> None:
-    runs = _copy_fa17daa(tmp_path)
+    runs = _copy(tmp_path, FA17DAA)
     listed = run_cli("runs", env={"RUNBOOK_RUNS_DIR": str(runs)})
     assert listed.returncode == 0, listed.stderr
     assert "inc-fa17daa-outage" in listed.stdout and "rollback" in listed.stdout
@@ -82,7 +76,7 @@ def test_the_fa17daa_archive_lists_and_verifies(tmp_path: Path) -> None:
 def test_the_fa17daa_archive_gives_its_postmortems_and_its_folds(tmp_path: Path) -> None:
     import json
 
-    runs = _copy_fa17daa(tmp_path)
+    runs = _copy(tmp_path, FA17DAA)
     for incident in sorted(p.name for p in runs.iterdir() if p.is_dir()):
         out = tmp_path / "pm" / incident
         written = run_cli("postmortem", incident, "--out", str(out),
@@ -96,7 +90,7 @@ def test_the_fa17daa_archive_gives_its_postmortems_and_its_folds(tmp_path: Path)
 
 
 def test_new_events_on_an_fa17daa_incident_keep_its_story(tmp_path: Path) -> None:
-    runs = _copy_fa17daa(tmp_path)
+    runs = _copy(tmp_path, FA17DAA)
     served = next(p.name for p in runs.iterdir() if (p / "incident_events.jsonl").exists())
     acked = run_cli("incident", "ack", served, "--by", "sami",
                     env={"RUNBOOK_RUNS_DIR": str(runs)})

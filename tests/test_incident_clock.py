@@ -88,10 +88,15 @@ def test_postmortem_and_due_count_from_the_impact(tmp_path: Path) -> None:
     add_run(archive, "inc-late", "sev1_response", first_run + timedelta(minutes=8),
             findings=[finding("health.ok", "pass")])
     history = load_history(archive, "inc-late")
-    assert history.started == T0 and history.detected == T0
+    # Detected when the first run opened it, 11 minutes into the impact (not at the
+    # monitor's down-since: that is when it started, not when anyone knew).
+    assert history.started == T0 and history.detected == first_run
     times = {t.label.split(" (")[0]: t.took_text for t in history.response_times()}
-    assert times == {"Time to detection": "0m 00s", "Time to first response": "11m 00s",
-                     "Time to mitigation": "15m 00s", "Time to recovery": "14m 30s"}
+    # Mitigated once the rollback was done and health held for the stabilisation window
+    # (the all-clear run 30 s after its start, then 2 minutes).
+    assert times == {"Time to detect": "11m 00s", "Time to acknowledge": "—",
+                     "Time to first response": "11m 00s", "Time to mitigate": "21m 30s",
+                     "Time to resolve": "—"}
     assert IncidentLog(archive, "inc-late").fold().started_at == T0
     [pending] = due.postmortems_due(archive, tmp_path / "pm", T0 + timedelta(hours=1))
     assert pending.started == T0
@@ -102,7 +107,7 @@ def test_records_without_evidence_still_read(tmp_path: Path) -> None:
     add_run(archive, "inc-old", "sev1_response", T0, severity="SEV-2",
             findings=[finding("health.ok", "pass")])
     history = load_history(archive, "inc-old")
-    assert history.started == T0 and history.detected is None
+    assert history.started == T0 and history.detected == T0   # its run opened it
     declared = T0 - timedelta(minutes=30)
     archive.open_incident("inc-declared", T0, declared)   # opened with a start given
     add_run(archive, "inc-declared", "sev1_response", T0,

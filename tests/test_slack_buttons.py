@@ -34,6 +34,7 @@ from runbook.drill.scenarios.alerts import (
 )
 from runbook.drill.target import Target, simulated_target
 from runbook.host.serve.plans import Plan, stale_reason
+from runbook.incident.log import IncidentLog
 from runbook.sections.postmortem.history import load_history
 
 pytestmark = pytest.mark.timeout(240)
@@ -226,7 +227,10 @@ def test_a_stale_plan_is_refused_and_a_fresh_one_offered(runs_dir: Path) -> None
 
 def test_a_press_after_the_incident_closed_is_refused(runs_dir: Path) -> None:
     with pressing(runs_dir) as p:
+        # Its own monitor says up and /healthz passes: the incident resolves.
+        p.target.app.state.up = True
         p.up_alert()
+        assert _wait(lambda: IncidentLog(p.archive, p.incident_id).fold().state == "resolved")
         assert p.press().status_code == 200
         assert _wait(lambda: p.ephemeral())
         assert "incident is closed" in p.ephemeral()[0]["text"]

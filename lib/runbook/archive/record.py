@@ -176,7 +176,8 @@ class Archive:
                                f"existing incident {existing!r}: use {existing!r}")
 
     def open_incident(self, incident_id: str, opened_at: datetime,
-                      started_at: datetime | None = None, opened_by: str = "") -> dict[str, Any]:
+                      started_at: datetime | None = None, opened_by: str = "",
+                      **fields: str) -> dict[str, Any]:
         """The incident's header, created by the first run that names it."""
         key = layout.incident_key(check_incident_id(incident_id), layout.INCIDENT_HEADER)
         self.refuse_case_twin(incident_id)
@@ -186,9 +187,7 @@ class Archive:
                 return header
             header = {"incident_id": incident_id, "opened_at": clock.iso(opened_at),
                       "started_at": clock.iso(started_at or opened_at),
-                      "opened_by": opened_by,
-                      # Its story is in the log: a missing log is then a deleted one.
-                      "log": layout.LOG}
+                      "opened_by": opened_by, **fields}
             try:
                 self.store.create(key, encode_json(header))
             except KeyExists:  # opened meanwhile by a writer that does not take the lock

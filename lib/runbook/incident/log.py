@@ -122,7 +122,9 @@ def open_incident(archive: records.Archive, incident_id: str, *, opened_at: date
     """The incident's header, opened (with its `incident.opened` event) by the first writer
     that names it; an incident that is there already is returned as it is."""
     existed = archive.header(incident_id) is not None
-    header = archive.open_incident(incident_id, opened_at, started_at, opened_by=opened_by)
+    # The header names the log: from then on, a missing log is a deleted one.
+    header = archive.open_incident(incident_id, opened_at, started_at, opened_by=opened_by,
+                                   log=layout.LOG)
     if not existed:
         log = IncidentLog(archive, incident_id)
         # The header's hash: incident.json is a local file, vouched for by the log from here.

@@ -92,7 +92,19 @@ def _legacy_alert(line: dict[str, Any]) -> Event | None:
     return Event("notice", at, body)
 
 
-def _sealed_record(record: dict[str, Any], sha256: str) -> list[Event]:
+def _record_action(action: dict[str, Any], run: str, finished: datetime) -> Event:
+    """An action as a record from before the ledger keeps it (the ledger's own lines are
+    read from the ledger)."""
+    outcome = action.get("outcome") or LEGACY_STATUS.get(str(action.get("status"))) or \
+        ("dry_run" if action.get("dry_run") else "failed" if action.get("error") else "done")
+    return Event("action.outcome", _time(action.get("at")) or finished, {
+        "name": action.get("name"), "target": action.get("target") or "",
+        "attempt": action.get("attempt") or "", "run": run, "outcome": outcome,
+        "dry_run": bool(action.get("dry_run"))}, actor=str(action.get("actor") or ""))
+
+
+def _sealed_record(record: dict[str, Any], sha256: str,
+                   ledger_attempts: set[str]) -> list[Event]:
     started = _time(record.get("started_at"))
     finished = _time(record.get("finished_at")) or started
     if started is None or finished is None:
@@ -102,6 +114,9 @@ def _sealed_record(record: dict[str, Any], sha256: str) -> list[Event]:
               record.get("findings") or [] if isinstance(f, dict) and f.get("status") != "pass"]
     passed = [f.get("code") for f in record.get("findings") or []
               if isinstance(f, dict) and f.get("status") == "pass"]
+    events.extend(_record_action(action, name, finished)
+                  for action in record.get("actions") or [] if isinstance(action, dict)
+                  and not (action.get("attempt") and action.get("attempt") in ledger_attempts))
     events.append(Event("run.sealed", finished, {
         "run": name, "notebook": record.get("notebook"), "status": record.get("status"),
         "severity": record.get("severity"), "next": record.get("next") or [],
@@ -138,14 +153,16 @@ def legacy_events(archive: records.Archive, incident_id: str,
     events = _header(_vouched_header(archive, incident_id))
     events.extend(e for line in archive.store.read_lines(
         layout.incident_key(incident_id, layout.INCIDENT_EVENTS)) if (e := _legacy_alert(line)))
-    events.extend(_records(archive, incident_id, in_log_runs))
-    events.extend(e for line in archive.store.read_lines(
-        layout.incident_key(incident_id, layout.LEDGER))
-        if (e := _ledger(line)) and str(e.get("attempt")) not in in_log_attempts)
+    ledger = [e for line in archive.store.read_lines(
+        layout.incident_key(incident_id, layout.LEDGER)) if (e := _ledger(line))]
+    ledger_attempts = {str(e.get("attempt")) for e in ledger if e.get("attempt")}
+    events.extend(_records(archive, incident_id, in_log_runs, ledger_attempts | in_log_attempts))
+    events.extend(e for e in ledger if str(e.get("attempt")) not in in_log_attempts)
     return sorted(events, key=lambda event: event.at)
 
 
-def _records(archive: records.Archive, incident_id: str, skip: set[str]) -> list[Event]:
+def _records(archive: records.Archive, incident_id: str, skip: set[str],
+             ledger_attempts: set[str]) -> list[Event]:
     events: list[Event] = []
     for entry in archive.chain(incident_id):
         name = str(entry.get("run"))
@@ -155,5 +172,6 @@ def _records(archive: records.Archive, incident_id: str, skip: set[str]) -> list
             record = records.archived_record(archive, layout.RunRef(incident_id, name))
         except RunbookError:
             continue      # verify names it; the fold goes on without it
-        events.extend(_sealed_record({**record, "run": name}, str(entry.get("sha256", ""))))
+        events.extend(_sealed_record({**record, "run": name}, str(entry.get("sha256", "")),
+                                     ledger_attempts))
     return events

@@ -28,7 +28,7 @@ SECRET = "sk-archive-5c1d9e7f3a2b4c6d"
 
 def saved_notebook(directory: Path, *outputs: str, name: str = "sev1_response",
                    session_name: str = "sev1_response") -> Path:
-    """A notebook as JupyterLab saves it: code cells with their outputs."""
+    """A notebook as JupyterLab saves it: code cells run, with their outputs."""
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(f'incident_id: str = "{INCIDENT}"\nconfig_path: str = ""')
     params.metadata["tags"] = ["parameters"]
@@ -39,6 +39,8 @@ def saved_notebook(directory: Path, *outputs: str, name: str = "sev1_response",
         cell = nbformat.v4.new_code_cell("rb.report(...)")
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
         cells.append(cell)
+    for count, cell in enumerate(cells, start=1):
+        cell.execution_count = count
     nb.cells = cells
     path = directory / f"{name}.ipynb"
     nbformat.write(nb, str(path))

@@ -58,6 +58,14 @@ def test_environment_gives_kernels_the_config_and_no_headless_run(tmp_path: Path
     assert env["JUPYTER_PATH"].endswith("/user/jupyter")
     assert env["JUPYTER_TOKEN"] == "tok" and env["DRILL_TOKEN"] == "x"
     assert "tok" not in " ".join(lab.command(tmp_path / "c.json"))   # not visible in `ps`
+    assert not {"RUNBOOK_LAB_INCIDENT", "RUNBOOK_LAB_SESSION"} & set(env)
+
+
+def test_environment_gives_kernels_the_lab_incident_and_session(tmp_path: Path) -> None:
+    opts = options(tmp_path, incident="inc-lab-9")
+    base = {"RUNBOOK_LAB_INCIDENT": "inc-other", "RUNBOOK_LAB_SESSION": "other", "PATH": "/bin"}
+    env = lab.environment(opts, tmp_path / "state", "tok", base, lab_session="s1")
+    assert (env["RUNBOOK_LAB_INCIDENT"], env["RUNBOOK_LAB_SESSION"]) == ("inc-lab-9", "s1")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -31,15 +31,19 @@ def test_the_default_is_a_working_copy_per_incident(tmp_path: Path, runs_dir: Pa
     saved.write_text("saved by the responder")
     again = options_from(args(tmp_path, incident="inc-lab-1"))
     assert again.notebooks == options.notebooks and saved.read_text() == "saved by the responder"
-    # Without an incident, a fresh copy named by the time; never an incident of the archive.
+    assert options.incident == "inc-lab-1"
+    # Without an incident, one is allocated for the lab session (the first run opens it), and
+    # the working copy is its own; nothing is opened in the archive yet.
     fresh = options_from(args(tmp_path))
     assert fresh.notebooks.parent == options.notebooks.parent
-    assert fresh.notebooks.name.startswith("lab-")
+    assert fresh.incident.startswith("inc-") and fresh.notebooks.name == fresh.incident
+    assert not (runs_dir / fresh.incident).exists()
 
 
 def test_notebooks_serves_the_directory_itself(tmp_path: Path) -> None:
     options = options_from(args(tmp_path, notebooks=str(notebooks_dir())))
     assert options.notebooks == notebooks_dir().resolve()
+    assert options.incident.startswith("inc-")     # the lab session still has one incident
 
 
 def test_a_copy_only_adds_what_is_missing(tmp_path: Path) -> None:

@@ -265,6 +265,12 @@ def test_archive_button_seals_the_saved_notebook(tmp_path: Path,
     button = widgets.archive_button(rb, interactive=True)
     assert isinstance(button, widgets.ArchiveButton)
     assert "Save the notebook first" in button.status.value
+    # Saved before any cell ran: nothing to archive yet.
+    assert button.click() is None and "no executed cell" in button.status.value
+    nb = nbformat.read(str(saved), as_version=4)
+    for count, cell in enumerate(nb.cells, start=1):
+        cell.execution_count = count
+    nbformat.write(nb, str(saved))
     archived = button.click()
     assert archived is not None and archived.run_dir == rb.run_dir
     assert archived.record["status"] == "completed"

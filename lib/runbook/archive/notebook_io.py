@@ -118,7 +118,8 @@ def register_archive_io() -> None:
         papermill_io.register(ARCHIVE_SCHEME, _ArchiveHandler)
 
 
-def mark_notebook(store: ArchiveStore, key: str, status: str, error: str) -> str:
+def mark_notebook(store: ArchiveStore, key: str, status: str, error: str,
+                  **extra: str) -> str:
     """Put the run's outcome in the notebook's metadata, with a banner when it did not finish.
 
     papermill already marks a failing cell (its error banner and the cell's traceback); a run
@@ -126,9 +127,9 @@ def mark_notebook(store: ArchiveStore, key: str, status: str, error: str) -> str
     cell, described for the record ("" when the run finished or stopped before any cell).
     """
     nb = nbformat.reads(store.read_bytes(key).decode("utf-8"), as_version=4)
-    nb.metadata["runbook"] = {"status": status, "error": error}
+    nb.metadata["runbook"] = {"status": status, "error": error, **extra}
     where = ""
-    if status in ("aborted", "timed_out"):
+    if status in ("aborted", "timed_out", "abandoned"):
         stopped = stopped_cell(nb)
         where = describe_cell(nb, stopped) if stopped is not None else ""
         nb.metadata["runbook"]["stopped_in"] = where

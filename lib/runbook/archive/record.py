@@ -36,7 +36,9 @@ __all__ = ["RECORD_STATUSES", "Archive", "RunRef", "RunRow", "archived_record",
            "check_incident_id", "incident_records", "index_summary", "list_runs",
            "new_incident_id", "parse_record", "read_record", "runbook_version"]
 
-RECORD_STATUSES = ("completed", "failed", "aborted", "timed_out")
+# `abandoned`: a JupyterLab session's run that ended (its kernel shut down, or `runbook lab`
+# stopped) before anyone archived it; sealed with the findings and actions it had recorded.
+RECORD_STATUSES = ("completed", "failed", "aborted", "timed_out", "abandoned")
 INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

@@ -9,3 +9,10 @@ ENV_INCIDENT_STARTED = "RUNBOOK_INCIDENT_STARTED"  # the incident's start, when 
 ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"                  # which notebook the runner started
 ENV_CONFIG = "RUNBOOK_CONFIG"                      # the target config's absolute path
 ENV_DRILL = "RUNBOOK_DRILL"                        # "1": everything opened is a drill's
+
+# What `runbook lab` tells every kernel it starts: the incident each of its notebooks is filed
+# under (given by --incident, or allocated when the lab starts, so the first run opens one
+# incident for the whole lab session), and the lab session's id, written into each run it
+# starts, so the runs it leaves unarchived are found and sealed `abandoned` when it ends.
+ENV_LAB_INCIDENT = "RUNBOOK_LAB_INCIDENT"
+ENV_LAB_SESSION = "RUNBOOK_LAB_SESSION"

@@ -15,8 +15,15 @@ folder (`runs/.lab/<incident>/`, beside the records and never in the repository)
 responder saves there, outputs and all, stays out of the tracked `notebooks/`. `--notebooks
 DIR` serves a directory itself (the tracked notebooks, to change them).
 
+A lab session belongs to one incident (`LabOptions.incident`: `--incident`, or one allocated
+when the lab starts): every kernel is told it, so each notebook's run is filed under it, and
+the first run opens it for the whole session. Each kernel is also told the lab session's id,
+which its runs carry; a kernel shut down seals its unarchived run `abandoned`, and when the lab
+stops it seals, through the same function, whatever run of the session no record covers yet
+(a kernel killed before it could).
+
 `LabServer` is used by `runbook lab` and by the tests; `stop()` shuts the kernels down first,
-then the server, so nothing is left running.
+then the server, so nothing is left running, and then seals what was left unarchived.
 """
 
 from __future__ import annotations
@@ -40,14 +47,20 @@ from typing import Any
 
 import httpx
 
+from runbook.archive.location import open_archive
+from runbook.core.config import load_config
+from runbook.core.environ import environment_with
 from runbook.core.errors import BadInput, LabError
 from runbook.core.run_env import (
     ENV_CONFIG,
     ENV_INCIDENT,
     ENV_INCIDENT_STARTED,
+    ENV_LAB_INCIDENT,
+    ENV_LAB_SESSION,
     ENV_NOTEBOOK,
     ENV_RUN_DIR,
 )
+from runbook.sections.kit.interactive import abandon_lab_session
 
 HOST = "127.0.0.1"
 KERNEL_NAME = "python3"
@@ -57,6 +70,8 @@ STOP_TIMEOUT = 15.0
 # What a headless run tells its kernel; an interactive kernel must not inherit it, or its
 # session would write into some other run's directory.
 _HEADLESS_ENV = (ENV_RUN_DIR, ENV_INCIDENT, ENV_INCIDENT_STARTED, ENV_NOTEBOOK)
+# Nor another lab's session (a lab started from a kernel's shell): this lab says its own.
+_LAB_ENV = (ENV_LAB_INCIDENT, ENV_LAB_SESSION)
 
 # Server extensions a responder does not need; each costs start-up time or opens a door.
 _DISABLED_EXTENSIONS = ("jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
@@ -90,6 +105,7 @@ class LabOptions:
     port: int = 0                   # 0: the system picks a free one
     state_dir: Path | None = None   # kernel spec, runtime files, server config; default: temp
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    incident: str = ""              # every notebook's runs filed under it; "": each its own
 
 
 def check_port(port: int) -> int:
@@ -168,11 +184,14 @@ def command(config_path: Path) -> list[str]:
 
 
 def environment(options: LabOptions, state_dir: Path, token: str,
-                base: Mapping[str, str] | None = None) -> dict[str, str]:
+                base: Mapping[str, str] | None = None, lab_session: str = "") -> dict[str, str]:
     """The server's environment, which every kernel inherits."""
     env = dict(os.environ if base is None else base)
-    for name in _HEADLESS_ENV:
+    for name in _HEADLESS_ENV + _LAB_ENV:
         env.pop(name, None)
+    if options.incident:
+        env[ENV_LAB_INCIDENT] = options.incident
+        env[ENV_LAB_SESSION] = lab_session
     env.update(options.extra_env)
     paths = [str(state_dir / "share" / "jupyter")]
     if env.get("JUPYTER_PATH"):
@@ -190,6 +209,8 @@ class LabServer:
     def __init__(self, options: LabOptions) -> None:
         self.options = options
         self.token = _random.token_urlsafe(24)
+        self.lab_session = _random.token_hex(8)   # marks the runs this lab's kernels start
+        self.abandoned: list[dict[str, Any]] = []  # records sealed `abandoned` when it stopped
         self._own_state = options.state_dir is None
         self.state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="runbook-lab-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -221,7 +242,8 @@ class LabServer:
 
     def start(self, timeout: float = START_TIMEOUT) -> LabServer:
         config_path = prepare_state(self.options, self.state_dir)
-        env = environment(self.options, self.state_dir, self.token)
+        env = environment(self.options, self.state_dir, self.token,
+                          lab_session=self.lab_session)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command(config_path), env=env, cwd=str(self.options.notebooks),
@@ -276,7 +298,31 @@ class LabServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        """Shut the kernels down through the API, then the server (TERM, then KILL)."""
+        """Shut the kernels down through the API, then the server (TERM, then KILL); then
+        seal what the lab session left unarchived (`abandon_unarchived`)."""
+        try:
+            self._stop_server()
+        finally:
+            if self._own_state:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self.process is not None:
+            self.abandoned += self.abandon_unarchived()
+
+    def abandon_unarchived(self) -> list[dict[str, Any]]:
+        """Seal `abandoned` every run of this lab session that no record covers: the kernels
+        are gone, so nothing more will come. In the environment the kernels had (the archive
+        and the secrets they were given), so the records land beside the runs, redacted."""
+        if not self.options.incident:
+            return []
+        with environment_with(dict(self.options.extra_env)):
+            config = load_config(str(self.options.config))
+            config.register_secrets()
+            archive = open_archive(config)
+            return abandon_lab_session(
+                archive, self.options.incident, self.lab_session,
+                "the lab session ended before this run was archived")
+
+    def _stop_server(self) -> None:
         process = self.process
         if process is not None and process.poll() is None:
             if self.port:
@@ -292,8 +338,6 @@ class LabServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(STOP_TIMEOUT)
-        if self._own_state:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def __enter__(self) -> LabServer:
         return self.start() if self.process is None else self

@@ -1,5 +1,6 @@
 """runbook lab [--config PATH] [--port N] [--incident ID] [--notebooks DIR]: JupyterLab for a
-responder, on a working copy of the notebooks (never the tracked ones, unless asked)."""
+responder, on a working copy of the notebooks (never the tracked ones, unless asked), for one
+incident: `--incident`, or one allocated now that the first run opens."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from runbook.archive.record import check_incident_id
+from runbook.archive.record import check_incident_id, new_incident_id
 from runbook.core import clock
 from runbook.core.config import load_config
 from runbook.core.errors import BadInput
@@ -24,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "./runbook.toml)")
     parser.add_argument("--port", type=int, default=0,
                         help="port to listen on (default: any free port)")
-    parser.add_argument("--incident", help="incident whose working copy to serve (default: a "
-                        "new working copy named by the time)")
+    parser.add_argument("--incident", help="incident every notebook run in the lab is filed "
+                        "under, and whose working copy to serve (default: a new incident, "
+                        "opened by the first run, one for the whole lab session)")
     parser.add_argument("--notebooks", help="serve this directory itself (e.g. the tracked "
                         "notebooks/, to edit them); default: a working copy of notebooks/ "
                         "under the archive's .lab/ folder")
@@ -36,15 +38,16 @@ def options_from(args: argparse.Namespace) -> LabOptions:
     """Everything checked before a server starts: the config loads, the directory exists."""
     config = load_config(args.config)
     port = check_port(args.port)
+    incident = check_incident_id(args.incident) if args.incident else \
+        new_incident_id(clock.now())
     if args.notebooks:
         directory = Path(args.notebooks)
         if not directory.is_dir():
             raise BadInput(f"notebooks directory {directory} not found")
     else:
-        name = check_incident_id(args.incident) if args.incident else \
-            f"lab-{clock.stamp(clock.now())}"
-        directory = working_copy(notebooks_dir(), config.runs_dir() / WORK_FOLDER / name)
-    return LabOptions(notebooks=directory.resolve(), config=config.path.resolve(), port=port)
+        directory = working_copy(notebooks_dir(), config.runs_dir() / WORK_FOLDER / incident)
+    return LabOptions(notebooks=directory.resolve(), config=config.path.resolve(), port=port,
+                      incident=incident)
 
 
 class _Stopped(Exception):
@@ -66,10 +69,12 @@ def run(args: argparse.Namespace) -> int:
               + (" (the tracked notebooks: save no outputs there)" if tracked else
                  " (a working copy: what you save stays here, out of the repository)"))
         print(f"  config:  {options.config} (RUNBOOK_CONFIG of every kernel)")
+        print(f"  incident: {options.incident} (every notebook run here is filed under it)")
         print(f"  open:    {server.url}")
         print("Every notebook's findings and actions are recorded as they happen; archive a "
-              "saved notebook with `runbook archive PATH --incident ID`. Stop with Ctrl-C.",
-              flush=True)
+              "saved notebook with its archive button or `runbook archive PATH --incident "
+              f"{options.incident}`. A run not archived when the lab stops is sealed "
+              "`abandoned`. Stop with Ctrl-C.", flush=True)
         assert server.process is not None
         code = server.process.wait()
         print(f"runbook: JupyterLab stopped on its own (exit {code}); its log ends:\n"
@@ -79,5 +84,11 @@ def run(args: argparse.Namespace) -> int:
         print("stopping JupyterLab and its kernels…", file=sys.stderr, flush=True)
         return 0
     finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        try:
+            server.stop()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            for record in server.abandoned:
+                print(f"sealed {record['notebook']} of incident {record['incident_id']} as "
+                      f"abandoned (not archived): {len(record['findings'])} finding(s), "
+                      f"{len(record['actions'])} action(s)", file=sys.stderr)

@@ -10,7 +10,12 @@ Which run directory: the newest session of the same notebook in that incident th
 sealed yet. When the newest one was already archived and the responder kept working, the
 events that came after that archive go into a new run directory, so nothing is counted twice
 and nothing is lost. With no session at all (the notebook ran elsewhere), a new run directory
-holds just the notebook.
+holds just the notebook. A notebook with no executed cell is refused: there is nothing to vouch
+for.
+
+A session that ends without being archived (its kernel shut down, or `runbook lab` stopped) is
+sealed `abandoned` (`abandon_run`), with the findings and actions its events hold and the
+notebook as last saved, through the same `seal_run`: never left `interrupted`.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from runbook.archive import layout
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
 from runbook.archive.location import open_archive
-from runbook.archive.notebook_io import save_notebook
+from runbook.archive.notebook_io import mark_notebook, save_notebook
 from runbook.core import clock
 from runbook.core.config import Config
-from runbook.core.errors import BadInput
+from runbook.core.errors import BadInput, KeyExists, RecordError
 from runbook.core.findings import Finding
 from runbook.core.notebook_params import declared_parameters, parameters_cell_index, read_notebook
 from runbook.core.redaction import registry
@@ -37,6 +42,7 @@ from runbook.incident.log import open_incident
 from runbook.incident.seal import seal_run
 
 INTERACTIVE = "interactive"
+ABANDONED = "abandoned"
 
 _SESSION_START = re.compile(r"session\.start\(\s*[\"']([A-Za-z0-9._-]+)[\"']")
 
@@ -100,6 +106,13 @@ def notebook_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
         return {}
 
 
+def executed(nb: nbformat.NotebookNode) -> bool:
+    """Whether any code cell was run: it has an execution count, or outputs."""
+    return any(cell.get("cell_type") == "code"
+               and (isinstance(cell.get("execution_count"), int) or cell.get("outputs"))
+               for cell in nb.cells)
+
+
 def archive_notebook(notebook_path: str | Path, incident_id: str,
                      config: Config) -> ArchivedRun:
     """Seal the saved notebook and its session's events as a `completed` record."""
@@ -108,6 +121,9 @@ def archive_notebook(notebook_path: str | Path, incident_id: str,
         raise BadInput(f"{path} is not a notebook (.ipynb): give the path of the notebook the "
                        "responder saved")
     nb = read_notebook(path)
+    if not executed(nb):
+        raise BadInput(f"{path} has no executed cell: run it in JupyterLab first (and save "
+                       "it), then archive it")
     incident = records.check_incident_id(incident_id)
     config.register_secrets()
     archive = open_archive(config)
@@ -167,3 +183,96 @@ def _choose_run(archive: records.Archive, incident: str, names: list[str], now: 
     for event in later:
         archive.append_event(run, event)
     return run, later, False, origin
+
+
+# ---------------------------------------------------------------- a session left unarchived
+
+def abandon_run(archive: records.Archive, run: RunRef, reason: str) -> dict[str, Any] | None:
+    """Seal an interactive session's run `abandoned` when no record covers its events yet:
+    the run itself when it was never archived, or, when it was archived and the session went
+    on, a new run holding the events that came after. Returns the record sealed, or None when
+    everything was already sealed (by an archive, or by another ending of the same session)."""
+    with archive.store.lock(layout.incident_key(run.incident_id, layout.ARCHIVE_LOCK)):
+        started = archive.started(run)
+        notebook = str(started.get("notebook") or run.name)
+        events = archive.events(run)
+        origin: dict[str, Any] = {"events_source": run.name, "events_upto": len(events)}
+        target = run
+        if archive.is_sealed(run):
+            covered, last = _covered(archive, run)
+            if covered >= len(events):
+                return None
+            now = clock.now()
+            target = archive.start_run(run.incident_id, notebook, now, {
+                "incident_id": run.incident_id, "notebook": notebook,
+                "started_at": clock.iso(now), "mode": INTERACTIVE, "parameters": {}})
+            events = events[covered:]
+            for event in events:
+                archive.append_event(target, event)
+            origin["continues_run"] = last
+        nb = _save_abandoned_notebook(archive, target, started, reason)
+        target_started = archive.started(target)
+        fields: dict[str, Any] = {
+            "incident_id": run.incident_id, "notebook": notebook,
+            "started_at": str(target_started.get("started_at") or clock.iso(clock.now())),
+            "finished_at": None, "parameters": registry().redact_obj(notebook_parameters(nb)),
+            "severity": None, "findings": [],
+            "actions": [], "mode": INTERACTIVE, "runbook_version": records.runbook_version(),
+            **origin,
+        }
+        try:
+            return seal_run(archive, target, fields, status=ABANDONED, error=reason,
+                            events=events)
+        except KeyExists:    # sealed meanwhile by a writer that does not take the lock
+            return None
+
+
+def abandon_lab_session(archive: records.Archive, incident_id: str, lab_session: str,
+                        reason: str) -> list[dict[str, Any]]:
+    """Seal `abandoned` every run the lab session started in the incident that no record
+    covers yet (see `abandon_run`); the records sealed."""
+    sealed = []
+    for run in archive.runs_of(incident_id):
+        started = archive.started(run)
+        if started.get("mode") == INTERACTIVE and started.get("lab_session") == lab_session:
+            record = abandon_run(archive, run, reason)
+            if record is not None:
+                sealed.append(record)
+    return sealed
+
+
+def _covered(archive: records.Archive, run: RunRef) -> tuple[int, str]:
+    """(how many of the run's events sealed records hold, the newest of those records' run)."""
+    covered, last = 0, run.name
+    for other in archive.runs_of(run.incident_id):
+        if not archive.is_sealed(other):
+            continue
+        try:
+            record = records.archived_record(archive, other)
+        except RecordError:   # `runbook verify` names it; it vouches for no event here
+            continue
+        if str(record.get("events_source") or "") != run.name and other != run:
+            continue
+        upto = record.get("events_upto")
+        # A record sealed before events were counted holds all the events there were.
+        upto = upto if isinstance(upto, int) else len(archive.events(run))
+        if upto >= covered:
+            covered, last = upto, other.name
+    return covered, last
+
+
+def _save_abandoned_notebook(archive: records.Archive, run: RunRef, started: dict[str, Any],
+                             reason: str) -> nbformat.NotebookNode:
+    """The notebook as the responder last saved it (when the session knows its file), else
+    an empty one, redacted into the run, with the banner saying why it was sealed so."""
+    nb: nbformat.NotebookNode = nbformat.v4.new_notebook()
+    saved = str(started.get("notebook_path") or "")
+    if saved:
+        try:
+            nb = read_notebook(Path(saved))
+        except BadInput:
+            saved = ""
+    key = run.key(layout.NOTEBOOK)
+    save_notebook(nb, archive.store, key)
+    mark_notebook(archive.store, key, ABANDONED, reason, mode=INTERACTIVE, archived_from=saved)
+    return nb

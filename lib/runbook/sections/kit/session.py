@@ -8,12 +8,19 @@ Headless, the runner has already opened the run directory and says where through
 environment. Interactive (JupyterLab), the session opens its own run directory, so what a
 responder does is recorded as it happens. Each finding and action is appended to the run's
 events at once: a crashed kernel or browser loses nothing already reported.
+
+In a kernel `runbook lab` started, the run is filed under the lab's incident (whatever the
+parameters cell leaves empty), and the run is marked with the lab session; when the kernel is
+shut down before the run is archived, the run is sealed `abandoned` (the lab seals what a
+killed kernel could not when it stops).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +32,7 @@ from runbook.archive.location import archive_url, open_archive
 from runbook.clients.transport import Timeouts
 from runbook.core import clock, impact
 from runbook.core.config import Config, load_config
-from runbook.core.errors import RunbookError
+from runbook.core.errors import BadInput, RunbookError
 from runbook.core.findings import Finding, Status
 from runbook.core.impact import ImpactStart
 from runbook.core.redaction import registry
@@ -33,6 +40,8 @@ from runbook.core.run_env import (
     ENV_CONFIG,
     ENV_INCIDENT,
     ENV_INCIDENT_STARTED,
+    ENV_LAB_INCIDENT,
+    ENV_LAB_SESSION,
     ENV_NOTEBOOK,
     ENV_RUN_DIR,
 )
@@ -40,7 +49,7 @@ from runbook.core.severity import run_severity
 from runbook.incident.events import Event
 from runbook.incident.fold import Incident, fold
 from runbook.incident.log import IncidentLog, open_incident
-from runbook.sections.kit import kernel_output
+from runbook.sections.kit import interactive, kernel_output
 from runbook.sections.kit.display import FindingsView, SeverityView
 
 __all__ = ["Session", "start"]
@@ -196,19 +205,67 @@ def _incident_events(archive: records.Archive, incident_id: str) -> list[Event]:
         return []
 
 
+def jupyter_notebook_path() -> Path | None:
+    """The file this kernel's notebook is saved to, when a Jupyter server started the kernel
+    for it (it names it in JPY_SESSION_NAME)."""
+    session_name = os.environ.get("JPY_SESSION_NAME", "")
+    if not session_name.endswith(".ipynb"):
+        return None
+    path = Path(session_name)
+    return path if path.is_absolute() else Path.cwd() / path.name
+
+
+def interactive_incident(incident_id: str, now: datetime) -> str:
+    """The incident an interactive run is filed under: the lab's, in a kernel `runbook lab`
+    started (one incident for every notebook of the lab session); else the parameter's, or a
+    new one."""
+    lab = os.environ.get(ENV_LAB_INCIDENT, "")
+    if lab:
+        if incident_id and incident_id != lab:
+            raise BadInput(f"this lab files every notebook under incident {lab}, but the "
+                           f"parameters cell says incident_id = {incident_id!r}: leave it "
+                           f"empty (or {lab!r}), or start `runbook lab --incident "
+                           f"{incident_id}` for that incident")
+        return records.check_incident_id(lab)
+    return records.check_incident_id(incident_id) if incident_id else \
+        records.new_incident_id(now)
+
+
 def _start_interactive(config: Config, notebook: str, incident_id: str,
                        incident_started: str) -> Session:
     archive = open_archive(config)
     now = clock.now()
-    incident = records.check_incident_id(incident_id) if incident_id else \
-        records.new_incident_id(now)
+    incident = interactive_incident(incident_id, now)
     archive.check_ready(incident)
     started = clock.parse_iso(incident_started) if incident_started else None
     header = open_incident(archive, incident, opened_at=now, started_at=started,
                            opened_by=notebook, service=config.service.name)
-    run = archive.start_run(incident, notebook, now, {
-        "incident_id": incident, "notebook": notebook, "started_at": clock.iso(now),
-        "mode": "interactive", "parameters": {}})
+    info: dict[str, Any] = {"incident_id": incident, "notebook": notebook,
+                            "started_at": clock.iso(now), "mode": "interactive",
+                            "parameters": {}}
+    lab_session = os.environ.get(ENV_LAB_SESSION, "")
+    saved = jupyter_notebook_path()
+    if lab_session:
+        info["lab_session"] = lab_session
+    if saved is not None:
+        info["notebook_path"] = str(saved)
+    run = archive.start_run(incident, notebook, now, info)
     IncidentLog(archive, incident).run_started(run, notebook)
-    return Session(config, notebook, incident, clock.parse_iso(header["started_at"]),
-                   archive.run_dir(run), "interactive", archive)
+    session = Session(config, notebook, incident, clock.parse_iso(header["started_at"]),
+                      archive.run_dir(run), "interactive", archive)
+    if lab_session:
+        atexit.register(_abandon_at_exit, session)
+    return session
+
+
+def _abandon_at_exit(session: Session) -> None:
+    """The lab's kernel is ending (shut down, restarted, or the lab stopping): a run not
+    archived yet is sealed `abandoned` with what it recorded."""
+    try:
+        interactive.abandon_run(session.archive, session.run,
+                                "the lab session ended (its kernel was shut down) before "
+                                "this run was archived")
+    except Exception as exc:  # noqa: BLE001 - at exit, the server's log is the only reader
+        print(f"runbook: could not seal {session.run_dir} as abandoned: "
+              f"{registry().redact(str(exc))}; `runbook lab` seals it when it stops",
+              file=sys.stderr)

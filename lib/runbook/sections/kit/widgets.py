@@ -30,6 +30,7 @@ from runbook.core.redaction import fingerprint, registry
 from runbook.sections.kit import actions
 from runbook.sections.kit.actions import Action, ActionResult
 from runbook.sections.kit.display import COLOURS
+from runbook.sections.kit.session import jupyter_notebook_path
 from runbook.sections.kit.session_protocol import SessionProtocol
 
 __all__ = ["ArchiveButton", "ConfirmButton", "SecretField", "archive_button", "confirm",
@@ -266,11 +267,7 @@ class SecretField:
 def saved_notebook_path(rb: Any) -> Path:
     """The file this kernel's notebook is saved to: JupyterLab names it in JPY_SESSION_NAME;
     else the session's notebook name in the kernel's working directory."""
-    session_name = os.environ.get("JPY_SESSION_NAME", "")
-    if session_name.endswith(".ipynb"):
-        path = Path(session_name)
-        return path if path.is_absolute() else Path.cwd() / path.name
-    return Path.cwd() / f"{getattr(rb, 'notebook', 'notebook')}.ipynb"
+    return jupyter_notebook_path() or Path.cwd() / f"{getattr(rb, 'notebook', 'notebook')}.ipynb"
 
 
 def archive_button(rb: Any, notebook_path: str = "", *,

@@ -6,6 +6,7 @@ and its fake Slack app (which signs presses and receives chat.update and respons
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import incident_events
+from conftest import incident_events, run_cli
 from runbook.archive import record as records
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
@@ -261,3 +262,25 @@ def test_the_slack_app_keys_are_validated(tmp_path: Path) -> None:
                 {"signing_secret_env": "xoxb-123-abc"}, {"plan_max_age_minutes": 0}):
         with pytest.raises(ConfigError):
             parse_config({**base, "slack": bad}, tmp_path / "runbook.toml")
+
+
+def test_an_edited_plan_in_the_log_is_refused_at_press_time(runs_dir: Path) -> None:
+    with pressing(runs_dir) as p:
+        log = runs_dir / p.incident_id / "log.jsonl"
+        assert _wait(lambda: b'"plan.offered"' in log.read_bytes())
+        lines = log.read_bytes().splitlines(keepends=True)
+        plan = next(i for i, line in enumerate(lines) if b'"plan.offered"' in line
+                    and b'"kind":"rollback"' in line)
+        # Someone points the Roll back plan at another deployment, hashes and all left be.
+        data = json.loads(lines[plan])
+        data["body"]["parameters"]["deployment_id"] = "00000000-evil-0000-0000-000000000000"
+        lines[plan] = (json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+                       + "\n").encode()
+        log.write_bytes(b"".join(lines))
+        assert p.press().status_code == 200
+        assert _wait(lambda: p.ephemeral())
+        assert "no longer matches" in p.ephemeral()[0]["text"]
+        time.sleep(0.5)
+        assert p.mutations() == []
+    verified = run_cli("verify", p.incident_id)
+    assert verified.returncode == 1 and "log.jsonl" in verified.stdout

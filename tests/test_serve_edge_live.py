@@ -254,3 +254,32 @@ def test_an_alert_title_reaches_slack_escaped_and_the_webhook_stays_out_of_the_l
     assert secret_part not in log and slack.path not in log
     assert TOKEN not in log
     assert os.environ.get("TEST_SLACK_WEBHOOK_URL") is None
+
+
+def test_the_soak_attacker_gets_only_refusals_and_serve_stays_up(tmp_path: Path) -> None:
+    """The soak's attacker (bench.attack), in a tiny configuration against a real serve:
+    every answer is a refusal (401, 404, 408, 413, 503 or a reset after a refusal), never a
+    500, and serve still answers afterwards. No time is asserted: the soak is in bench/."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    settings = {"duration": 3.0, "slow": 6, "chunked": 2, "chunked_mib": 32, "presses": 20,
+                "deliveries": 20}
+    with serving(tmp_path, body_deadline_seconds=1.0, unauthenticated_at_once=4) as (
+            serve, slack), client() as http:
+        done = subprocess.run([sys.executable, "-m", "bench.attack",
+                               json.dumps({"url": serve.url, **settings})], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        assert http.get(serve.url + "/livez").status_code == 200
+        health = http.get(serve.url + "/healthz").json()
+    answers = {status for kind in summary["answers"].values() for status in kind}
+    assert answers <= {"401", "404", "408", "413", "503", "none", "ConnectionResetError",
+                       "BrokenPipeError"}, summary
+    assert "500" not in answers
+    assert sum(summary["answers"]["presses"].values()) == 20
+    assert summary["chunked_bytes_sent_max"] < 16 * MiB    # cut, not read whole
+    assert health["counters"]["alerts"] == 0 and slack.state.posted == []

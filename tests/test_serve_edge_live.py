@@ -114,6 +114,35 @@ def test_a_chunked_body_over_the_cap_is_refused_without_being_read(
     assert slack.state.posted == []
 
 
+def test_a_chunked_press_over_the_cap_is_refused_without_being_read(tmp_path: Path) -> None:
+    """Break 1 on /slack/actions, with a Slack app configured (so the route reads bodies): a
+    forged press with a fresh timestamp and 64 MiB of chunked body gets 413, cut early; a
+    stale one gets 401 before any of its body is read."""
+    slack = FakeSlack()
+    with LoopbackServer(slack) as server:
+        config = tmp_path / "runbook.toml"
+        config.write_text(config_text().replace("[slack]\n", (
+            '[slack]\nbot_token_env = "TEST_SLACK_BOT"\nsigning_secret_env = '
+            f'"TEST_SLACK_SIGNING"\nresponders = ["U0RESPONDER"]\napi_url = '
+            f'"{server.url}/api"\n')))
+        env = {"TEST_SERVE_TOKEN": TOKEN, "TEST_SENTRY_SECRET": SENTRY_SECRET,
+               "TEST_SLACK_WEBHOOK_URL": server.url + slack.path,
+               "TEST_SLACK_BOT": slack.bot_token, "TEST_SLACK_SIGNING": slack.signing_secret,
+               "RUNBOOK_NOTEBOOKS": str(notebooks(tmp_path / "notebooks"))}
+        serve = start_serve(config, env)
+        try:
+            forged = (f"X-Slack-Request-Timestamp: {int(time.time())}\r\n"
+                      f"X-Slack-Signature: v0={'0' * 64}\r\n")
+            status, sent = _send_chunked(serve.url, "/slack/actions", forged, 64 * MiB)
+            assert status == 413 and sent < 16 * MiB, (status, sent)
+            stale = forged.replace(str(int(time.time()))[:4], "1000", 1)
+            status, sent = _send_chunked(serve.url, "/slack/actions", stale, 64 * MiB)
+            assert status == 401 and sent < 16 * MiB, (status, sent)
+        finally:
+            serve.stop()
+    assert slack.responses() == [] and slack.state.messages == []
+
+
 def test_a_dripping_body_is_cut_at_the_body_deadline(tmp_path: Path) -> None:
     """Break 13: one byte every 0.3 s of a 1,000-byte body; the deadline is 1 s: 408, and the
     connection is closed."""

@@ -169,6 +169,7 @@ class Dispatcher:
         return self._worker.is_alive()
 
     def health(self) -> dict[str, Any]:
+        owed = len(self.outbox.entries()) if self.outbox else None   # disk: not under the lock
         with self._lock:
             in_flight = self._in_flight
             last = self.last_run
@@ -181,7 +182,7 @@ class Dispatcher:
                 "open_incidents": sorted(i.incident_id for i in self._open.values()),
                 "last_run": last.__dict__ if last else None,
                 "counters": self.counters.__dict__,
-                "outbox": len(self.outbox.entries()) if self.outbox else None,
+                "verdicts_owed": owed,
             }
 
     # ------------------------------------------------------------ alerts in

@@ -306,3 +306,37 @@ def test_no_secret_reaches_the_log_at_debug_from_any_library(
 
 def test_escape_mrkdwn() -> None:
     assert slack_client.escape_mrkdwn("a < b & c > d") == "a &lt; b &amp; c &gt; d"
+
+
+# ------------------------------------------------------------------ break 11: the outbox
+
+def test_the_outbox_keeps_a_verdict_until_slack_takes_it(tmp_path: Path) -> None:
+    from runbook.host.serve.outbox import Outbox
+
+    outbox = Outbox.beside(tmp_path / "runs")
+    assert outbox.folder == tmp_path / ".runbook-serve-outbox" and outbox.writable() == ""
+    owed = outbox.owe("inc-20261204-0900-ab12", "sev1_response", "UptimeRobot: down")
+    assert [o.key for o in Outbox(outbox.folder).entries()] == [owed.key]  # on disk
+    outbox.composed(owed, "*SEV-1* the verdict", tmp_path / "record.json")
+    outbox.failed(owed)
+    from runbook.core import clock
+
+    assert outbox.due(clock.now()) == []                     # backing off
+    assert 0 < (outbox.seconds_to_next(clock.now()) or 0) <= 5
+    again = Outbox(outbox.folder).entries()[0]               # as a restarted serve reads it
+    assert again.text == "*SEV-1* the verdict" and again.attempts == 1
+    outbox.settle(owed)
+    assert outbox.entries() == [] and outbox.seconds_to_next(clock.now()) is None
+
+
+def test_an_unwritable_outbox_is_reported_and_never_stops_a_verdict(tmp_path: Path) -> None:
+    from runbook.host.serve.outbox import Outbox
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    outbox = Outbox(blocker / "outbox")
+    assert "cannot be written" in outbox.writable()
+    owed = outbox.owe("inc-1", "sev1_response", "down")      # logged, not raised
+    outbox.composed(owed, "text", None)
+    outbox.settle(owed)
+    assert outbox.entries() == []

@@ -216,7 +216,7 @@ def test_a_killed_serve_posts_the_verdict_after_its_restart(tmp_path: Path,
                 incident = answer.json()["incident"]
                 assert wait_for(lambda: http.get(first.url + "/healthz").json()[
                     "runs_in_flight"] == 1, 60)
-            owed = list((tmp_path / ".runbook-serve-outbox").glob("*.json"))
+            owed = list((runs_dir.parent / ".runbook-serve-outbox").glob("*.json"))
             assert len(owed) == 1
             first.process.kill()
             first.process.wait(30)
@@ -235,7 +235,7 @@ def test_a_killed_serve_posts_the_verdict_after_its_restart(tmp_path: Path,
     assert len(slack.state.posted) == 1
     text = slack.state.posted[0].payload["text"]
     assert incident in text and "SEV-1" in text and "record.json" in text
-    assert list((tmp_path / ".runbook-serve-outbox").glob("*.json")) == []
+    assert list((runs_dir.parent / ".runbook-serve-outbox").glob("*.json")) == []
     assert len(records.list_runs(records.Archive(runs_dir), incident)) == 1
 
 

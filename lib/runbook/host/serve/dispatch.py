@@ -260,6 +260,12 @@ class Dispatcher:
             except queue.Empty:
                 self._drain_outbox()
                 continue
+            except Exception:  # the outbox unreadable: wait for jobs alone, a while
+                log.exception("the outbox could not be read")
+                try:
+                    job = self._queue.get(timeout=60)
+                except queue.Empty:
+                    continue
             if job is None:
                 return
             try:
@@ -370,7 +376,12 @@ class Dispatcher:
         An entry whose notebook is queued again (resumed) waits: that run owes it anew."""
         if self.outbox is None:
             return
-        for owed in self.outbox.due(clock.now()):
+        try:
+            due = self.outbox.due(clock.now())
+        except Exception:  # never the end of the worker
+            log.exception("the outbox could not be read")
+            return
+        for owed in due:
             with self._lock:
                 if self._stopping:
                     return

@@ -6,9 +6,12 @@ verdict's text once it is composed, and removed once Slack took it. A serve that
 them: the run its runner finished meanwhile gets its verdict from the sealed record. A post
 that failed stays too, and is tried again with backoff while serve runs.
 
-The folder is next to the config (`.runbook-serve-outbox/`), one small JSON file per
-incident and notebook, each written whole (a temporary file, then a rename). Texts are
-redacted before they are written.
+The folder sits beside the local runs folder (`.runbook-serve-outbox/` next to `runs/`, or
+next to the staging folder of a bucket archive): a place serve can write (the container's
+`/data`), outside the archive, which never lists or uploads it. One small JSON file per
+incident and notebook, each written whole (a temporary file, then a rename); texts are
+redacted before they are written. When the folder cannot be written, serve says so and posts
+as before: the verdict then only lives as long as the process.
 """
 
 from __future__ import annotations
@@ -53,25 +56,42 @@ class Outbox:
         self._next_try: dict[tuple[str, str], datetime] = {}
 
     @classmethod
-    def next_to(cls, config_path: Path) -> Outbox:
-        return cls(config_path.resolve().parent / FOLDER)
+    def beside(cls, runs_dir: Path) -> Outbox:
+        return cls(runs_dir.resolve().parent / FOLDER)
 
     def _path(self, incident_id: str, notebook: str) -> Path:
         return self.folder / f"{_SAFE.sub('_', incident_id)}--{_SAFE.sub('_', notebook)}.json"
 
+    def writable(self) -> str:
+        """Why the folder cannot be written, or ""."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe = self.folder / ".probe"
+            probe.write_text("", encoding="utf-8")
+            probe.unlink()
+        except OSError as exc:
+            return f"the outbox {self.folder} cannot be written ({exc.strerror or exc})"
+        return ""
+
     def _write(self, owed: Owed) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
         data = json.dumps(registry().redact_obj(asdict(owed)), ensure_ascii=False, indent=1)
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".writing-")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".writing-")
+        except OSError as exc:
+            log.warning("the outbox %s cannot be written (%s): the verdict for %s is posted "
+                        "but not kept", self.folder, exc.strerror or exc, owed.incident_id)
+            return
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(temporary, self._path(owed.incident_id, owed.notebook))
-        except BaseException:
+        except OSError as exc:
             Path(temporary).unlink(missing_ok=True)
-            raise
+            log.warning("the outbox entry for %s cannot be written (%s)", owed.incident_id,
+                        exc.strerror or exc)
 
     def owe(self, incident_id: str, notebook: str, reason: str) -> Owed:
         """A run starts: its verdict is owed."""
@@ -93,14 +113,20 @@ class Outbox:
 
     def settle(self, owed: Owed) -> None:
         """Slack took it."""
-        self._path(owed.incident_id, owed.notebook).unlink(missing_ok=True)
+        try:
+            self._path(owed.incident_id, owed.notebook).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("the outbox entry for %s cannot be removed (%s): it may be posted "
+                        "again", owed.incident_id, exc.strerror or exc)
         self._next_try.pop(owed.key, None)
 
     def entries(self) -> list[Owed]:
-        if not self.folder.is_dir():
+        try:
+            paths = sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        except OSError:
             return []
         found = []
-        for path in sorted(self.folder.glob("*.json")):
+        for path in paths:
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
                 found.append(Owed(**{k: data[k] for k in Owed.__dataclass_fields__

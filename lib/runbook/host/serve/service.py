@@ -18,7 +18,7 @@ from types import FrameType
 
 import uvicorn
 
-from runbook.archive.location import open_archive
+from runbook.archive.location import open_archive, runs_dir
 from runbook.clients.slack import SlackApp
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
@@ -100,7 +100,10 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
     slack_status = SlackStatus(unconfigured(config, app_bot))
     if slack_status.unconfigured:
         log.warning("%s (/healthz answers 503 until it is)", slack_status.unconfigured)
-    outbox = Outbox.next_to(config.path)
+    outbox = Outbox.beside(runs_dir(config))
+    unwritable = outbox.writable()
+    if unwritable:
+        log.warning("%s: a verdict is lost if serve dies before Slack takes it", unwritable)
     dispatcher = Dispatcher(config, book, child_environment(config), slack_app=app_bot,
                             outbox=outbox, slack_status=slack_status)
     desk = press_desk(config, book, app_bot)

@@ -32,7 +32,7 @@ log = logging.getLogger("runbook.serve")
 FOLDER = ".runbook-serve-outbox"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 FIRST_RETRY_SECONDS = 5.0
-LAST_RETRY_SECONDS = 60.0
+LAST_RETRY_SECONDS = 30.0     # Slack back: the owed verdict goes out within this
 
 
 @dataclass

@@ -166,6 +166,34 @@ def test_a_dripping_body_is_cut_at_the_body_deadline(tmp_path: Path) -> None:
             sock.close()
 
 
+def test_a_dripping_head_or_a_silent_connection_is_closed_at_the_deadline(
+        tmp_path: Path) -> None:
+    """Break 13, before the body: a request line and headers sent one byte every 0.3 s, and
+    a connection that sends nothing, are each closed once the deadline (1 s here) passes;
+    an alert sent meanwhile is taken."""
+    with serving(tmp_path, body_deadline_seconds=1.0) as (serve, _), client() as http:
+        dripping, silent = _connect(serve.url), _connect(serve.url)
+        try:
+            dripping.sendall(b"POST /alerts/sentry HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started, closed = time.monotonic(), False
+            while time.monotonic() - started < 20 and not closed:
+                try:
+                    dripping.sendall(b"X")
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                if select.select([dripping], [], [], 0.3)[0]:
+                    closed = dripping.recv(4096) == b""
+            assert closed, "the dripping head was never cut"
+            silent.settimeout(20)
+            assert silent.recv(4096) == b""          # closed by serve, nothing said
+            assert http.post(serve.url + "/alerts/uptimerobot",
+                             params={"token": TOKEN, **down_alert()}).status_code == 202
+        finally:
+            dripping.close()
+            silent.close()
+
+
 def test_unauthenticated_bodies_past_the_gate_get_503(tmp_path: Path) -> None:
     """Break 13: with two slots, two signed-looking requests that never send their body hold
     both; a third is refused at once; once they go, the route answers again (401: forged)."""

@@ -32,6 +32,7 @@ from runbook.host.serve.dispatch import Dispatcher, child_environment
 from runbook.host.serve.incidents import IncidentBook
 from runbook.host.serve.outbox import Outbox
 from runbook.host.serve.presses import PressDesk
+from runbook.host.serve.protocol import with_head_deadline
 from runbook.host.serve.slack import SlackStatus, post_to_slack, slack_app, unconfigured
 
 log = logging.getLogger("runbook.serve")
@@ -148,8 +149,9 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
                                settings.body_deadline_seconds,
                                Gate(settings.unauthenticated_at_once)))
     sock = bind(host or settings.host, settings.port if port is None else port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
-                                           lifespan="on", timeout_graceful_shutdown=10))
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_level="info", access_log=True, lifespan="on", timeout_graceful_shutdown=10,
+        http=with_head_deadline(settings.body_deadline_seconds)))
     # After uvicorn.Config: it (re)configures its loggers and their handlers.
     redact_access_log(token)
     logs.redact_handlers()

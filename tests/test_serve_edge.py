@@ -90,7 +90,7 @@ def test_slack_actions_answer_401_or_400_never_500(edge: Edge) -> None:
     """A timestamp that is not a number, or a body that is not UTF-8, is refused plainly."""
     body = _press_body()
     signed = slack_client.sign_request(SIGNING_SECRET, body, int(time.time()))
-    for stamp in ("soon", "1e9", "-5", "", "１２３".encode()):
+    for stamp in ("soon", "1e9", "-5", "", "１２３".encode(), "²".encode("latin-1")):
         answer = edge.client.post("/slack/actions", content=body,
                                   headers={**signed, "X-Slack-Request-Timestamp": stamp})
         assert answer.status_code == 401, (stamp, answer.text)
@@ -105,6 +105,12 @@ def test_slack_actions_answer_401_or_400_never_500(edge: Edge) -> None:
         is False
     assert slack_client.verify_request(SIGNING_SECRET, body, {
         "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=00"}) is False
+
+
+def test_odd_digits_in_a_tokened_alert_are_no_500(edge: Edge) -> None:
+    answer = edge.client.post("/alerts/uptimerobot", params={
+        "token": TOKEN, "monitorID": "1", "alertType": "2", "alertDuration": "²"})
+    assert answer.status_code == 202, answer.text
 
 
 def test_a_press_with_a_stale_timestamp_is_refused_before_its_body_is_read(

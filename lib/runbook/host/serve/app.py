@@ -88,7 +88,7 @@ def _slack_timestamp_problem(value: str | None) -> str | None:
     text = (value or "").strip()
     if not text:
         return "no X-Slack-Request-Timestamp"
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):     # "²".isdigit(), yet int("²") fails
         return "X-Slack-Request-Timestamp is not Unix seconds"
     if abs(clock.now().timestamp() - int(text)) > SLACK_WINDOW_SECONDS:
         return "X-Slack-Request-Timestamp is more than 5 minutes off (a replay)"

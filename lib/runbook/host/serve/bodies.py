@@ -52,7 +52,7 @@ async def read_body(request: Request, limit: int = MAX_BODY,
     or have arrived, 408 when the body is not all there within `deadline` seconds."""
     announced = request.headers.get("content-length")
     if announced is not None:
-        if not announced.strip().isdigit():
+        if not (announced.strip().isascii() and announced.strip().isdigit()):
             raise BodyRefused(400, "Content-Length is not a number")
         if int(announced) > limit:
             raise BodyRefused(413, f"body over {limit} bytes")

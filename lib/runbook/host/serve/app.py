@@ -56,6 +56,7 @@ from runbook.host.serve.slack import SlackStatus
 log = logging.getLogger("runbook.serve")
 SLACK_WINDOW_SECONDS = 300    # slack_sdk's own bound on X-Slack-Request-Timestamp
 RESPONSE_URL_SECRET = "SLACK_RESPONSE_URL"
+ARCHIVE_CHECK_SECONDS = 10.0
 
 
 @dataclass
@@ -218,12 +219,28 @@ def build_app(state: ServeState) -> Starlette:
         desk.accept(press)
         return Response(status_code=200)   # the acknowledgement; the answer follows
 
+    checked: dict[int, tuple[float, bool]] = {}   # the last check of the book: (when, result)
+    checking = anyio.Lock()
+
+    async def archive_reachable() -> bool:
+        """Whether the archive can be written, checked at most once per
+        ARCHIVE_CHECK_SECONDS: /healthz is open to anyone, and each check writes to the
+        archive (a bucket's writes cost)."""
+        book = state.book
+        async with checking:
+            last = checked.get(id(book))
+            if last is None or anyio.current_time() - last[0] >= ARCHIVE_CHECK_SECONDS:
+                result = await anyio.to_thread.run_sync(book.reachable)
+                checked.clear()
+                checked[id(book)] = last = (anyio.current_time(), result)
+            return last[1]
+
     async def healthz(request: Request) -> JSONResponse:
         """200 only when serve can do its job; else 503 and, under `failing`, each part that
         cannot, in a sentence."""
         health = state.dispatcher.health()
         failing: dict[str, str] = {}
-        reachable = await anyio.to_thread.run_sync(state.book.reachable)
+        reachable = await archive_reachable()
         health["archive"] = {"reachable": reachable, "where": state.book.where}
         if not reachable:
             failing["archive"] = f"the archive {state.book.where} cannot be written"

@@ -27,8 +27,10 @@ USER runbook
 VOLUME ["/data/runs"]
 EXPOSE 8080
 
+# /livez, not /healthz: a Slack outage makes /healthz 503 (for the monitor watching serve);
+# restarting the container would not bring Slack back.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('PORT', '8080'), timeout=4)"
 
 # exec: serve is PID 1 and gets SIGTERM itself, stops taking alerts and seals the run in
 # flight as `aborted` (docker stop waits 10 s by default: use --stop-timeout 30).

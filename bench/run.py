@@ -33,7 +33,7 @@ README_END = "<!-- /bench:table -->"
 
 
 def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
-    from bench import archive, archive_s3, runner, serve, triage
+    from bench import archive, archive_s3, runner, serve, serve_attack, triage
 
     repeats = 1 if quick else 3
     return [
@@ -48,6 +48,9 @@ def plan(quick: bool) -> list[tuple[str, Callable[[], Figure]]]:
         ("alert_to_slack_s", lambda: serve.alert_to_slack_s(repeats=1 if quick else 5)),
         ("alert_storm", lambda: serve.alert_storm(alerts=40 if quick else 200,
                                                   over_seconds=2.0 if quick else 10.0)),
+        ("serve_under_attack", lambda: serve_attack.serve_under_attack(
+            **({"duration": 15.0, "alone_repeats": 1, "slow": 40, "chunked": 4, "chunked_mib": 8,
+                "presses": 100, "deliveries": 100} if quick else {}))),
         ("archive_s3_overhead", lambda: archive_s3.archive_s3_overhead(repeats=repeats)),
         ("index_s3_10k", lambda: archive_s3.index_s3_10k(count=500 if quick else 10_000,
                                                          repeats=repeats)),

@@ -21,9 +21,9 @@ import httpx
 
 from bench.common import Figure, at_most, median
 from runbook.core.redaction import registry
-from runbook.drill.fakes.slack import FakeSlack
+from runbook.drill.fakes.slack import FakeSlack, with_slack_app
 from runbook.drill.fakes.uptimerobot import FakeMonitor, alert_variables, deliver_alert
-from runbook.drill.scenarios.alerts import TOKEN_ENV, ServeProcess, alert_outage
+from runbook.drill.scenarios.alerts import RESPONDER, TOKEN_ENV, ServeProcess, alert_outage
 from runbook.drill.target import simulated_target
 
 
@@ -33,14 +33,24 @@ class Served:
     health: str
     slack: FakeSlack
     monitor: FakeMonitor
+    base: str = ""            # serve's own URL
+    pid: int = 0              # serve's process
+
+    def messages(self) -> int:
+        """Verdicts at the fake Slack: webhook posts and the Slack app's messages."""
+        return len(self.slack.state.posted) + len(self.slack.state.messages)
 
 
 @contextlib.contextmanager
-def served() -> Iterator[Served]:
+def served(app: bool = False) -> Iterator[Served]:
+    """The alert-outage drill served; with `app`, the fake Slack is a Slack app too (so
+    /slack/actions verifies presses)."""
     with contextlib.ExitStack() as stack:
         runs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-serve-")))
         target = stack.enter_context(simulated_target(runs))
         alert_outage(target)
+        if app:
+            with_slack_app(target, [RESPONDER])
         config_path = target.write_config()
         stack.enter_context(target.environment())
         stack.callback(registry().clear)
@@ -50,7 +60,8 @@ def served() -> Iterator[Served]:
             raise RuntimeError("runbook serve did not start: " + "".join(serve.lines[-5:]))
         yield Served(f"{serve.url}/alerts/uptimerobot?token={target.env[TOKEN_ENV]}",
                      f"{serve.url}/healthz", target.extras["slack"],
-                     target.extras["uptimerobot"].monitors[0])
+                     target.extras["uptimerobot"].monitors[0], serve.url,
+                     serve.process.pid)
 
 
 def _wait(predicate: object, timeout: float) -> bool:

@@ -196,7 +196,18 @@ def verify_request(signing_secret: str, body: bytes, headers: Mapping[str, str],
         return False
     verifier = SignatureVerifier(signing_secret, clock) if clock else \
         SignatureVerifier(signing_secret)
-    return verifier.is_valid_request(body, dict(headers))
+    try:
+        return verifier.is_valid_request(body, dict(headers))
+    except (ValueError, UnicodeDecodeError):   # a timestamp not a number, a body not UTF-8
+        return False
+
+
+def escape_mrkdwn(text: object) -> str:
+    """`text` made inert in Slack's mrkdwn: `&`, `<` and `>` escaped, as Slack asks, so text
+    from outside (an alert title, a commit message, a log line) can neither mention
+    (`<!channel>`) nor link (`<https://…|Roll back>`). Formatting characters (`*`, `_`,
+    backticks) are left: they style text but cannot ping anyone or hide a link."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def sign_request(signing_secret: str, body: bytes, timestamp: int) -> dict[str, str]:

@@ -159,6 +159,8 @@ class ServeConfig:
     slack_backoff_seconds: float = 1.0
     monitoring_check_cron: str = "0 6 1 * *"   # UTC crontab; "" turns the job off
     due_cron: str = "0 7 * * *"                # UTC crontab; "" turns the job off
+    body_deadline_seconds: float = 10.0  # a request's head, and its body, each within this
+    unauthenticated_at_once: int = 32    # signed bodies read at once before their check
 
 
 @dataclass(frozen=True)

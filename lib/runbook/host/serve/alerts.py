@@ -112,7 +112,8 @@ def parse_uptimerobot(fields: Mapping[str, str], received: datetime) -> Alert:
     kind = {"1": DOWN, "2": RECOVERED, "3": IGNORED}[alert_type]
     word = {"1": "down", "2": "up", "3": "SSL certificate expiring"}[alert_type]
     summary = f"UptimeRobot: {subject} is {word}" + (f" ({details_text})" if details_text else "")
-    if alert_type == "2" and fields.get("alertDuration", "").strip().isdigit():
+    duration = fields.get("alertDuration", "").strip()
+    if alert_type == "2" and duration.isascii() and duration.isdigit():   # not "²"
         summary += f" after {int(fields['alertDuration'])} s down"
     details = {k: fields[k][:200] for k in ("monitorID", "monitorURL", "alertType",
                                             "alertDetails", "alertDuration") if fields.get(k)}

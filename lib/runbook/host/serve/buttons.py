@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.host.serve.plans import Plan
 
 SECTION_MAX = 2900            # Slack refuses a section text over 3000 characters
@@ -45,7 +46,7 @@ def verdict_blocks(text: str, plans: list[Plan]) -> list[dict[str, Any]]:
         return blocks
     lines = ["*Mitigate from here* (allow-listed responders only; re-checked when pressed, "
              "done at most once per incident, recorded with who pressed):"]
-    lines += [f"• {plan.description}" for plan in plans]
+    lines += [f"• {esc(plan.description)}" for plan in plans]   # commit messages: outside text
     blocks += [{"type": "divider"}, _section("\n".join(lines)[:SECTION_MAX]),
                {"type": "actions", "block_id": "runbook_plans",
                 "elements": [_button(i, p) for i, p in enumerate(plans)]}]
@@ -53,7 +54,8 @@ def verdict_blocks(text: str, plans: list[Plan]) -> list[dict[str, Any]]:
 
 
 def plan_blocks(text: str, plan: Plan) -> list[dict[str, Any]]:
-    """An ephemeral refusal that offers a fresh plan in its place."""
+    """An ephemeral refusal that offers a fresh plan in its place (`text` is mrkdwn, its
+    outside parts already escaped)."""
     return [_section(text[:SECTION_MAX]),
             {"type": "actions", "block_id": "runbook_plans", "elements": [_button(0, plan)]}]
 

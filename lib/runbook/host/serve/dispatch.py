@@ -10,6 +10,9 @@ is full, the alert is refused (503) and nothing of it is stored: the sender retr
 One worker thread takes the queue in order, so at most one `runbook run` is alive at a time.
 Stopping (SIGTERM) refuses new alerts, SIGTERMs the run in flight (sealed `aborted`, and still
 reported), and leaves the queued ones to the archive: a restarted serve finds them again.
+Each run's verdict is owed in the outbox from the run's start until Slack takes it; between
+jobs the worker posts what is owed (`outbox`), so neither a killed serve nor a Slack outage
+loses one.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from runbook.core.redaction import registry
 from runbook.host.serve import buttons, child, plans, verdict
 from runbook.host.serve.alerts import DOWN, RECOVERED, Alert
 from runbook.host.serve.incidents import IncidentBook, OpenIncident
-from runbook.host.serve.slack import SlackPost, post_to_slack, post_with_app
+from runbook.host.serve.outbox import Outbox, Owed
+from runbook.host.serve.slack import SlackPost, SlackStatus, post_to_slack, post_with_app
 from runbook.incident.fold import RESOLVED
 
 log = logging.getLogger("runbook.serve")
@@ -113,6 +117,8 @@ class Dispatcher:
     service: str = field(init=False)
     counters: Counters = field(default_factory=Counters)
     last_run: LastRun | None = None
+    outbox: Outbox | None = None          # verdicts owed, on disk (None: kept nowhere)
+    slack_status: SlackStatus | None = None
 
     def __post_init__(self) -> None:
         self.settings = self.config.serve or ServeConfig()
@@ -160,7 +166,12 @@ class Dispatcher:
         if self._worker.is_alive():
             self._worker.join(wait)
 
+    def alive(self) -> bool:
+        """The worker that runs notebooks and posts verdicts is running."""
+        return self._worker.is_alive()
+
     def health(self) -> dict[str, Any]:
+        owed = len(self.outbox.entries()) if self.outbox else None   # disk: not under the lock
         with self._lock:
             in_flight = self._in_flight
             last = self.last_run
@@ -173,6 +184,7 @@ class Dispatcher:
                 "open_incidents": sorted(i.incident_id for i in self._open.values()),
                 "last_run": last.__dict__ if last else None,
                 "counters": self.counters.__dict__,
+                "verdicts_owed": owed,
             }
 
     # ------------------------------------------------------------ alerts in
@@ -289,8 +301,19 @@ class Dispatcher:
     # ------------------------------------------------------------ runs out
 
     def _work(self) -> None:
+        self._drain_outbox()     # verdicts a previous serve owed, first
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=self._outbox_wait())
+            except queue.Empty:
+                self._drain_outbox()
+                continue
+            except Exception:  # the outbox unreadable: wait for jobs alone, a while
+                log.exception("the outbox could not be read")
+                try:
+                    job = self._queue.get(timeout=60)
+                except queue.Empty:
+                    continue
             if job is None:
                 return
             try:
@@ -318,6 +341,8 @@ class Dispatcher:
             self._in_flight = job
             self.counters.runs_started += 1
         log.info("running %s for %s", job.notebook, job.incident_id)
+        owed = self.outbox.owe(job.incident_id, job.notebook, job.reason) if self.outbox \
+            else None
         result = child.run_child(job.notebook, job.incident_id, self.config.path.resolve(),
                                  self.settings.run_deadline_seconds, self.child_env,
                                  self._started)
@@ -326,7 +351,10 @@ class Dispatcher:
                                    self.config.path.resolve(), record, record_path,
                                    result.exit_code, registry().redact(result.output))
         text = verdict.compose(report, self.book.started_at(job.incident_id), clock.now())
+        if owed is not None and self.outbox is not None:
+            self.outbox.composed(owed, text, record_path)
         posted = self._post(text, job.incident_id, record)
+        self._settle(owed, posted)
         if posted.ok:
             self.book.record_message(job.incident_id, posted.channel or "slack",
                                      posted.ts or "", f"the verdict of {job.notebook}")
@@ -371,12 +399,115 @@ class Dispatcher:
             log.warning("the record of %s could not be read: %s", job.incident_id, exc)
             return None, None
 
+    # ------------------------------------------------------------ the outbox
+
+    def _settle(self, owed: Owed | None, posted: SlackPost) -> None:
+        if self.slack_status is not None:
+            self.slack_status.note(posted)
+        if owed is None or self.outbox is None:
+            return
+        if posted.ok:
+            self.outbox.settle(owed)
+        else:
+            self.outbox.failed(owed)
+
+    def _outbox_wait(self) -> float | None:
+        """How long the worker may wait for a job before an owed verdict is due again."""
+        if self.outbox is None:
+            return None
+        wait = self.outbox.seconds_to_next(clock.now())
+        return None if wait is None else max(0.05, wait)
+
+    def _drain_outbox(self) -> None:
+        """Post the verdicts still owed: each once its run's record is sealed (a run that
+        outlived a killed serve), or at once when its text was composed and the post failed.
+        An entry whose notebook is queued again (resumed) waits: that run owes it anew."""
+        if self.outbox is None:
+            return
+        try:
+            due = self.outbox.due(clock.now())
+        except Exception:  # never the end of the worker
+            log.exception("the outbox could not be read")
+            return
+        for owed in due:
+            with self._lock:
+                if self._stopping:
+                    return
+                queued = owed.key in self._pending
+            if queued:
+                self.outbox.later(owed, 60.0)
+                continue
+            try:
+                self._post_owed(owed)
+            except Exception:  # one bad entry must not stop the others, or the worker
+                log.exception("the owed verdict for %s could not be posted", owed.incident_id)
+                self.outbox.later(owed, 60.0)
+
+    def _post_owed(self, owed: Owed) -> None:
+        record: dict[str, Any] | None = None
+        record_path: str | None = owed.record_path or None
+        assert self.outbox is not None
+        if not owed.text:
+            record, record_path = self._owed_record(owed)
+            if record is None and not self._given_up(owed):
+                self.outbox.later(owed, 10.0)    # its run may still be going
+                return
+            report = verdict.RunReport(
+                owed.incident_id, owed.notebook, owed.reason, self.config.path.resolve(),
+                record, record_path, -1, "runbook serve stopped while this run was going; "
+                "no sealed record of it was found")
+            self.outbox.composed(owed, verdict.compose(
+                report, self.book.started_at(owed.incident_id), clock.now()), record_path)
+        elif record_path is not None:
+            try:
+                record, _ = self.book.sealed_record(owed.incident_id, owed.notebook,
+                                                    record_path)
+            except RecordError:
+                record = None
+        posted = self._post(owed.text, owed.incident_id, record, attempts=1)
+        self._settle(owed, posted)
+        with self._lock:
+            if posted.ok:
+                self.counters.slack_posted += 1
+            else:
+                self.counters.slack_failed += 1
+        log.info("the verdict owed for %s (%s): Slack %s", owed.incident_id, owed.notebook,
+                 "posted" if posted.ok else f"failed again: {posted.error}")
+
+    def _owed_record(self, owed: Owed) -> tuple[dict[str, Any] | None, str | None]:
+        """The sealed record of the owed run: the newest of its notebook in the incident,
+        started after the verdict was owed; read through the store."""
+        try:
+            record, where = self.book.sealed_record(owed.incident_id, owed.notebook)
+            if record is None:
+                return None, None
+            started = clock.parse_iso(str(record.get("started_at")))
+            owed_at = clock.parse_iso(owed.owed_at)
+        except (RecordError, ValueError):
+            return None, None
+        if started < owed_at - timedelta(seconds=5):
+            return None, None
+        return record, where
+
+    def _given_up(self, owed: Owed) -> bool:
+        """Past the run's deadline and the runner's grace: no record will come."""
+        try:
+            owed_at = clock.parse_iso(owed.owed_at)
+        except ValueError:
+            return True
+        return clock.now() - owed_at > timedelta(
+            seconds=self.settings.run_deadline_seconds + child.SEAL_GRACE_SECONDS + 30)
+
+    # ------------------------------------------------------------ Slack
+
     def _post(self, text: str, incident_id: str = "",
-              record: dict[str, Any] | None = None) -> SlackPost:
+              record: dict[str, Any] | None = None, attempts: int | None = None
+              ) -> SlackPost:
         if self.post is not None:
             return self.post(text)
         with self._lock:
-            attempts = 1 if self._stopping else self.settings.slack_attempts
+            tries = 1 if self._stopping else self.settings.slack_attempts
+        attempts = tries if attempts is None else min(attempts, tries)
         if self.slack_app is not None:
             posted = self._post_with_buttons(text, incident_id, record, attempts)
             if posted.ok or self.config.slack is None or \

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from runbook.clients import slack
+from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
@@ -44,6 +45,7 @@ from runbook.host.serve.plans import Plan, fresh_plan, stale_reason
 
 log = logging.getLogger("runbook.serve")
 VALUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})/([0-9a-f]{12})$")
+USER_ID = re.compile(r"^[A-Za-z0-9_]{1,40}$")    # Slack's ids (U0…, W0…): safe in <@…>
 # A press's run waits on Railway (up to the rollback notebook's 600 s) and then /healthz.
 PRESS_DEADLINE_SECONDS = 900.0
 DONE, FAILED, REFUSED, STARTED = "done", "failed", "refused", "started"
@@ -85,8 +87,8 @@ def parse_press(body: bytes, received: datetime) -> Press:
         raise BadPress("the button's value is not <incident>/<plan>")
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
     user_id = str((user or {}).get("id") or "")
-    if not user_id:
-        raise BadPress("no user.id")
+    if not USER_ID.match(user_id):
+        raise BadPress("no user.id, or not a Slack user id")
     message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
@@ -238,9 +240,9 @@ class PressDesk:
                 p.get("plan_id") == plan.plan_id and p.get("outcome") == STARTED
                 for p in self.book.presses(press.incident_id))
             if earlier:
-                return False, f"“{plan.label}” was already pressed: see its outcome in the " \
-                    "thread. It is never done twice."
-            self._busy[press.incident_id] = f"<@{press.user_id}>'s “{plan.label}”"
+                return False, f"“{esc(plan.label)}” was already pressed: see its outcome in " \
+                    "the thread. It is never done twice."
+            self._busy[press.incident_id] = f"<@{press.user_id}>'s “{esc(plan.label)}”"
             self._claimed.add(plan.plan_id)
             return True, ""
 
@@ -257,20 +259,21 @@ class PressDesk:
             self.book.record_press(press.incident_id, **who, outcome=REFUSED,
                                    reason=f"stale: {stale}",
                                    fresh_plan=fresh.plan_id if fresh else None)
-            text = f":no_entry: Refused: {stale}. Nothing was done."
+            text = f":no_entry: Refused: {esc(stale)}. Nothing was done."
             if fresh is not None:
-                text += f"\nA fresh plan, as things are now: {fresh.description}"
+                text += f"\nA fresh plan, as things are now: {esc(fresh.description)}"
                 self._respond(press, {"response_type": "ephemeral", "replace_original": False,
                                       "text": text, "blocks": buttons.plan_blocks(text, fresh)})
             else:
-                self._refuse(press, f"{stale}. Nothing was done.")
+                self._refuse(press, f"{esc(stale)}. Nothing was done.")
             return
         self.book.record_press(press.incident_id, **who, outcome=STARTED,
                                description=plan.description)
         at = f"{press.at:%H:%M:%S} UTC"
         self._respond(press, {"response_type": "in_channel", "replace_original": False,
                               "text": f":hourglass_flowing_sand: <@{press.user_id}> pressed "
-                              f"“{plan.label}” at {at}: started. {plan.description}"})
+                              f"“{esc(plan.label)}” at {at}: started. "
+                              f"{esc(plan.description)}"})
         log.info("press by %s: %s for %s", press.user_id, plan.kind, press.incident_id)
         parameters = [*plan.parameters.items(), ("confirm", "true"),
                       ("actor", press.user_id)]
@@ -286,9 +289,9 @@ class PressDesk:
                                record=str(judged.record_path) if judged.record_path else None)
         icon = {DONE: ":white_check_mark:", FAILED: ":x:", REFUSED: ":no_entry:"}[
             judged.outcome]
-        line = (f"{icon} <@{press.user_id}> pressed “{plan.label}” at {at}: "
-                f"*{judged.outcome.upper()}* — {judged.summary}"
-                + (f"\nRecord: `{judged.record_path}`" if judged.record_path else ""))
+        line = (f"{icon} <@{press.user_id}> pressed “{esc(plan.label)}” at {at}: "
+                f"*{judged.outcome.upper()}* — {esc(judged.summary)}"
+                + (f"\nRecord: `{esc(judged.record_path)}`" if judged.record_path else ""))
         log.info("press by %s: %s", press.user_id, judged.outcome)
         self._update(press, line)
 

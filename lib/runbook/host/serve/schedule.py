@@ -13,6 +13,7 @@ from datetime import UTC
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
 from runbook.core.errors import BadInput
@@ -69,7 +70,7 @@ def monitoring_incident_id() -> str:
 
 def due_message(overdue: list[str], postmortems_dir: str) -> str:
     lines = [f"*{len(overdue)} postmortem(s) overdue* (the runbook: within 48 hours of a "
-             f"SEV-1/SEV-2), none found in `{postmortems_dir}`:"]
-    lines += [f"• {line}" for line in overdue]
+             f"SEV-1/SEV-2), none found in `{esc(postmortems_dir)}`:"]
+    lines += [f"• {esc(line)}" for line in overdue]
     lines.append("Write one with: `runbook postmortem INCIDENT_ID`")
     return "\n".join(lines)

@@ -13,26 +13,28 @@ import asyncio
 import logging
 import signal
 import socket
-import sys
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
-from runbook.archive.location import open_archive
+from runbook.archive.location import open_archive, runs_dir
 from runbook.clients.slack import SlackApp
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
 from runbook.core.errors import BadInput
 from runbook.core.redaction import registry
-from runbook.host.serve import schedule
+from runbook.host.serve import logs, schedule
 from runbook.host.serve.app import ServeState, build_app
 from runbook.host.serve.auth import redact_access_log
+from runbook.host.serve.bodies import Gate
 from runbook.host.serve.dispatch import Dispatcher, child_environment
 from runbook.host.serve.incidents import IncidentBook
+from runbook.host.serve.outbox import Outbox
 from runbook.host.serve.presses import PressDesk
-from runbook.host.serve.slack import post_to_slack, slack_app
+from runbook.host.serve.protocol import with_head_deadline
+from runbook.host.serve.slack import SlackStatus, post_to_slack, slack_app, unconfigured
 
 log = logging.getLogger("runbook.serve")
 
@@ -88,15 +90,25 @@ def press_desk(config: Config, book: IncidentBook, app_bot: SlackApp | None
 
 def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
     settings = config.serve or ServeConfig()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.INFO)
+    if settings.body_deadline_seconds <= 0 or settings.unauthenticated_at_once < 1:
+        raise BadInput("[serve] body_deadline_seconds must be above 0 and "
+                       "unauthenticated_at_once at least 1")
     token, sentry_secret = credentials(config)
     book = IncidentBook(open_archive(config),
                         timedelta(minutes=settings.reopen_window_minutes))
     if not book.reachable():
         raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
     app_bot = slack_app(config)
-    dispatcher = Dispatcher(config, book, child_environment(config), slack_app=app_bot)
+    slack_status = SlackStatus(unconfigured(config, app_bot))
+    if slack_status.unconfigured:
+        log.warning("%s (/healthz answers 503 until it is)", slack_status.unconfigured)
+    outbox = Outbox.beside(runs_dir(config))
+    unwritable = outbox.writable()
+    if unwritable:
+        log.warning("%s: a verdict is lost if serve dies before Slack takes it", unwritable)
+    dispatcher = Dispatcher(config, book, child_environment(config), slack_app=app_bot,
+                            outbox=outbox, slack_status=slack_status)
     desk = press_desk(config, book, app_bot)
     postmortems = _postmortems_dir(config)
 
@@ -110,6 +122,7 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
         if overdue:
             posted = post_to_slack(config, schedule.due_message(overdue, str(postmortems)),
                                    settings.slack_attempts, settings.slack_backoff_seconds)
+            slack_status.note(posted)
             log.info("overdue postmortems: %d; Slack %s", len(overdue),
                      "posted" if posted.ok else f"failed: {posted.error}")
 
@@ -126,12 +139,24 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
             desk.stop()
         dispatcher.stop()
 
+    def scheduler_problem() -> str | None:
+        if not dispatcher.alive():
+            return "the worker that runs notebooks and posts verdicts is not running"
+        if not scheduler.running:
+            return "the scheduler (monthly monitoring check, postmortem reminders) is stopped"
+        return None
+
     app = build_app(ServeState(dispatcher, book, token, sentry_secret, on_start, on_stop,
-                               desk))
+                               desk, slack_status, scheduler_problem,
+                               settings.body_deadline_seconds,
+                               Gate(settings.unauthenticated_at_once)))
     sock = bind(host or settings.host, settings.port if port is None else port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
-                                           lifespan="on", timeout_graceful_shutdown=10))
-    redact_access_log(token)   # after uvicorn.Config: it (re)configures the loggers
+    server = uvicorn.Server(uvicorn.Config(
+        app, log_level="info", access_log=True, lifespan="on", timeout_graceful_shutdown=10,
+        http=with_head_deadline(settings.body_deadline_seconds)))
+    # After uvicorn.Config: it (re)configures its loggers and their handlers.
+    redact_access_log(token)
+    logs.redact_handlers()
     bound_host, bound_port = sock.getsockname()[:2]
     print(f"runbook serve: listening on http://{bound_host}:{bound_port} "
           f"(archive {book.where})", flush=True)

@@ -6,6 +6,7 @@ failure in the incident's timeline."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 
 from runbook.clients import slack
 from runbook.clients.transport import Timeouts
+from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.redaction import registry
@@ -25,6 +27,48 @@ class SlackPost:
     error: str = ""
     channel: str = ""      # a Slack app's message: where it went and its ts (for updates)
     ts: str = ""
+
+
+class SlackStatus:
+    """Whether serve can tell anyone anything: Slack is configured, and the last message it
+    posted got through (or none was posted yet). `/healthz` reads it."""
+
+    def __init__(self, unconfigured: str = "") -> None:
+        self.unconfigured = unconfigured      # why Slack is not configured; "" when it is
+        self._lock = threading.Lock()
+        self._last: SlackPost | None = None
+        self._last_at = ""
+
+    def note(self, posted: SlackPost) -> None:
+        with self._lock:
+            self._last, self._last_at = posted, clock.iso(clock.now())
+
+    def problem(self) -> str | None:
+        if self.unconfigured:
+            return self.unconfigured
+        with self._lock:
+            last = self._last
+        if last is not None and not last.ok:
+            return f"the last post to Slack failed: {last.error}"
+        return None
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            last, at = self._last, self._last_at
+        return {"configured": not self.unconfigured,
+                "last_post": None if last is None else
+                {"ok": last.ok, "at": at, "attempts": last.attempts, "error": last.error}}
+
+
+def unconfigured(config: Config, app: slack.SlackApp | None) -> str:
+    """Why serve cannot post to Slack as configured, or "" when it can (a Slack app's bot
+    token, or the incoming webhook's URL, is set)."""
+    settings = config.slack
+    if settings is None:
+        return "no [slack] section in the config: no verdict can be posted"
+    if app is not None or registry().read_env(settings.webhook_url_env):
+        return ""
+    return f"${settings.webhook_url_env} is not set: no verdict can be posted"
 
 
 def slack_app(config: Config) -> slack.SlackApp | None:

@@ -1,7 +1,11 @@
 """The Slack message for one run, composed from its sealed record: the SEV, the failing
 findings, the time left on the SEV clock, the sections to open next, the exact commands to
 continue with, and where the record is. A run that failed, timed out or was stopped says so
-first: its verdict is incomplete, and the responder must know before trusting it."""
+first: its verdict is incomplete, and the responder must know before trusting it.
+
+The message is Slack mrkdwn. Every string that came from outside (the alert's title, a
+finding's text, the runner's last line, a path) is escaped (`escape_mrkdwn`), so none can
+mention a channel or show a link of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, format_delta, time_left
 from runbook.sections.kit.mitigation import recommend
@@ -71,17 +76,18 @@ def compose(report: RunReport, incident_started: datetime, now: datetime) -> str
     status = report.status
     lines: list[str] = []
     if status == "completed":
-        lines.append(f"*{severity or 'No SEV'}* · `{report.notebook}` finished for incident "
-                     f"`{report.incident_id}`")
+        lines.append(f"*{esc(severity or 'No SEV')}* · `{esc(report.notebook)}` finished for "
+                     f"incident `{esc(report.incident_id)}`")
     else:
         what = {"timed_out": "TIMED OUT (--deadline passed)", "aborted": "was STOPPED (aborted)",
                 "failed": "FAILED"}.get(status, status.upper())
-        lines.append(f"*RUN {what}* · `{report.notebook}` for incident `{report.incident_id}`"
-                     f" · {severity or 'no SEV yet'}: the diagnosis below is incomplete")
+        lines.append(f"*RUN {esc(what)}* · `{esc(report.notebook)}` for incident "
+                     f"`{esc(report.incident_id)}` · {esc(severity or 'no SEV yet')}: the "
+                     "diagnosis below is incomplete")
         error = str(record.get("error") or "") or _last_line(report.output)
         if error:
-            lines.append(f"> {error[:300]}")
-    lines.append(f"Alert: {report.reason}")
+            lines.append(f"> {esc(error[:300])}")
+    lines.append(f"Alert: {esc(report.reason)}")
     level = SEVERITIES.get(str(severity)) if severity else None
     if level is not None:
         left = time_left(level, incident_started, now)
@@ -93,7 +99,8 @@ def compose(report: RunReport, incident_started: datetime, now: datetime) -> str
     failing = list(_failing(record))
     if failing:
         lines.append("Failing:")
-        lines += [f"• `{f['code']}` {f.get('summary', '')}" for f in failing[:MAX_FINDINGS]]
+        lines += [f"• `{esc(f['code'])}` {esc(f.get('summary', ''))}"
+                  for f in failing[:MAX_FINDINGS]]
         if len(failing) > MAX_FINDINGS:
             lines.append(f"• … and {len(failing) - MAX_FINDINGS} more in the record")
     elif status == "completed":
@@ -101,7 +108,7 @@ def compose(report: RunReport, incident_started: datetime, now: datetime) -> str
     sections = next_sections(record)
     if sections:
         lines.append("Open next: " + ", ".join(
-            f"`{name}`" + (f" (because {', '.join(codes)})" if codes else "")
+            f"`{esc(name)}`" + (f" (because {esc(', '.join(codes))})" if codes else "")
             for name, codes in sections))
     continue_with = [command(name, report.incident_id, report.config_path)
                      for name, _ in sections]
@@ -110,8 +117,8 @@ def compose(report: RunReport, incident_started: datetime, now: datetime) -> str
                                         report.config_path))
     if continue_with:
         lines.append("Continue with:")
-        lines += [f"`{c}`" for c in continue_with]
-    lines.append(f"Record: `{report.record_path}`" if report.record_path and report.record
+        lines += [f"`{esc(c)}`" for c in continue_with]
+    lines.append(f"Record: `{esc(report.record_path)}`" if report.record_path and report.record
                  else "Record: none was sealed (see the serve log)")
     lines.append("Diagnosis only: nothing was rolled back, restarted or changed.")
     return "\n".join(lines)

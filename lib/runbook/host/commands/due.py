@@ -6,11 +6,12 @@ import argparse
 
 from runbook.core import clock
 from runbook.core.errors import BadInput
+from runbook.host.commands import Subcommands
 from runbook.sections.postmortem import places
 from runbook.sections.postmortem.due import postmortems_due
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "due", help="SEV-1/SEV-2 incidents without a postmortem, with the 48 h left or overdue")
     parser.add_argument("--out", help="folder the postmortems are in (default: the config's "

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from runbook.archive import record as records
 from runbook.core import clock
 from runbook.core.errors import BadInput, UnknownIncident
+from runbook.host.commands import Subcommands
 from runbook.host.commands.runs import command_archive
 from runbook.incident import views
 from runbook.incident.log import IncidentLog, open_incident
@@ -20,7 +21,7 @@ MILESTONE_OF = {"declare": "declared", "ack": "acknowledged", "mitigated": "miti
 CLOCK_SKEW = timedelta(minutes=1)   # a time this far ahead of ours is still "now"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("incident", help="an incident's state from its event log (show), "
                             "or a milestone a person sets (declare, ack, mitigated, resolve)")
     actions = parser.add_subparsers(dest="incident_command", metavar="ACTION", required=True)

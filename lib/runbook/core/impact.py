@@ -83,11 +83,3 @@ def impact_start(findings: Iterable[tuple[Mapping[str, Any], datetime]],
     if correction is not None:
         return ImpactStart(correction, f"the {CORRECTION_PARAMETER} parameter", corrected=True)
     return earliest(c for finding, observed in findings for c in evidence_of(finding, observed))
-
-
-def detection(findings: Iterable[tuple[Mapping[str, Any], datetime]]) -> ImpactStart | None:
-    """When the impact was first detected: a monitor's or alert's time, else the runbook's
-    first failing finding (not a check's own `impact_since`, nor a responder's correction)."""
-    keys = tuple(k for k in IMPACT_EVIDENCE if k != "impact_since")
-    return earliest(c for finding, observed in findings
-                    for c in evidence_of(finding, observed, keys))

@@ -94,7 +94,7 @@ def root_name(node: ast.expr) -> str | None:
 def private_uses(path: Path, own: set[str]) -> Iterator[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     foreign = foreign_imports(tree)
-    where = path.relative_to(ROOT)
+    where = path.relative_to(ROOT) if ROOT in path.parents else path.name
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and not node.level and node.module \
                 and node.module.split(".")[0] != OWN:
@@ -154,3 +154,28 @@ def test_no_private_name_of_another_package_outside_the_adapters() -> None:
         "another package's private names used outside lib/runbook/core/adapters/ (use a public "
         "API, or move the use into that package's adapter, with a version-pin test):\n"
         + "\n".join(found))
+
+
+def test_the_scan_sees_each_kind_of_private_use(tmp_path: Path) -> None:
+    module = tmp_path / "sample.py"
+    module.write_text(
+        "import argparse\n"
+        "from papermill.iorw import papermill_io, _private\n"
+        "from runbook.core import impact\n"
+        "_OWN = 1\n"
+        "class Own:\n"
+        "    def __init__(self):\n"
+        "        self._mine = 1\n"
+        "    def _helper(self):\n"
+        "        return self._mine + impact._OWN\n"
+        "def use(shell, action, stream):\n"
+        "    argparse._SubParsersAction\n"
+        "    papermill_io._handlers\n"
+        "    shell._showtraceback\n"
+        "    getattr(stream, '_original_stdstream_copy', None)\n"
+        "    action._repr_html_()\n"
+        "    action.__class__\n", encoding="utf-8")
+    found = {use.split(": ", 1)[1] for use in private_uses(module, own_private_names([module]))}
+    assert found == {"from papermill.iorw import _private", "argparse._SubParsersAction",
+                     "papermill_io._handlers", "shell._showtraceback",
+                     "getattr(…, '_original_stdstream_copy')"}

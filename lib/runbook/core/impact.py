@@ -53,15 +53,14 @@ def parse_correction(value: str) -> datetime | None:
                        "2026-11-27T09:03:00Z (UTC) or 2026-11-27T12:03:00+03:00") from None
 
 
-def evidence_of(finding: Mapping[str, Any], observed: datetime,
-                keys: tuple[str, ...] = IMPACT_EVIDENCE) -> list[ImpactStart]:
+def evidence_of(finding: Mapping[str, Any], observed: datetime) -> list[ImpactStart]:
     """What one finding (as a record keeps it) says about when the impact began; nothing
     unless it failed. `observed` is the start of the run that reported it."""
     if finding.get("status") != "fail":
         return []
     code = str(finding.get("code", ""))
     evidence = finding.get("evidence") or {}
-    found = [ImpactStart(moment, f"{code} {key}") for key in keys
+    found = [ImpactStart(moment, f"{code} {key}") for key in IMPACT_EVIDENCE
              if (moment := _moment(evidence.get(key))) is not None]
     found.append(ImpactStart(observed, f"{code}, the first failing finding"))
     return found

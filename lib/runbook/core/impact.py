@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from runbook.core import clock
-from runbook.core.errors import BadInput
 
 IMPACT_EVIDENCE = ("down_since", "alert_at", "spike_started", "impact_since")
 CORRECTION_PARAMETER = "incident_started"
@@ -44,13 +43,7 @@ def _moment(value: Any) -> datetime | None:
 
 def parse_correction(value: str) -> datetime | None:
     """The `incident_started` parameter: empty for none, else ISO-8601 (UTC if no zone)."""
-    if not value or not value.strip():
-        return None
-    try:
-        return clock.parse_iso(value)
-    except ValueError:
-        raise BadInput(f"incident_started {value!r} is not an ISO-8601 time; give e.g. "
-                       "2026-11-27T09:03:00Z (UTC) or 2026-11-27T12:03:00+03:00") from None
+    return clock.parse_given(value, "incident_started")
 
 
 def evidence_of(finding: Mapping[str, Any], observed: datetime) -> list[ImpactStart]:

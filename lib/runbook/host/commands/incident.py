@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from runbook.archive import record as records
 from runbook.core import clock
@@ -47,16 +47,6 @@ def register(sub: Subcommands) -> None:
         setter.set_defaults(handler=run_milestone, milestone=milestone)
 
 
-def _time(value: str | None, what: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return clock.parse_iso(value)
-    except ValueError:
-        raise BadInput(f"{what} {value!r} is not an ISO-8601 time: give e.g. "
-                       "2026-11-27T09:03:00Z (UTC) or 2026-11-27T12:03:00+03:00") from None
-
-
 def _known(archive: records.Archive, incident_id: str) -> str:
     incident_id = records.check_incident_id(incident_id)
     if not archive.has_incident(incident_id):
@@ -77,8 +67,8 @@ def run_show(args: argparse.Namespace) -> int:
 def run_milestone(args: argparse.Namespace) -> int:
     archive = command_archive(args.config)
     now = clock.now()
-    at = _time(args.at, "--at") or now
-    start = _time(getattr(args, "start", None), "--start")
+    at = clock.parse_given(args.at, "--at") or now
+    start = clock.parse_given(getattr(args, "start", None), "--start")
     for name, moment in (("--at", at), ("--start", start)):
         if moment is not None and moment > now + CLOCK_SKEW:
             raise BadInput(f"{name} {clock.iso(moment)} is in the future (now is "

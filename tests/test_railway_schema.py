@@ -9,6 +9,7 @@ it is added; one that no method sends fails the test."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 from collections.abc import Iterator
@@ -154,8 +155,33 @@ def deployment_statuses() -> list[str]:
 
 
 def test_the_runbook_knows_every_deployment_status() -> None:
-    assert set(deployment_statuses()) == set(railway.KNOWN_STATUSES)
+    assert set(deployment_statuses()) == set(railway.DEPLOY_STATES)
     assert len(deployment_statuses()) == 13
+
+
+@pytest.mark.parametrize("status", deployment_statuses())
+def test_every_deployment_status_has_exactly_one_meaning(status: str) -> None:
+    """One reading of Railway's statuses (clients.railway.DEPLOY_STATES), which the deploy
+    checks, the rollback's wait, api_404 and serve's alerts all go through."""
+    meanings = [state for name, state in railway.DEPLOY_STATES.items() if name == status]
+    assert len(meanings) == 1 and meanings[0] is not railway.DeployState.UNKNOWN
+    assert railway.deploy_state(status) is meanings[0]
+
+
+def test_no_caller_reads_deployment_statuses_on_its_own() -> None:
+    """Outside the client (and the drill's fake Railway), a deployment status is never listed
+    in a set, tuple or list: a caller asks `deploy_state` what it means."""
+    statuses = set(deployment_statuses())
+    lib = Path(__file__).resolve().parents[1] / "lib" / "runbook"
+    found = []
+    for path in lib.rglob("*.py"):
+        if path == lib / "clients" / "railway.py" or (lib / "drill") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Set, ast.Tuple, ast.List)) and any(
+                    isinstance(e, ast.Constant) and e.value in statuses for e in node.elts):
+                found.append(f"{path.relative_to(lib)}:{node.lineno}")
+    assert not found, found
 
 
 def _deployment(status: str) -> Deployment:
@@ -168,7 +194,8 @@ def test_every_status_has_a_verdict(status: str) -> None:
     assert finding.status is not Status.ERROR
     if status in ("SUCCESS", "SLEEPING", "REMOVED", "REMOVING", "SKIPPED"):
         assert finding.status is Status.PASS, finding
-    if status in ("CRASHED", "FAILED") or status in railway.IN_PROGRESS:
+    if status in ("CRASHED", "FAILED") or \
+            railway.deploy_state(status) is railway.DeployState.IN_PROGRESS:
         assert finding.status is Status.FAIL
 
 

@@ -114,7 +114,8 @@ class _ArchiveHandler:
 def register_archive_io() -> None:
     from papermill.iorw import papermill_io
 
-    if ARCHIVE_SCHEME not in dict(papermill_io._handlers):
+    # Unregistered, a scheme's path gets the handler of local paths.
+    if papermill_io.get_handler(f"{ARCHIVE_SCHEME}probe") is papermill_io.get_handler("/"):
         papermill_io.register(ARCHIVE_SCHEME, _ArchiveHandler)
 
 

@@ -29,7 +29,6 @@ from runbook.core.errors import ArchiveUnavailable
 T = TypeVar("T")
 
 RUN_FILES = (layout.STARTED, layout.EVENTS, layout.NOTEBOOK, layout.RECORD)
-UPLOADED = (layout.STARTED, layout.EVENTS, layout.NOTEBOOK)
 GUARDS = (layout.LEDGER, layout.LOCKS, layout.ACTIONS)
 SYNCED = ".synced"       # in a staged run: its record is sealed in the bucket
 
@@ -101,28 +100,23 @@ class StagedStore:
             except ArchiveUnavailable as exc:
                 self.go_offline(str(exc))
 
-    def exists(self, key: str) -> bool:
+    def _read(self, key: str, read: Callable[[ArchiveStore], T]) -> T:
+        """A run's file staged here is read here, a guard in the bucket, any other key where
+        it is shared."""
         if run_file(key) and self.local.exists(key):
-            return True
+            return read(self.local)
         if guard_key(key):
-            return self.remote.exists(key)
-        return self._shared(lambda: self.remote.exists(key), lambda: self.local.exists(key))
+            return read(self.remote)
+        return self._shared(lambda: read(self.remote), lambda: read(self.local))
+
+    def exists(self, key: str) -> bool:
+        return self._read(key, lambda store: store.exists(key))
 
     def read_bytes(self, key: str) -> bytes:
-        if run_file(key) and self.local.exists(key):
-            return self.local.read_bytes(key)
-        if guard_key(key):
-            return self.remote.read_bytes(key)
-        return self._shared(lambda: self.remote.read_bytes(key),
-                            lambda: self.local.read_bytes(key))
+        return self._read(key, lambda store: store.read_bytes(key))
 
     def read_lines(self, key: str) -> list[dict[str, Any]]:
-        if run_file(key) and self.local.exists(key):
-            return self.local.read_lines(key)
-        if guard_key(key):
-            return self.remote.read_lines(key)
-        return self._shared(lambda: self.remote.read_lines(key),
-                            lambda: self.local.read_lines(key))
+        return self._read(key, lambda store: store.read_lines(key))
 
     def create(self, key: str, data: bytes) -> None:
         if guard_key(key):
@@ -139,27 +133,23 @@ class StagedStore:
         if key.endswith("/" + layout.RECORD) and not self.offline:
             self.local.replace(key.rsplit("/", 1)[0] + "/" + SYNCED, b"")
 
-    def replace(self, key: str, data: bytes) -> None:
+    def _write(self, key: str, write: Callable[[ArchiveStore], None]) -> None:
+        """A run's file is staged here (and marked for upload), a guard goes to the bucket,
+        any other key where it is shared."""
         if run_file(key):
-            self.local.replace(key, data)
+            write(self.local)
             self._mark(key)
             return
         if guard_key(key):
-            self.remote.replace(key, data)
+            write(self.remote)
             return
-        self._shared(lambda: self.remote.replace(key, data),
-                     lambda: self.local.replace(key, data))
+        self._shared(lambda: write(self.remote), lambda: write(self.local))
+
+    def replace(self, key: str, data: bytes) -> None:
+        self._write(key, lambda store: store.replace(key, data))
 
     def append(self, key: str, line: dict[str, Any]) -> None:
-        if run_file(key):
-            self.local.append(key, line)
-            self._mark(key)
-            return
-        if guard_key(key):
-            self.remote.append(key, line)
-            return
-        self._shared(lambda: self.remote.append(key, line),
-                     lambda: self.local.append(key, line))
+        self._write(key, lambda store: store.append(key, line))
 
     def append_after(self, key: str, make: Callable[[bytes], list[dict[str, Any]]]
                      ) -> list[dict[str, Any]]:

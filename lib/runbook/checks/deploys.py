@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from runbook.clients import railway
-from runbook.clients.railway import Deployment, LogLine, ServiceInstance
+from runbook.clients.railway import Deployment, DeployState, LogLine, ServiceInstance
 from runbook.core.clock import both_zones, iso
 from runbook.core.findings import Finding, errored, failed, passed, skipped
 
@@ -21,7 +21,6 @@ FIX_CRASHED = ("The running deployment crashed: if it came with a recent change,
 FIX_FAILED = ("The latest deploy failed: Railway → Deployments → read its logs, fix, redeploy "
               "(api_404 notebook shows the log tail)")
 FIX_IN_PROGRESS = "A deploy is still in progress: wait for Active (SUCCESS), then check /healthz"
-FIX_NOT_ACTIVE = "No deployment is active: redeploy the last good one (rollback notebook)"
 FIX_START_COMMAND = ("Railway → Settings → Start Command = /app/start.sh (or clear it so the "
                      "Dockerfile's CMD runs), then redeploy")
 
@@ -47,26 +46,26 @@ def status_finding(deployment: Deployment | None) -> Finding:
         return skipped("deploy.ok", "Railway lists no deployment for the service")
     evidence = deployment_evidence(deployment)
     status = deployment.status
-    if status == "SUCCESS":
-        return passed("deploy.ok", f"Railway: {_label(deployment)} is Active (SUCCESS)",
+    state = railway.deploy_state(status)
+    if state is DeployState.ACTIVE:
+        idle = ": active and idle (App Sleeping); it wakes on the next request" \
+            if status == "SLEEPING" else " (Active)"
+        return passed("deploy.ok", f"Railway: {_label(deployment)} is {status}{idle}",
                       **evidence)
-    if status == "SLEEPING":
-        return passed("deploy.ok", f"Railway: {_label(deployment)} is SLEEPING: active and "
-                      "idle (App Sleeping); it wakes on the next request", **evidence)
-    if status in railway.CRASHED:
+    if state is DeployState.CRASHED:
         return failed("deploy.crashed", f"Railway: {_label(deployment)} CRASHED", FIX_CRASHED,
                       **evidence)
-    if status in railway.FAILED:
+    if state is DeployState.FAILED:
         return failed("deploy.failed", f"Railway: {_label(deployment)} FAILED", FIX_FAILED,
                       **evidence)
-    if status in railway.IN_PROGRESS:
+    if state is DeployState.IN_PROGRESS:
         return failed("deploy.in_progress", f"Railway: {_label(deployment)} is {status}",
                       FIX_IN_PROGRESS, **evidence)
-    if status in railway.REPLACED:
+    if state is DeployState.REPLACED:
         return passed("deploy.replaced", f"Railway: {_label(deployment)} is {status}: a newer "
                       "deployment replaced it (not a failure)", **evidence)
-    if status in railway.SKIPPED:
-        return passed("deploy.skipped", f"Railway: {_label(deployment)} was SKIPPED: Railway "
+    if state is DeployState.SKIPPED:
+        return passed("deploy.skipped", f"Railway: {_label(deployment)} was {status}: Railway "
                       "did not build it, the running deployment is unchanged", **evidence)
     return errored("deploy.unknown_status", f"Railway: {_label(deployment)} has status "
                    f"{status!r}, which this runbook does not know: read it in the Railway "

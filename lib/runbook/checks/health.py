@@ -35,8 +35,6 @@ CHECK_SKIP = "skip"
 CHECK_FAIL = "fail"
 CHECK_MISCONFIGURED = "misconfigured"
 CHECK_DEGRADED = "degraded"
-FAILING_STATES = (CHECK_FAIL, CHECK_DEGRADED)
-
 FIX_DOWN = ("SEV-1: check Railway → service status and the latest deploy (sev1_response), "
             "then roll back or restart (rollback notebook)")
 FIX_DEGRADED = ("A dependency of the app is failing: follow the section for it "

@@ -10,7 +10,9 @@ HTTP 200 and a GraphQL error ("Not Authorized", "Project Token not found"); both
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,19 +27,43 @@ SERVICE = "Railway"
 MAX_LOG_LINES = 500       # a tail longer than this does not fit on a responder's screen
 DEFAULT_LOG_LINES = 100
 
-# Every value of Railway's DeploymentStatus enum (its published schema), by what it means for
-# the service. "Active" in the dashboard is SUCCESS; SLEEPING is an active deployment idled by
-# App Sleeping (it wakes on the next request). REMOVED and REMOVING are deployments a newer one
-# replaced; SKIPPED is one Railway did not build (nothing to deploy). A status not listed here
-# is unknown to the runbook and reported as such, never read as a pass.
-ACTIVE = frozenset({"SUCCESS", "SLEEPING"})
-IN_PROGRESS = frozenset({"BUILDING", "DEPLOYING", "INITIALIZING", "QUEUED", "WAITING",
-                         "NEEDS_APPROVAL"})
-FAILED = frozenset({"FAILED"})
-CRASHED = frozenset({"CRASHED"})
-REPLACED = frozenset({"REMOVED", "REMOVING"})
-SKIPPED = frozenset({"SKIPPED"})
-KNOWN_STATUSES = ACTIVE | IN_PROGRESS | FAILED | CRASHED | REPLACED | SKIPPED
+
+
+class DeployState(enum.StrEnum):
+    """What a deployment's status means for the service: the one reading every caller uses."""
+
+    ACTIVE = "active"            # serving: "Active" in the dashboard
+    IN_PROGRESS = "in_progress"  # queued, building or deploying: not serving yet
+    FAILED = "failed"            # the build or the deploy failed: it never served
+    CRASHED = "crashed"          # it started, then crashed
+    REPLACED = "replaced"        # a newer deployment replaced it
+    SKIPPED = "skipped"          # Railway did not build it: nothing was deployed
+    UNKNOWN = "unknown"          # a status the runbook does not know: never read as a pass
+
+
+# Every value of Railway's DeploymentStatus enum (its published schema) and its one meaning.
+# SLEEPING is an active deployment idled by App Sleeping (it wakes on the next request);
+# REMOVED and REMOVING are deployments a newer one replaced (REMOVED ones had been active).
+DEPLOY_STATES: Mapping[str, DeployState] = {
+    "SUCCESS": DeployState.ACTIVE, "SLEEPING": DeployState.ACTIVE,
+    "QUEUED": DeployState.IN_PROGRESS, "WAITING": DeployState.IN_PROGRESS,
+    "NEEDS_APPROVAL": DeployState.IN_PROGRESS, "INITIALIZING": DeployState.IN_PROGRESS,
+    "BUILDING": DeployState.IN_PROGRESS, "DEPLOYING": DeployState.IN_PROGRESS,
+    "FAILED": DeployState.FAILED,
+    "CRASHED": DeployState.CRASHED,
+    "REMOVED": DeployState.REPLACED, "REMOVING": DeployState.REPLACED,
+    "SKIPPED": DeployState.SKIPPED,
+}
+# How far along towards active a deployment is (4 is active), for a progress bar.
+DEPLOY_PROGRESS: Mapping[str, int] = {
+    "QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BUILDING": 2,
+    "DEPLOYING": 3, "SUCCESS": 4, "SLEEPING": 4}
+DEPLOY_PROGRESS_DONE = 4
+
+
+def deploy_state(status: str) -> DeployState:
+    return DEPLOY_STATES.get(status, DeployState.UNKNOWN)
+
 
 _AUTH_MARKERS = ("not authorized", "unauthorized", "project token not found",
                  "invalid token", "token not found")

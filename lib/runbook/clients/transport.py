@@ -28,6 +28,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from runbook.core.adapters.httpcore_backend import use_network_backend
 from runbook.core.errors import AuthError, OutcomeUnknown, RateLimited, ServiceUnavailable
 from runbook.core.redaction import redact
 
@@ -161,7 +162,7 @@ class _BoundedTransport(httpx.HTTPTransport):
         super().__init__(trust_env=False)
         # httpcore's pool takes its sockets from this backend; ours cuts their timeouts to the
         # request's deadline (httpx has no total timeout of its own).
-        self._pool._network_backend = _DeadlineBackend()
+        use_network_backend(self, _DeadlineBackend())
         self._timeouts = timeouts
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -22,7 +22,7 @@ SERVICE = "UptimeRobot"
 
 STATUS_NAMES = {0: "paused", 1: "not checked yet", 2: "up", 8: "seems down", 9: "down"}
 DOWN_STATUSES = frozenset({8, 9})
-LOG_DOWN, LOG_UP, LOG_STARTED, LOG_PAUSED = 1, 2, 98, 99
+LOG_DOWN = 1  # a log entry's type: 1 down, 2 up, 98 started, 99 paused
 LOGS_LIMIT = 50   # enough to reach back past a flapping monitor to the current downtime
 PAGE_LIMIT = 50   # getMonitors answers at most 50 monitors a call
 MAX_PAGES = 20    # 1,000 monitors; an account past that is read in part, never endlessly

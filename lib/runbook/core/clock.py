@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from runbook.core.errors import BadInput
+
 RIYADH = timezone(timedelta(hours=3), "AST")  # Saudi Arabia keeps UTC+3 all year
 
 
@@ -19,6 +21,18 @@ def parse_iso(text: str) -> datetime:
     """Parse ISO-8601; a time without a zone is taken as UTC."""
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_given(value: str | None, what: str) -> datetime | None:
+    """A time a person gave (a parameter, an option): None when empty, else ISO-8601 (UTC when
+    it names no zone). BadInput names `what` and shows the form."""
+    if not value or not value.strip():
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise BadInput(f"{what} {value!r} is not an ISO-8601 time: give e.g. "
+                       "2026-11-27T09:03:00Z (UTC) or 2026-11-27T12:03:00+03:00") from None
 
 
 def stamp(moment: datetime) -> str:

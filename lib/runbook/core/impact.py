@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from runbook.core import clock
-from runbook.core.errors import BadInput
 
 IMPACT_EVIDENCE = ("down_since", "alert_at", "spike_started", "impact_since")
 CORRECTION_PARAMETER = "incident_started"
@@ -44,24 +43,17 @@ def _moment(value: Any) -> datetime | None:
 
 def parse_correction(value: str) -> datetime | None:
     """The `incident_started` parameter: empty for none, else ISO-8601 (UTC if no zone)."""
-    if not value or not value.strip():
-        return None
-    try:
-        return clock.parse_iso(value)
-    except ValueError:
-        raise BadInput(f"incident_started {value!r} is not an ISO-8601 time; give e.g. "
-                       "2026-11-27T09:03:00Z (UTC) or 2026-11-27T12:03:00+03:00") from None
+    return clock.parse_given(value, "incident_started")
 
 
-def evidence_of(finding: Mapping[str, Any], observed: datetime,
-                keys: tuple[str, ...] = IMPACT_EVIDENCE) -> list[ImpactStart]:
+def evidence_of(finding: Mapping[str, Any], observed: datetime) -> list[ImpactStart]:
     """What one finding (as a record keeps it) says about when the impact began; nothing
     unless it failed. `observed` is the start of the run that reported it."""
     if finding.get("status") != "fail":
         return []
     code = str(finding.get("code", ""))
     evidence = finding.get("evidence") or {}
-    found = [ImpactStart(moment, f"{code} {key}") for key in keys
+    found = [ImpactStart(moment, f"{code} {key}") for key in IMPACT_EVIDENCE
              if (moment := _moment(evidence.get(key))) is not None]
     found.append(ImpactStart(observed, f"{code}, the first failing finding"))
     return found
@@ -83,11 +75,3 @@ def impact_start(findings: Iterable[tuple[Mapping[str, Any], datetime]],
     if correction is not None:
         return ImpactStart(correction, f"the {CORRECTION_PARAMETER} parameter", corrected=True)
     return earliest(c for finding, observed in findings for c in evidence_of(finding, observed))
-
-
-def detection(findings: Iterable[tuple[Mapping[str, Any], datetime]]) -> ImpactStart | None:
-    """When the impact was first detected: a monitor's or alert's time, else the runbook's
-    first failing finding (not a check's own `impact_since`, nor a responder's correction)."""
-    keys = tuple(k for k in IMPACT_EVIDENCE if k != "impact_since")
-    return earliest(c for finding, observed in findings
-                    for c in evidence_of(finding, observed, keys))

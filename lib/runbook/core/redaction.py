@@ -31,7 +31,6 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -374,11 +373,6 @@ _REGISTRY = SecretRegistry()
 def registry() -> SecretRegistry:
     """The process-wide registry: the kernel's output hooks and the runner's saves share it."""
     return _REGISTRY
-
-
-def register_all(pairs: Iterable[tuple[str, str | None]]) -> None:
-    for name, value in pairs:
-        _REGISTRY.register(name, value)
 
 
 def redact(text: str) -> str:

@@ -10,6 +10,7 @@ import importlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from runbook.archive.location import ENV_ARCHIVE, is_bucket
 from runbook.core.environ import environment_with
@@ -33,16 +34,26 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="runbook", description="Executable incident runbooks for Dealix.",
         epilog="Exit codes: 0 done, 1 a cell failed, 2 bad input, 3 drill mismatch, "
                "130 aborted.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    created: list[argparse.ArgumentParser] = []
+
+    class CommandParser(argparse.ArgumentParser):
+        """A command's parser, and its own actions' (`incident show`…): argparse makes those
+        of the class of the parser they belong to, so each one made is seen here."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=CommandParser)
     named = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
     for name in named:
         importlib.import_module(f"runbook.host.commands.{name}").register(sub)
-    for command in sub.choices.values():
-        _archive_option(command)
-        for action in command._actions:  # a command's own actions (`incident show`…) too
-            if isinstance(action, argparse._SubParsersAction):
-                for nested in action.choices.values():
-                    _archive_option(nested, default=argparse.SUPPRESS)
+    commands = {id(command) for command in sub.choices.values()}
+    for command in created:
+        # A command's own action does not override `--archive` given before it.
+        _archive_option(command, default=None if id(command) in commands
+                        else argparse.SUPPRESS)
     return parser
 
 

@@ -297,9 +297,9 @@ def _write_unexecuted(path: Path, store: ArchiveStore, output: str,
 
 
 def _kernel_manager_class() -> type:
-    from jupyter_client.manager import AsyncKernelManager
+    from runbook.core.adapters.jupyter_client_launch import LaunchHookedKernelManager
 
-    class KernelManager(AsyncKernelManager):
+    class KernelManager(LaunchHookedKernelManager):
         """A kernel of this environment for one run: its own environment and working directory
         (nothing process-wide is changed, so runs can share a process), IPC sockets at a path
         of its own, and its pid told to the stopper as soon as it exists."""
@@ -317,7 +317,7 @@ def _kernel_manager_class() -> type:
             self._runbook_pumps: list[RedactingPump] = []
             self._runbook_pipe_ends: list[int] = []
 
-        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+        def launch_options(self, kw: dict[str, Any]) -> dict[str, Any]:
             kw["env"] = {**os.environ, **kw.get("env", {}), **self._runbook_env}
             kw["cwd"] = self._runbook_cwd
             # The kernel's own stdout and stderr (its logs, a subprocess writing to them, the
@@ -328,16 +328,15 @@ def _kernel_manager_class() -> type:
                 self._runbook_pumps.append(pump)
                 self._runbook_pipe_ends.append(write_end)
                 kw[name] = write_end
-            return await super()._async_pre_start_kernel(**kw)
+            return kw
 
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-            try:
-                await super()._async_launch_kernel(kernel_cmd, **kw)
-            finally:
-                for write_end in self._runbook_pipe_ends:  # the kernel holds its own copies
-                    with contextlib.suppress(OSError):
-                        os.close(write_end)
-                self._runbook_pipe_ends.clear()
+        def launch_finished(self) -> None:
+            for write_end in self._runbook_pipe_ends:  # the kernel holds its own copies
+                with contextlib.suppress(OSError):
+                    os.close(write_end)
+            self._runbook_pipe_ends.clear()
+
+        def launched(self) -> None:
             process = getattr(self.provisioner, "process", None)
             if process is not None:
                 with self._runbook_stop.lock:

@@ -65,7 +65,8 @@ def investigate(config: Config, timeouts: Timeouts) -> Api404Report:
         client = RailwayClient.from_config(config, timeouts)
         report.deployment = client.latest_deployment()
         deployment = report.deployment
-        if deployment is not None and deployment.status in railway.FAILED | railway.CRASHED:
+        if deployment is not None and railway.deploy_state(deployment.status) in (
+                railway.DeployState.FAILED, railway.DeployState.CRASHED):
             report.logs = LogTail(deployment.id, client.deployment_logs(deployment.id,
                                                                         LOG_LINES))
         return deploys.status_finding(deployment)

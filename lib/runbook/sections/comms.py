@@ -52,7 +52,6 @@ KINDS = ("outage", "resolved")
 
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
-SLACK_ERRORS = slack.ERRORS   # Slack's error bodies, for the sections that name them
 
 
 # ---------------------------------------------------------------- who is told, by severity

@@ -24,14 +24,12 @@ from typing import Any
 
 from runbook.checks import health
 from runbook.clients.railway import (
-    ACTIVE,
-    CRASHED,
-    FAILED,
-    IN_PROGRESS,
-    REPLACED,
-    SKIPPED,
+    DEPLOY_PROGRESS,
+    DEPLOY_PROGRESS_DONE,
     Deployment,
+    DeployState,
     RailwayClient,
+    deploy_state,
 )
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
@@ -45,11 +43,8 @@ __all__ = ["DeploymentsView", "WaitPolicy", "choose_rollback", "plan_mitigation"
            "recent_deployments", "redeploy_action", "restart_action", "rollback_action",
            "verify_health", "wait_for_deployment"]
 
-# Statuses a previous deployment may have and still be one that ran successfully.
-WAS_ACTIVE = frozenset({"SUCCESS", "REMOVED"})
-# How far along a deployment is, for the progress bar (SUCCESS is the end).
-STAGES = {"QUEUED": 1, "WAITING": 1, "NEEDS_APPROVAL": 1, "INITIALIZING": 1, "BUILDING": 2,
-          "DEPLOYING": 3, "SUCCESS": 4, "SLEEPING": 4}
+# What a previous deployment may be and still be one that ran: active, or replaced after.
+WAS_ACTIVE = frozenset({DeployState.ACTIVE, DeployState.REPLACED})
 # How far Railway's clock may be behind ours when a deployment's createdAt is compared with
 # the time of an attempt (the planning's list of deployments is the sharper witness).
 CLOCK_SKEW = timedelta(minutes=2)
@@ -117,7 +112,7 @@ def choose_rollback(deployments: list[Deployment], deployment_id: str = ""
                            "be rolled back to: pick another one")
         return current, chosen
     for candidate in deployments[1:]:
-        if candidate.status in WAS_ACTIVE and candidate.can_rollback:
+        if deploy_state(candidate.status) in WAS_ACTIVE and candidate.can_rollback:
             return current, candidate
     raise BadInput("no previous successful deployment that Railway can roll back to among the "
                    f"last {len(deployments)}: revert the commit instead (git path below)")
@@ -312,33 +307,35 @@ def wait_for_deployment(client: RailwayClient, deployment_id: str, policy: WaitP
                 last = status
                 if bar is not None:
                     bar.set_description_str(status)
-                    bar.n = STAGES.get(status, bar.n)
+                    bar.n = DEPLOY_PROGRESS.get(status, bar.n)
                     bar.refresh()
             evidence: dict[str, Any] = {"deployment": deployment_id, "status": status,
                                         "seconds": seconds}
-            # Every DeploymentStatus has its answer: active ends the wait (SLEEPING is active
-            # and idle), a crash or failure ends it as a failure, in-progress keeps waiting;
-            # replaced, skipped or unknown end it without a verdict on the code.
-            if status in ACTIVE:
+            # Every meaning has its answer: active ends the wait (SLEEPING is active and idle),
+            # a crash or failure ends it as a failure, in-progress keeps waiting. Replaced,
+            # skipped or unknown end it without a verdict on the code: unlike the service's
+            # latest deployment (checks.deploys), this one is the rollout being waited for.
+            state = deploy_state(status)
+            if state is DeployState.ACTIVE:
                 return passed("deploy.ok", f"deployment {deployment_id} is {status} (Active) "
                               f"after {seconds:g}s", **evidence)
-            if status in CRASHED:
+            if state is DeployState.CRASHED:
                 return failed("deploy.crashed", f"deployment {deployment_id} CRASHED after "
                               f"{seconds:g}s: the rolled-out code does not start", FIX_CRASHED,
                               **evidence)
-            if status in FAILED:
+            if state is DeployState.FAILED:
                 return failed("deploy.failed", f"deployment {deployment_id} FAILED (build or "
                               f"deploy) after {seconds:g}s", FIX_CRASHED, **evidence)
-            if status in REPLACED:
+            if state is DeployState.REPLACED:
                 return errored("deploy.replaced", f"deployment {deployment_id} is {status} "
                                f"after {seconds:g}s: a newer deployment replaced it while "
                                "waiting; see which one is Active in Railway → Deployments",
                                **evidence)
-            if status in SKIPPED:
+            if state is DeployState.SKIPPED:
                 return errored("deploy.skipped", f"deployment {deployment_id} was SKIPPED by "
                                "Railway: nothing was rolled out; the previous deployment keeps "
                                "running", **evidence)
-            if status not in IN_PROGRESS:
+            if state is not DeployState.IN_PROGRESS:
                 return errored("deploy.unknown_status", f"deployment {deployment_id} has status "
                                f"{status!r}, which this runbook does not know: read it in "
                                "Railway → Deployments", **evidence)
@@ -357,7 +354,7 @@ def _progress_bar(policy: WaitPolicy, deployment_id: str) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=STAGES["SUCCESS"], desc="waiting", unit="stage",
+    return tqdm(total=DEPLOY_PROGRESS_DONE, desc="waiting", unit="stage",
                 bar_format="{desc:<12} {bar} {n}/{total} [{elapsed}]",
                 postfix=deployment_id, leave=True)
 

@@ -26,7 +26,6 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -266,11 +265,6 @@ class PostgresController:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(name), sql.Identifier(owner)))
 
-    def drop_database(self, name: str) -> None:
-        with self.admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-
     def create_app(self, role: str, dbname: str, password: str | None = None) -> str:
         """A login role owning its database, as Railway's Postgres gives an app; its URL."""
         password = password or secrets.token_urlsafe(18)
@@ -313,14 +307,3 @@ class PostgresController:
         for conn in held:
             with contextlib.suppress(Exception):
                 conn.close()
-
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with self.admin():
-                    return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)

@@ -17,8 +17,9 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from runbook.core.adapters.aiosmtpd_controller import EphemeralPortController
 
 if TYPE_CHECKING:
     from runbook.drill.target import Target
@@ -70,15 +71,6 @@ class _Authenticator:
         return AuthResult(success=False, handled=False)
 
 
-class _LoopbackController(Controller):
-    """aiosmtpd's controller on port 0: learn the port the kernel gave before the self-check."""
-
-    def _trigger_server(self) -> None:
-        server: Any = self.server
-        self.port = server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
 class LoopbackSMTP:
     """SMTP on 127.0.0.1 at an ephemeral port; with a username, AUTH is required."""
 
@@ -88,7 +80,7 @@ class LoopbackSMTP:
         if username:
             kwargs.update(authenticator=_Authenticator(username, password),
                           auth_required=True, auth_require_tls=False)
-        self._controller = _LoopbackController(self._handler, hostname="127.0.0.1", port=0,
+        self._controller = EphemeralPortController(self._handler, hostname="127.0.0.1", port=0,
                                                decode_data=False, **kwargs)
         self._controller.start()
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 
 from runbook.core.config import load_config
+from runbook.host.commands import Subcommands
 from runbook.sections.kit.interactive import archive_notebook
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("archive", help="archive a notebook run in JupyterLab (saved to "
                             "disk) as a completed record of the incident")
     parser.add_argument("notebook", metavar="NOTEBOOK_PATH", help="the saved .ipynb")

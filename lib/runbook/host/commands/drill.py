@@ -8,10 +8,11 @@ from pathlib import Path
 
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill
+from runbook.host.commands import Subcommands
 from runbook.host.runner import deadline_seconds, describe
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "drill", help="run a notebook against a simulated Dealix with one injected fault",
         description="Scenarios: " + ", ".join(scenarios.names()))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from runbook.core import clock
-from runbook.core.errors import BadInput
+from runbook.host.commands import Subcommands
 from runbook.sections.postmortem import places
 from runbook.sections.postmortem.due import postmortems_due
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "due", help="SEV-1/SEV-2 incidents without a postmortem, with the 48 h left or overdue")
     parser.add_argument("--out", help="folder the postmortems are in (default: the config's "
@@ -25,11 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        now = clock.parse_iso(args.now) if args.now else clock.now()
-    except ValueError:
-        raise BadInput(f"--now {args.now!r} is not an ISO-8601 time "
-                       "(e.g. 2026-11-27T09:00:00Z)") from None
+    now = clock.parse_given(args.now, "--now") or clock.now()
     where = places(args.config, args.out)
     due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills)
     if not due:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from runbook.archive import record as records
 from runbook.core import clock
 from runbook.core.errors import BadInput, UnknownIncident
+from runbook.host.commands import Subcommands
 from runbook.host.commands.runs import command_archive
 from runbook.incident import views
 from runbook.incident.log import IncidentLog, open_incident
@@ -20,7 +21,7 @@ MILESTONE_OF = {"declare": "declared", "ack": "acknowledged", "mitigated": "miti
 CLOCK_SKEW = timedelta(minutes=1)   # a time this far ahead of ours is still "now"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("incident", help="an incident's state from its event log (show), "
                             "or a milestone a person sets (declare, ack, mitigated, resolve)")
     actions = parser.add_subparsers(dest="incident_command", metavar="ACTION", required=True)
@@ -46,16 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         setter.set_defaults(handler=run_milestone, milestone=milestone)
 
 
-def _time(value: str | None, what: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return clock.parse_iso(value)
-    except ValueError:
-        raise BadInput(f"{what} {value!r} is not an ISO-8601 time: give e.g. "
-                       "2026-11-27T09:03:00Z (UTC) or 2026-11-27T12:03:00+03:00") from None
-
-
 def _known(archive: records.Archive, incident_id: str) -> str:
     incident_id = records.check_incident_id(incident_id)
     if not archive.has_incident(incident_id):
@@ -76,8 +67,8 @@ def run_show(args: argparse.Namespace) -> int:
 def run_milestone(args: argparse.Namespace) -> int:
     archive = command_archive(args.config)
     now = clock.now()
-    at = _time(args.at, "--at") or now
-    start = _time(getattr(args, "start", None), "--start")
+    at = clock.parse_given(args.at, "--at") or now
+    start = clock.parse_given(getattr(args, "start", None), "--start")
     for name, moment in (("--at", at), ("--start", start)):
         if moment is not None and moment > now + CLOCK_SKEW:
             raise BadInput(f"{name} {clock.iso(moment)} is in the future (now is "

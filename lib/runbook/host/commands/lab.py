@@ -14,11 +14,12 @@ from runbook.archive.record import check_incident_id, new_incident_id
 from runbook.core import clock
 from runbook.core.config import load_config
 from runbook.core.errors import BadInput
+from runbook.host.commands import Subcommands
 from runbook.host.lab import WORK_FOLDER, LabOptions, LabServer, check_port, working_copy
 from runbook.host.runner import notebooks_dir
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("lab", help="start JupyterLab on the runbook notebooks (127.0.0.1, "
                             "a kernel of this environment, the config given to every kernel)")
     parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "

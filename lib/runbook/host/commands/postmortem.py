@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from runbook.host.commands import Subcommands
 from runbook.sections.postmortem import places, write_postmortem
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "postmortem", help="write the incident's postmortem from its records",
         description="Writes YYYY-MM-DD-<slug>.md with a timeline chart and the rendered "

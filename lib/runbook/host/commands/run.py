@@ -7,10 +7,11 @@ import sys
 
 from runbook.archive.layout import NOTEBOOK
 from runbook.core.config import load_config
+from runbook.host.commands import Subcommands
 from runbook.host.runner import deadline_seconds, describe, run_notebook
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("run", help="run a runbook notebook headless and archive the record")
     parser.add_argument("notebook", help="notebook name (sev1_response) or path to an .ipynb")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],

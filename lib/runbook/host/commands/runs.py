@@ -9,11 +9,12 @@ from runbook.archive.record import Archive, list_runs
 from runbook.archive.reindex import reindex
 from runbook.core import clock
 from runbook.core.config import load_config, resolve_path
+from runbook.host.commands import Subcommands
 from runbook.incident import views
 from runbook.incident.log import IncidentLog
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("runs", help="list archived runs (from the index)")
     parser.add_argument("--incident", help="only this incident's runs")
     parser.add_argument("--config", help="config whose [archive] to read")

@@ -6,9 +6,10 @@ import argparse
 
 from runbook.core.config import load_config
 from runbook.core.errors import BadInput
+from runbook.host.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "serve", help="turn UptimeRobot, Sentry and Railway alerts into headless runs and a "
                       "Slack verdict (diagnosis only: it never acts)")

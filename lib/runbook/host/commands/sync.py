@@ -9,9 +9,10 @@ from runbook.archive.staged import StagedStore
 from runbook.archive.sync import sync_staged
 from runbook.core.config import load_config, resolve_path
 from runbook.core.errors import BadInput
+from runbook.host.commands import Subcommands
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("sync", help="upload to the shared archive (s3://…) the runs kept "
                             "locally while it could not be reached, chained and indexed")
     parser.add_argument("--config", help="config whose [archive] to use")

@@ -7,13 +7,14 @@ import argparse
 
 from runbook.archive.verify import Problem, verify_incident
 from runbook.core.errors import BadInput
+from runbook.host.commands import Subcommands
 from runbook.host.commands.runs import command_archive
 from runbook.incident.integrity import known_heads, log_problems
 
 EXIT_CORRUPT = 3
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("verify", help="check an incident's records against their hash "
                             "chain; exit 1 and name the record when one was edited, removed "
                             "or inserted")

@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from runbook.clients.railway import DeployState, deploy_state
 from runbook.core import clock
 from runbook.incident.upcast import signal_id
 
 DOWN, RECOVERED, IGNORED, UNKNOWN = "down", "recovered", "ignored", "unknown"
-RAILWAY_BAD_STATES = ("CRASHED", "FAILED")
+RAILWAY_BAD_STATES = (DeployState.CRASHED, DeployState.FAILED)
 
 
 class MalformedAlert(ValueError):
@@ -195,7 +196,7 @@ def parse_railway(body: bytes, received: datetime) -> Alert:
     subject = service or "a Railway service"
     facts = {k: v for k, v in (("deployment_id", deployment_id), ("environment", environment),
                                  ("commit", commit), ("status", state)) if v}
-    if state not in RAILWAY_BAD_STATES:
+    if deploy_state(state) not in RAILWAY_BAD_STATES:
         return Alert("railway", IGNORED, subject, f"Railway: {subject} deployment {state}",
                      at, details=facts)
     summary = f"Railway: {subject} deployment {state}" + \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from runbook.core.adapters.ipython_traceback import ShowTraceback, wrap_traceback_display
 from runbook.core.echo import RedactingPump, redirect_fd
 from runbook.core.redaction import registry
 
@@ -55,18 +56,19 @@ def install() -> bool:
 
         hook.write_format_data = write_format_data
 
-    original_showtraceback = shell._showtraceback
+    def redacting(show: ShowTraceback) -> ShowTraceback:
+        def show_redacted(etype: Any, evalue: Any, stb: Any) -> Any:
+            # The execute reply carries str(evalue): scrub the exception itself, not only the
+            # text.
+            try:
+                evalue.args = tuple(secrets.redact(a) if isinstance(a, str) else a
+                                    for a in evalue.args)
+            except (AttributeError, TypeError):
+                pass
+            return show(etype, evalue, [secrets.redact(line) for line in stb])
+        return show_redacted
 
-    def _showtraceback(etype: Any, evalue: Any, stb: Any) -> Any:
-        # The execute reply carries str(evalue): scrub the exception itself, not only the text.
-        try:
-            evalue.args = tuple(secrets.redact(a) if isinstance(a, str) else a
-                                for a in evalue.args)
-        except (AttributeError, TypeError):
-            pass
-        return original_showtraceback(etype, evalue, [secrets.redact(line) for line in stb])
-
-    shell._showtraceback = _showtraceback
+    wrap_traceback_display(shell, redacting)
     setattr(shell, _INSTALLED_ATTR, True)
     return True
 
@@ -76,7 +78,10 @@ def _redact_echo(stream: Any) -> None:
     kernel was started from raw: directly, or through the copy ipykernel makes (`os.write` on
     its saved descriptor) when it captures them. That descriptor becomes a pipe through the
     redactor, which knows the secrets learned here."""
-    fd = getattr(stream, "_original_stdstream_copy", None)
+    try:
+        fd: int | None = stream.fileno()  # ipykernel's: its saved copy, when it captures
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is both
+        fd = None
     if not isinstance(fd, int):
         # ipykernel does not capture the descriptors: a subprocess writes straight to them.
         fd = {"stdout": 1, "stderr": 2}.get(getattr(stream, "name", ""))

@@ -36,8 +36,6 @@ from runbook.sections.postmortem.history import (
 from runbook.sections.postmortem.merge import block, merge
 
 DEFAULT_POSTMORTEMS_DIR = "docs/ops/postmortems"
-SECTIONS = ("Timeline", "Root cause", "What worked", "What didn't", "Action items",
-            "Response times", "Evidence")
 _MARKER = "<!-- runbook-postmortem incident={incident} -->"
 _MARKER_RE = re.compile(r"<!-- runbook-postmortem incident=([A-Za-z0-9._-]+) -->")
 STANDING_ITEMS = (

@@ -25,7 +25,6 @@ from runbook.sections.postmortem import notebook_html
 from runbook.sections.postmortem.history import Run
 
 MANIFEST = "manifest.json"
-ENGINES = ("fast", "nbconvert")
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{title}</title>

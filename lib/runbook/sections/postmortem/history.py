@@ -174,10 +174,6 @@ class History:
         return next((r for r in self.runs if r.started >= self.started),
                     self.runs[0] if self.runs else None)
 
-    def first_mitigation(self) -> Event | None:
-        """The first action carried out (not a dry run) that succeeded."""
-        return next((e for e in self.actions if e.status == "succeeded"), None)
-
     def response_times(self) -> list[ResponseTime]:
         """Detection, acknowledgement, first response, mitigation and resolution, each from
         the impact's start: the fold's TTD, TTA, TTM and TTR, one account with the Slack

@@ -329,7 +329,7 @@ def test_the_outbox_keeps_a_verdict_until_slack_takes_it(tmp_path: Path) -> None
     assert outbox.folder == tmp_path / ".runbook-serve-outbox" and outbox.writable() == ""
     owed = outbox.owe("inc-20261204-0900-ab12", "sev1_response", "UptimeRobot: down")
     assert [o.key for o in Outbox(outbox.folder).entries()] == [owed.key]  # on disk
-    outbox.composed(owed, "*SEV-1* the verdict", tmp_path / "record.json")
+    outbox.composed(owed, "*SEV-1* the verdict", str(tmp_path / "record.json"))
     outbox.failed(owed)
     from runbook.core import clock
 

@@ -48,6 +48,7 @@ from runbook.host.serve.bodies import (
     Gate,
     read_body,
     refusal,
+    refuse_before_body,
 )
 from runbook.host.serve.dispatch import Dispatcher, QueueFull, Stopping
 from runbook.host.serve.incidents import IncidentBook
@@ -120,7 +121,7 @@ def build_app(state: ServeState) -> Starlette:
         """The body of a request that carries serve's token (UptimeRobot and Railway cannot
         sign), or the answer that refuses it; nothing of a refused request is read further."""
         if not auth.token_ok(token_of(request), state.token):
-            return refusal(401, "missing or wrong token")
+            return await refuse_before_body(request, 401, "missing or wrong token")
         try:
             return await read_body(request, MAX_BODY, state.body_deadline)
         except BodyRefused as exc:
@@ -162,11 +163,12 @@ def build_app(state: ServeState) -> Starlette:
     async def sentry(request: Request) -> JSONResponse:
         signature = request.headers.get("sentry-hook-signature")
         if not state.sentry_secret or not signature:
-            return refusal(401, "missing or wrong Sentry-Hook-Signature")
+            return await refuse_before_body(request, 401,
+                                            "missing or wrong Sentry-Hook-Signature")
         stale = replays.timestamp_problem(request.headers.get("sentry-hook-timestamp"),
                                           clock.now())
         if stale:
-            return refusal(401, stale)
+            return await refuse_before_body(request, 401, stale)
         body = await unauthenticated_body(request)
         if isinstance(body, JSONResponse):
             return body
@@ -195,7 +197,7 @@ def build_app(state: ServeState) -> Starlette:
                            "bot_token_env and signing_secret_env)")
         stale = _slack_timestamp_problem(request.headers.get("x-slack-request-timestamp"))
         if stale or not request.headers.get("x-slack-signature"):
-            return refusal(401, stale or "no X-Slack-Signature")
+            return await refuse_before_body(request, 401, stale or "no X-Slack-Signature")
         body = await unauthenticated_body(request)
         if isinstance(body, JSONResponse):
             return body

@@ -46,6 +46,22 @@ def refusal(status: int, error: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": error}, status_code=status, headers={**CLOSE, **headers})
 
 
+DRAIN_SMALL = 64 * 1024        # a refused request's announced body this small is read first
+DRAIN_SECONDS = 2.0
+
+
+async def refuse_before_body(request: Request, status: int, error: str) -> JSONResponse:
+    """A refusal decided before the body was read. A small announced body is read (and
+    dropped) first, within a short deadline: closing a connection with unread bytes resets
+    it, and the sender would see the reset instead of the answer. Anything larger, or
+    chunked, is not read at all."""
+    announced = request.headers.get("content-length", "").strip()
+    if announced.isascii() and announced.isdigit() and 0 < int(announced) <= DRAIN_SMALL:
+        with contextlib.suppress(TimeoutError, ClientDisconnect, BodyRefused):
+            await read_body(request, DRAIN_SMALL, DRAIN_SECONDS)
+    return refusal(status, error)
+
+
 async def read_body(request: Request, limit: int = MAX_BODY,
                     deadline: float = BODY_DEADLINE_SECONDS) -> bytes:
     """The whole body, or BodyRefused: 413 as soon as more than `limit` bytes are announced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from runbook.core.errors import BadInput
 
@@ -21,6 +22,19 @@ def parse_iso(text: str) -> datetime:
     """Parse ISO-8601; a time without a zone is taken as UTC."""
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def moment_or_none(value: Any) -> datetime | None:
+    """A time as records and events keep it (ISO-8601, or already a datetime); None for
+    nothing or something unreadable: evidence that cannot be read is no evidence."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return parse_iso(str(value))
+    except ValueError:
+        return None
 
 
 def parse_given(value: str | None, what: str) -> datetime | None:

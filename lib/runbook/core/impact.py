@@ -30,17 +30,6 @@ class ImpactStart:
     corrected: bool = False  # given by a responder, not found
 
 
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        return clock.parse_iso(str(value))
-    except ValueError:
-        return None
-
-
 def parse_correction(value: str) -> datetime | None:
     """The `incident_started` parameter: empty for none, else ISO-8601 (UTC if no zone)."""
     return clock.parse_given(value, "incident_started")
@@ -54,7 +43,7 @@ def evidence_of(finding: Mapping[str, Any], observed: datetime) -> list[ImpactSt
     code = str(finding.get("code", ""))
     evidence = finding.get("evidence") or {}
     found = [ImpactStart(moment, f"{code} {key}") for key in IMPACT_EVIDENCE
-             if (moment := _moment(evidence.get(key))) is not None]
+             if (moment := clock.moment_or_none(evidence.get(key))) is not None]
     found.append(ImpactStart(observed, f"{code}, the first failing finding"))
     return found
 

@@ -171,7 +171,7 @@ def _alert(state: Incident, event: Event) -> Incident:
     if signal == state.signal:     # down again: an earlier recovery no longer counts
         state = dataclasses.replace(state, recovered_at=None)
     state = _detect(state, event, f"alert {signal}")
-    down_since = impact._moment(event.get("down_since"))
+    down_since = clock.moment_or_none(event.get("down_since"))
     if down_since is not None:
         state = _with_start(state, impact.ImpactStart(down_since, f"{signal} down since"))
     if signal == state.signal and state.state == RESOLVED and state.resolved_at and \
@@ -282,7 +282,7 @@ def _milestone(state: Incident, event: Event) -> Incident:
     state = dataclasses.replace(state, notes=(*state.notes, (event.at, name, note)))
     if name == "declared":
         state = _detect(state, event, f"declared by {event.actor or 'a person'}")
-        start = impact._moment(event.get("start"))
+        start = clock.moment_or_none(event.get("start"))
         if start is None:
             return state
         return dataclasses.replace(_with_start(state, impact.ImpactStart(

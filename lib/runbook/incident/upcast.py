@@ -22,13 +22,6 @@ from runbook.core.errors import RunbookError
 from runbook.incident.events import Event
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        return clock.parse_iso(str(value)) if value else None
-    except ValueError:
-        return None
-
-
 def signal_id(source: str, subject: str, details: dict[str, Any]) -> str:
     """The one name of an alerting signal: the same monitor, Sentry issue or rule, or Railway
     service, however its alerts spell the rest."""
@@ -37,7 +30,8 @@ def signal_id(source: str, subject: str, details: dict[str, Any]) -> str:
 
 
 def _header(header: dict[str, Any]) -> list[Event]:
-    opened, started = _time(header.get("opened_at")), _time(header.get("started_at"))
+    opened = clock.moment_or_none(header.get("opened_at"))
+    started = clock.moment_or_none(header.get("started_at"))
     if opened is None:
         return []
     by = str(header.get("opened_by") or "")
@@ -72,7 +66,7 @@ def _vouched_header(archive: records.Archive, incident_id: str) -> dict[str, Any
 
 
 def _legacy_alert(line: dict[str, Any]) -> Event | None:
-    at = _time(line.get("at"))
+    at = clock.moment_or_none(line.get("at"))
     if at is None:
         return None
     given = line.get("details")
@@ -97,7 +91,7 @@ def _record_action(action: dict[str, Any], run: str, finished: datetime) -> Even
     read from the ledger)."""
     outcome = action.get("outcome") or LEGACY_STATUS.get(str(action.get("status"))) or \
         ("dry_run" if action.get("dry_run") else "failed" if action.get("error") else "done")
-    return Event("action.outcome", _time(action.get("at")) or finished, {
+    return Event("action.outcome", clock.moment_or_none(action.get("at")) or finished, {
         "name": action.get("name"), "target": action.get("target") or "",
         "attempt": action.get("attempt") or "", "run": run, "outcome": outcome,
         "dry_run": bool(action.get("dry_run"))}, actor=str(action.get("actor") or ""))
@@ -105,8 +99,8 @@ def _record_action(action: dict[str, Any], run: str, finished: datetime) -> Even
 
 def _sealed_record(record: dict[str, Any], sha256: str,
                    ledger_attempts: set[str]) -> list[Event]:
-    started = _time(record.get("started_at"))
-    finished = _time(record.get("finished_at")) or started
+    started = clock.moment_or_none(record.get("started_at"))
+    finished = clock.moment_or_none(record.get("finished_at")) or started
     if started is None or finished is None:
         return []
     name = str(record.get("run") or "")
@@ -129,7 +123,7 @@ LEGACY_STATUS = {"succeeded": "done", "failed": "failed", "dry_run": "dry_run",
 
 
 def _ledger(line: dict[str, Any]) -> Event | None:
-    at = _time(line.get("at"))
+    at = clock.moment_or_none(line.get("at"))
     if at is None:
         return None
     body = {"name": line.get("name"), "target": line.get("target"),

@@ -167,7 +167,7 @@ class IncidentBook:
                                     state.last_alert_at, signal=state.signal)
             unfinished: set[str] = set()
             for row in records.list_runs(self.archive, incident_id):
-                moment = _time(row.started_at)
+                moment = clock.moment_or_none(row.started_at)
                 if moment is None:
                     continue
                 if row.status in UNFINISHED:
@@ -213,8 +213,3 @@ def _printed_run(incident_id: str, printed: str) -> RunRef | None:
     return None
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        return clock.parse_iso(str(value)) if value else None
-    except ValueError:
-        return None

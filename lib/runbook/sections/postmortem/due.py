@@ -10,7 +10,8 @@ from pathlib import Path
 from runbook.archive import record as records
 from runbook.archive.incident_start import incident_started
 from runbook.core import clock
-from runbook.core.severity import format_delta, incident_severity
+from runbook.core.severity import format_delta
+from runbook.incident import rules
 from runbook.sections.postmortem import existing_postmortem
 from runbook.sections.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW
 
@@ -47,7 +48,7 @@ class Due:
 
 def _needing_postmortem(levels: set[str]) -> str | None:
     """The incident's severity when it is one that needs a postmortem, else None."""
-    worst = incident_severity(levels)
+    worst = rules.incident_severity(levels)
     return worst.level if worst is not None and worst.level in NEEDS_POSTMORTEM else None
 
 

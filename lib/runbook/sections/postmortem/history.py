@@ -27,7 +27,8 @@ from runbook.archive.store import KeyMissing
 from runbook.core import clock, impact
 from runbook.core.errors import RecordError
 from runbook.core.impact import ImpactStart
-from runbook.core.severity import Severity, format_delta, incident_severity
+from runbook.core.severity import Severity, format_delta
+from runbook.incident import rules
 
 POSTMORTEM_WINDOW = timedelta(hours=48)  # the runbook: every SEV-1/SEV-2 within 48 hours
 NEEDS_POSTMORTEM = ("SEV-1", "SEV-2")
@@ -152,7 +153,7 @@ class History:
     @property
     def severity(self) -> Severity | None:
         """The worst severity any run recorded."""
-        return incident_severity(r.record.get("severity") for r in self.runs)
+        return rules.incident_severity(r.record.get("severity") for r in self.runs)
 
     @property
     def findings(self) -> list[Event]:

@@ -27,7 +27,7 @@ CELLS = (
     'incident_id: str = ""\nrepeat: int = 40',
     "from runbook.sections.kit.display import FindingsView, findings_frame\n"
     "from runbook.core.findings import errored, failed, passed, skipped\n"
-    "from runbook.core.severity import run_severity",
+    "from runbook.incident.rules import run_severity",
     "findings = []\n"
     "for i in range(repeat):\n"
     "    findings += [passed(f'health.ok', f'probe {i} answered 200', seconds=0.01 * i),\n"

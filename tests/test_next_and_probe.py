@@ -3,15 +3,17 @@ webhook's live proof: harmless, recognisable, one row per incident however often
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
-from runbook.core.findings import Finding, Status, failed, passed
+from runbook.core.findings import Finding, Status, errored, failed, passed
 from runbook.drill.fakes.dealix import AppState, DealixApp
 from runbook.drill.fakes.server import FakeService, LoopbackServer, Request, Response
+from runbook.host.serve import verdict
 from runbook.sections import webhook_401
 from runbook.sections.kit import mitigation
 
@@ -56,6 +58,23 @@ def test_next_is_in_order_once_each_and_the_cell_shows_it() -> None:
     for section in nxt:
         assert section["notebook"] in text and f"{section['notebook']}.ipynb" in page
     assert mitigation.next_sections([passed("health.ok", "ok")]) == []
+
+
+def test_the_slack_verdict_reads_the_same_next_and_lists_errors_apart() -> None:
+    findings = [failed("deploy.crashed", "CRASHED"), errored("db.ok", "no answer"),
+                failed("health.down", "502")]
+    record = {"status": "completed", "severity": "SEV-1",
+              "findings": [f.to_dict() for f in findings]}      # sealed before `next` was kept
+    expected = [(s["notebook"], s["because"]) for s in mitigation.next_sections(findings)]
+    assert verdict.next_sections(record) == expected
+    assert [name for name, _ in expected] == ["rollback", "comms"]
+    report = verdict.RunReport("inc-x", "sev1_response", "alert", Path("c.toml"), record,
+                               Path("r.json"), 0)
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    text = verdict.compose(report, now, now)
+    failing, errors = text.split("Could not check")
+    assert "`deploy.crashed`" in failing and "`db.ok`" not in failing
+    assert "`db.ok` no answer" in errors.split("Open next")[0]
 
 
 def config_for(base_url: str) -> Config:

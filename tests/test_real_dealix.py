@@ -18,9 +18,9 @@ from runbook.checks import api_routes, health
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config
 from runbook.core.findings import Status
-from runbook.core.severity import run_severity
 from runbook.drill.fakes.dealix import AppState, DealixApp
 from runbook.drill.fakes.server import FakeService, LoopbackServer, Request, Response
+from runbook.incident.rules import run_severity
 
 FAST = Timeouts(connect=0.5, read=1.0)
 

@@ -278,8 +278,11 @@ class Archive:
 
 
 def index_summary(record: dict[str, Any]) -> dict[str, Any]:
-    first_failure = next((f for f in record.get("findings", [])
-                          if f.get("status") in ("fail", "error")), None)
+    # The first failing finding; failing that, the first error (shown as one: a check that
+    # could not be made is not a failure, but the list must not read as all clear).
+    findings = record.get("findings", [])
+    first_failure = next((f for status in ("fail", "error") for f in findings
+                          if f.get("status") == status), None)
     return {
         "incident_id": record.get("incident_id"), "notebook": record.get("notebook"),
         "status": record.get("status"), "severity": record.get("severity"),

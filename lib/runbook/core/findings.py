@@ -37,7 +37,13 @@ class Finding:
 
     @property
     def failed(self) -> bool:
-        return self.status in (Status.FAIL, Status.ERROR)
+        """The check was made and found the fault: status `fail`, and only that.
+
+        An `error` is a check that could not be made (the service did not answer, the probe
+        itself broke): never a pass, and never evidence of impact. It raises no severity,
+        chooses no next section and calls nobody (`runbook.incident.rules`); the views show it
+        as an error, beside the failures, not among them."""
+        return self.status is Status.FAIL
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

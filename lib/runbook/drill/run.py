@@ -44,8 +44,9 @@ def judge(scenario: scenarios.Scenario, run: RunResult) -> list[str]:
         if not any(f.code == code and f.status is Status.PASS for f in findings):
             missing.append(f"expected a passing {code}")
     if scenario.expect_no_failing:
+        # Nothing failing, and no check that could not be made either: an error is no pass.
         missing.extend(f"expected nothing failing, got {f.status} {f.code}: {f.summary}"
-                       for f in findings if f.failed)
+                       for f in findings if f.failed or f.status is Status.ERROR)
     if scenario.expect_next_first:
         sections = [s.get("notebook") for s in run.record.get("next") or []]
         if sections[:1] != [scenario.expect_next_first]:

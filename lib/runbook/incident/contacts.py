@@ -5,8 +5,10 @@
     Domain DNS          → Domain registrar                      issue = "dns"
     Hosting             → Railway support                       issue = "hosting"
 
-`who_to_call(config, findings)` says who, and why (which finding), and flags details that have
-not been confirmed within the monthly check ("Emergency phone numbers current?").
+`who_to_call(config, findings)` says who, and why (which failing finding: the code catalogue
+says which issue each code calls for, `runbook.incident.rules.contacts` chooses), and flags
+details that have not been confirmed within the monthly check ("Emergency phone numbers
+current?").
 """
 
 from __future__ import annotations
@@ -19,21 +21,11 @@ from datetime import date
 from runbook.core import clock
 from runbook.core.config import Config, Contact
 from runbook.core.findings import Finding
+from runbook.incident import rules
 
 __all__ = ["Call", "ContactsView", "contact_table", "who_to_call"]
 
-ISSUES = ("backend", "payments", "dns", "hosting")
 STALE_AFTER_DAYS = 31   # the runbook's monthly check: older details may be out of date
-
-# Which issue a failing finding points at, by its code's prefix.
-_BY_PREFIX = {
-    "health.": "backend", "api.": "backend", "db.": "backend", "errors.": "backend",
-    "uptime.": "backend", "deploy.": "backend",
-    "webhook.": "payments", "moyasar.": "payments",
-    "railway.": "hosting",
-}
-# Codes that name a platform or DNS problem rather than the app's own code.
-_BY_CODE = {"db.dns_failed": "hosting", "moyasar.down": "payments"}
 
 
 @dataclass(frozen=True)
@@ -83,18 +75,6 @@ class ContactsView:
                 f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def issue_of(finding: Finding) -> str | None:
-    """The contact table's issue a failing finding points at; None when it passes."""
-    if not finding.failed:
-        return None
-    if finding.code in _BY_CODE:
-        return _BY_CODE[finding.code]
-    if finding.evidence.get("failure") == "dns":
-        return "dns"
-    return next((issue for prefix, issue in _BY_PREFIX.items()
-                 if finding.code.startswith(prefix)), None)
-
-
 def stale_note(contact: Contact, today: date | None = None) -> str:
     today = today or clock.now().date()
     if not contact.verified:
@@ -110,18 +90,13 @@ def stale_note(contact: Contact, today: date | None = None) -> str:
 def who_to_call(config: Config, findings: Iterable[Finding],
                 today: date | None = None) -> ContactsView:
     """Contacts for the failing findings, backend first, in the runbook's order."""
-    reasons: dict[str, list[str]] = {}
-    for finding in findings:
-        issue = issue_of(finding)
-        if issue and finding.code not in reasons.setdefault(issue, []):
-            reasons[issue].append(finding.code)
     calls: list[Call] = []
     missing: list[str] = []
-    for issue in sorted(reasons, key=lambda i: ISSUES.index(i) if i in ISSUES else len(ISSUES)):
+    for issue, reasons in rules.contacts(findings).items():
         matching = [c for c in config.contacts if c.issue.strip().lower() == issue]
         if not matching:
             missing.append(issue)
-        calls.extend(Call(c, tuple(reasons[issue]), stale_note(c, today)) for c in matching)
+        calls.extend(Call(c, tuple(reasons), stale_note(c, today)) for c in matching)
     return ContactsView(calls, missing)
 
 

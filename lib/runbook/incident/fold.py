@@ -16,7 +16,8 @@ within the reopen window), are a table (`TRANSITIONS`), not ifs. The incident cl
 its own signal: the one that opened it recovers *and* a health check passes after that, or a
 person resolves it. Any other recovery is kept as an event and closes nothing. It is mitigated
 once, after an action was done, health checks pass for the stabilisation window with no
-failure in between, or when a person says so.
+failure in between, or when a person says so. A health check is a `check.observed` event, or a
+run's finding of a code the catalogue marks as the service's health.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from runbook.core import clock, impact
 from runbook.core.severity import SEVERITIES
+from runbook.incident import codes
 from runbook.incident.events import Event
 
 STABILISATION = timedelta(minutes=2)
@@ -42,9 +44,6 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (MITIGATED, "relapsed"): OPEN,
     (RESOLVED, "reopened"): OPEN,
 }
-# A health check is a run's finding of these codes, or a check.observed event.
-HEALTH_PASS = ("health.ok", "uptime.up")
-HEALTH_FAIL = ("health.down", "health.timeout", "uptime.down")
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,12 @@ class Incident:
 
 
 Apply = Callable[[Incident, Event], Incident]
+
+
+def _is_health(code: str) -> bool:
+    """A finding of the service's own health (the catalogue says which): a health check."""
+    row = codes.lookup(code)
+    return row is not None and row.health
 
 
 def _worse(a: str | None, b: str | None) -> str | None:
@@ -213,7 +218,7 @@ def _finding(state: Incident, event: Event) -> Incident:
         for start in impact.evidence_of(finding, event.at):
             state = _with_start(state, start)
     state = dataclasses.replace(state, failing=failing)
-    if code in HEALTH_FAIL and status == "fail":
+    if status == "fail" and _is_health(code):
         state = _after_check(state, event.at, False)
     return state
 
@@ -229,7 +234,7 @@ def _sealed(state: Incident, event: Event) -> Incident:
         state, failing=failing, runs=(*state.runs, run),
         severity=severity if severity in SEVERITIES else state.severity,
         peak_severity=_worse(state.peak_severity, severity))
-    if any(code in HEALTH_PASS for code in passed):
+    if any(_is_health(code) for code in passed):
         state = _after_check(state, event.at, True)
     return state
 

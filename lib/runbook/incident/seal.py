@@ -12,12 +12,11 @@ from typing import Any
 from runbook.archive import layout
 from runbook.archive.layout import RunRef
 from runbook.archive.record import Archive
-from runbook.checks.next_sections import next_sections
 from runbook.core import clock
-from runbook.core import severity as sev
 from runbook.core.errors import ArchiveUnavailable
 from runbook.core.findings import Finding
 from runbook.core.redaction import registry
+from runbook.incident import rules
 from runbook.incident.log import IncidentLog
 
 
@@ -33,7 +32,7 @@ def summarise(events: list[dict[str, Any]]) -> tuple[list[Any], list[Any], str |
     rated = [e for e in events if e.get("type") == "severity"]
     severity = rated[-1].get("severity") if rated else None
     if not rated and findings:
-        level = sev.run_severity(Finding.from_dict(f) for f in findings)
+        level = rules.run_severity(Finding.from_dict(f) for f in findings)
         severity = level.level if level else None
     return findings, actions, severity
 
@@ -75,7 +74,7 @@ def seal_run(archive: Archive, run: RunRef, fields: dict[str, Any], *, status: s
         "incident_started_at": header.get("started_at"),
         "incident_opened_at": header.get("opened_at"),
         "severity": severity, "findings": findings, "actions": actions,
-        "next": next_sections(Finding.from_dict(f) for f in findings),
+        "next": rules.next_sections(Finding.from_dict(f) for f in findings),
         "notebook_sha256": archive.sha256(run.key(layout.NOTEBOOK)),
     }
     if error:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from runbook.checks.next_sections import next_sections
 from runbook.core import clock
 from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, format_delta
 from runbook.incident.fold import Incident
+from runbook.incident.rules import next_sections
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -24,7 +24,7 @@ from runbook.clients.statuspage import Incident, StatuspageClient, StatuspageRat
 from runbook.core import clock
 from runbook.core.errors import AuthError, BadInput, ServiceError, ServiceUnavailable, SmtpError
 from runbook.core.findings import Finding, failed, passed, skipped
-from runbook.core.severity import incident_severity, run_severity
+from runbook.incident import rules
 from runbook.sections.kit.actions import Action, Outcome, StepLog, ledger
 from runbook.sections.kit.session_protocol import SessionProtocol
 
@@ -103,7 +103,7 @@ def route(rb: SessionProtocol, channels: str = "auto") -> Route:
     """`auto`: the SEV matrix for the incident's worst severity; else a comma-separated list."""
     by_run = findings_by_run(rb)
     findings = [finding for run in by_run for finding in run]
-    level = incident_severity(run_severity(run) for run in by_run)
+    level = rules.incident_severity(rules.run_severity(run) for run in by_run)
     if channels.strip().lower() in ("", "auto"):
         if level is None:
             return Route(None, (), "nothing has failed in this incident: no one to tell",

@@ -10,16 +10,15 @@ mention a channel or show a link of its own."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from runbook.clients.slack import escape_mrkdwn as esc
-from runbook.core.findings import Finding
+from runbook.core.findings import Finding, Status
 from runbook.core.severity import SEVERITIES, format_delta, time_left
-from runbook.sections.kit.mitigation import recommend
+from runbook.incident import rules
 
 MAX_FINDINGS = 8
 
@@ -45,19 +44,13 @@ class RunReport:
 
 
 def next_sections(record: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """The record's `next` when it has one; else the mitigation table's choice."""
+    """The record's `next` when it has one; else the rules' choice from its findings (a record
+    sealed before `next` was kept)."""
     given = record.get("next")
-    if isinstance(given, list) and given:
-        return [(str(item.get("notebook")), [str(c) for c in item.get("because", [])])
-                for item in given if isinstance(item, dict) and item.get("notebook")]
-    findings = [Finding.from_dict(f) for f in record.get("findings", [])
-                if isinstance(f, dict) and f.get("code") and f.get("status")]
-    chosen: dict[str, list[str]] = {}
-    for rec in recommend(findings).recommendations:
-        if rec.mitigation.notebook:
-            codes = chosen.setdefault(rec.mitigation.notebook, [])
-            codes.extend(c for c in rec.because if c not in codes)
-    return list(chosen.items())
+    if not (isinstance(given, list) and given):
+        given = rules.next_sections(_findings(record))
+    return [(str(item.get("notebook")), [str(c) for c in item.get("because", [])])
+            for item in given if isinstance(item, dict) and item.get("notebook")]
 
 
 def command(notebook: str, incident_id: str, config_path: Path) -> str:
@@ -65,9 +58,9 @@ def command(notebook: str, incident_id: str, config_path: Path) -> str:
         "runbook", "run", notebook, "--incident", incident_id, "--config", str(config_path)))
 
 
-def _failing(record: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    return [f for f in record.get("findings", []) if isinstance(f, dict)
-            and f.get("status") in ("fail", "error")]
+def _findings(record: dict[str, Any]) -> list[Finding]:
+    return [Finding.from_dict(f) for f in record.get("findings", [])
+            if isinstance(f, dict) and f.get("code") and f.get("status") in set(Status)]
 
 
 def compose(report: RunReport, incident_started: datetime, now: datetime) -> str:
@@ -96,14 +89,12 @@ def compose(report: RunReport, incident_started: datetime, now: datetime) -> str
         lines.append(f"SEV clock: {clock} of {format_delta(level.response_time)} "
                      f"(respond by {level.deadline(incident_started):%H:%M} UTC) · "
                      f"{level.communication}")
-    failing = list(_failing(record))
-    if failing:
-        lines.append("Failing:")
-        lines += [f"• `{esc(f['code'])}` {esc(f.get('summary', ''))}"
-                  for f in failing[:MAX_FINDINGS]]
-        if len(failing) > MAX_FINDINGS:
-            lines.append(f"• … and {len(failing) - MAX_FINDINGS} more in the record")
-    elif status == "completed":
+    findings = _findings(record)
+    failing = [f for f in findings if f.failed]
+    errors = [f for f in findings if f.status is Status.ERROR]
+    lines += _listed("Failing:", failing)
+    lines += _listed("Could not check (errors, not verdicts):", errors)
+    if not failing and not errors and status == "completed":
         lines.append("Nothing failing in this run.")
     sections = next_sections(record)
     if sections:
@@ -122,6 +113,15 @@ def compose(report: RunReport, incident_started: datetime, now: datetime) -> str
                  else "Record: none was sealed (see the serve log)")
     lines.append("Diagnosis only: nothing was rolled back, restarted or changed.")
     return "\n".join(lines)
+
+
+def _listed(head: str, findings: list[Finding]) -> list[str]:
+    if not findings:
+        return []
+    lines = [head] + [f"• `{esc(f.code)}` {esc(f.summary)}" for f in findings[:MAX_FINDINGS]]
+    if len(findings) > MAX_FINDINGS:
+        lines.append(f"• … and {len(findings) - MAX_FINDINGS} more in the record")
+    return lines
 
 
 def _last_line(output: str) -> str:

@@ -19,7 +19,8 @@ from typing import Any
 
 from runbook.core import clock
 from runbook.core.findings import Status
-from runbook.core.severity import format_delta, run_severity
+from runbook.core.severity import format_delta
+from runbook.incident import rules
 from runbook.sections.kit.display import COLOURS
 from runbook.sections.kit.session_protocol import SessionProtocol
 
@@ -86,17 +87,20 @@ class StatusBanner:
     # ------------------------------------------------------------ what it says
 
     def state(self, now: datetime | None = None) -> dict[str, Any]:
-        """{level, time_left, deadline, failing}: what the banner shows, as data."""
+        """{level, time_left, deadline, failing, errors}: what the banner shows, as data."""
         now = now or clock.now()
-        severity = run_severity(self.rb.findings)
+        severity = rules.run_severity(self.rb.findings)
         failing = sum(1 for f in self.rb.findings if f.failed)
+        # Checks that could not be made: not failures, but not passes either.
+        errors = sum(1 for f in self.rb.findings if f.status is Status.ERROR)
         if severity is None:
             return {"level": None, "time_left": "", "deadline": "", "failing": failing,
-                    "overdue": False}
+                    "errors": errors, "overdue": False}
         deadline = severity.deadline(self.rb.incident_started)
         left = deadline - now
         overdue = left.total_seconds() < 0
-        return {"level": severity.level, "failing": failing, "overdue": overdue,
+        return {"level": severity.level, "failing": failing, "errors": errors,
+                "overdue": overdue,
                 "time_left": (f"overdue by {format_delta(-left)}" if overdue
                               else f"{format_delta(left)} left"),
                 "deadline": clock.both_zones(deadline),
@@ -105,12 +109,15 @@ class StatusBanner:
     def text(self, now: datetime | None = None) -> str:
         s = self.state(now)
         incident = f"incident {self.rb.incident_id}"
+        unchecked = f", {s['errors']} could not be checked" if s["errors"] else ""
         if s["level"] is None:
             checked = len(self.rb.findings)
-            return (f"No severity yet: nothing failed in {checked} finding(s) so far · "
+            what = (f"{s['failing']} failing, none a sign of customer impact" if s["failing"]
+                    else f"nothing failed in {checked} finding(s) so far")
+            return (f"No severity yet: {what}{unchecked} · "
                     f"{incident}, started {clock.both_zones(self.rb.incident_started)}")
         return (f"{s['level']} · {s['time_left']} (respond by {s['deadline']}) · "
-                f"{s['failing']} failing · {incident}, impact since "
+                f"{s['failing']} failing{unchecked} · {incident}, impact since "
                 f"{clock.both_zones(self.rb.incident_started)}{self._source()}")
 
     def _source(self) -> str:

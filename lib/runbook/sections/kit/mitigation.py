@@ -1,8 +1,8 @@
-"""Which section of the runbook to open next: failing finding codes → the notebook that
-mitigates them, in the order a responder should act on them.
+"""The notebooks' "Mitigate" cell: the mitigation steps the failing findings call for, in the
+order a responder should act on them, and the sections to open next.
 
-`next_sections` is what a run's record keeps as `next` (the sections to open, in order, each
-with the failing codes that call for it); the notebook's "Mitigate" cell shows the same list."""
+The steps and their order are the code catalogue's (`runbook.incident.codes`), chosen by
+`runbook.incident.rules`; `next_sections` is what a run's record keeps as `next`."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runbook.checks import next_sections as rules
-from runbook.checks.next_sections import MITIGATIONS, Mitigation, matching
 from runbook.core.findings import Finding
+from runbook.incident import rules
+from runbook.incident.codes import Mitigation
 
-__all__ = ["MITIGATIONS", "Mitigation", "MitigationView", "Recommendation", "next_sections",
-           "recommend"]
+__all__ = ["Mitigation", "MitigationView", "Recommendation", "next_sections", "recommend"]
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,10 @@ class MitigationView:
 
 
 def recommend(findings: Iterable[Finding]) -> MitigationView:
-    return MitigationView([Recommendation(m, because) for m, because in matching(findings)])
+    return MitigationView([Recommendation(m, because)
+                           for m, because in rules.mitigations(findings)])
 
 
 def next_sections(findings: Iterable[Finding]) -> list[dict[str, Any]]:
-    """The record's `next` (see `checks.next_sections`)."""
+    """The record's `next` (see `runbook.incident.rules.next_sections`)."""
     return rules.next_sections(findings)

@@ -45,7 +45,7 @@ from runbook.core.run_env import (
     ENV_NOTEBOOK,
     ENV_RUN_DIR,
 )
-from runbook.core.severity import run_severity
+from runbook.incident import rules
 from runbook.incident.events import Event
 from runbook.incident.fold import Incident, fold
 from runbook.incident.log import IncidentLog, open_incident
@@ -136,7 +136,7 @@ class Session:
 
     def assess(self) -> SeverityView:
         """The severity the findings so far call for, with the time left; recorded."""
-        severity = run_severity(self.findings)
+        severity = rules.run_severity(self.findings)
         self._event("severity", {"severity": severity.level if severity else None})
         return SeverityView(severity, self.incident_id, self.incident_started, clock.now())
 

@@ -1,0 +1,109 @@
+"""The incident's rules, as pure functions over findings that read the code catalogue
+(`runbook.incident.codes`): how severe a run and an incident are, which sections to open next
+(the record's `next`), and who to call.
+
+Only failing findings count (`Finding.failed`: status `fail`). An `error` is a check that could
+not be made: never a pass, never evidence of impact, so it raises no severity, sends nobody
+anywhere and calls nobody; the views show it as an error. A failing code the catalogue does not
+hold (an old record's) weighs SEV-3 (something failed, of unknown reach) and has no next
+section and no contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from runbook.core.findings import Finding
+from runbook.core.severity import SEVERITIES, Severity
+from runbook.incident.codes import ISSUES, MITIGATIONS, SEV3, Mitigation, lookup
+
+__all__ = ["contacts", "incident_severity", "issue_of", "mitigations", "next_sections",
+           "run_severity", "sections_of", "weight"]
+
+UNKNOWN_WEIGHT = SEV3
+
+
+def _failing(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.failed]
+
+
+def weight(finding: Finding) -> str | None:
+    """The severity level a finding calls for: its code's weight when it fails, else None."""
+    if not finding.failed:
+        return None
+    row = lookup(finding.code)
+    return row.weight if row is not None else UNKNOWN_WEIGHT
+
+
+def run_severity(findings: Iterable[Finding]) -> Severity | None:
+    """A run's severity: the gravest weight of its failing findings; None when nothing that
+    fails weighs anything."""
+    return incident_severity(weight(f) for f in findings)
+
+
+def incident_severity(run_levels: Iterable[Severity | str | None]) -> Severity | None:
+    """An incident's severity: the worst any of its runs was rated (a run rated None, or
+    with a level the matrix does not know, adds nothing). None when no run was rated."""
+    known = [level if isinstance(level, Severity) else SEVERITIES.get(str(level))
+             for level in run_levels]
+    rated = sorted((level for level in known if level is not None), key=lambda s: s.level)
+    return rated[0] if rated else None
+
+
+def mitigations(findings: Iterable[Finding]) -> list[tuple[Mitigation, tuple[str, ...]]]:
+    """Each mitigation step the failing findings call for, in the runbook's order, with the
+    failing codes that call for it (in the findings' order, each once)."""
+    failing = _failing(findings)
+    chosen = []
+    for step in MITIGATIONS:
+        because = tuple(dict.fromkeys(
+            f.code for f in failing
+            if step in _steps_of(f.code) and step.applies_to(f)))
+        if because:
+            chosen.append((step, because))
+    return chosen
+
+
+def _steps_of(code: str) -> tuple[Mitigation, ...]:
+    row = lookup(code)
+    return row.next if row is not None else ()
+
+
+def next_sections(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """The record's `next`: the sections to open, in order, each once, with the failing codes
+    that call for it: [{"notebook": "api_404", "because": ["api.not_found"]}, …]."""
+    return sections_of(mitigations(findings))
+
+
+def sections_of(chosen: Iterable[tuple[Mitigation, tuple[str, ...]]]) -> list[dict[str, Any]]:
+    """Chosen steps as the sections to open: each notebook once, in order of first need."""
+    sections: dict[str, list[str]] = {}
+    for step, codes in chosen:
+        if step.notebook:
+            because = sections.setdefault(step.notebook, [])
+            because.extend(c for c in codes if c not in because)
+    return [{"notebook": notebook, "because": because}
+            for notebook, because in sections.items()]
+
+
+def issue_of(finding: Finding) -> str | None:
+    """The contact table's issue a failing finding calls for; None when it does not fail or
+    calls for nobody."""
+    if not finding.failed:
+        return None
+    row = lookup(finding.code)
+    calls = row.call if row is not None else ()
+    return next((issue.name for issue in calls if issue.applies_to(finding)), None)
+
+
+def contacts(findings: Iterable[Finding]) -> dict[str, list[str]]:
+    """Who to call: the contact table's issues the failing findings call for, in the runbook's
+    order (backend, payments, dns, hosting), each with the codes that call for it."""
+    reasons: dict[str, list[str]] = {}
+    for finding in findings:
+        issue = issue_of(finding)
+        if issue and finding.code not in reasons.setdefault(issue, []):
+            reasons[issue].append(finding.code)
+    return {issue: reasons[issue] for issue in sorted(
+        reasons, key=lambda i: ISSUES.index(i) if i in ISSUES else len(ISSUES))}

@@ -33,6 +33,7 @@ from runbook.archive.layout import RunRef
 from runbook.archive.location import open_archive
 from runbook.core.config import load_config
 from runbook.core.errors import RecordError
+from runbook.core.severity import SEVERITIES
 from runbook.drill.fakes.railway import RailwayHandles
 from runbook.drill.fakes.slack import AppMessage, FakeSlack, with_slack_app
 from runbook.drill.fakes.uptimerobot import FakeUptimeRobot, alert_variables, deliver_alert
@@ -41,6 +42,7 @@ from runbook.drill.scenarios.core import outage
 from runbook.drill.scenarios.mitigate import rollback_restores
 from runbook.drill.target import Target
 from runbook.host.runner import RunResult
+from runbook.incident.log import IncidentLog
 
 TOKEN_ENV = "DRILL_SERVE_TOKEN"
 SENTRY_SECRET_ENV = "DRILL_SENTRY_CLIENT_SECRET"
@@ -155,6 +157,9 @@ def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
         reasons.append(f"expected one Slack message, got {posted}")
     elif "SEV-1" not in str(slack.state.posted[0].payload.get("text", "")):
         reasons.append("the Slack message does not name SEV-1")
+    else:
+        reasons += _clock_agrees(archive, incident_id,
+                                 str(slack.state.posted[0].payload.get("text", "")))
     if not runs:
         return _no_run(archive, incident_id, reasons)
     run = RunRef.parse(runs[0].run)
@@ -167,6 +172,17 @@ def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
     ok = status == "completed" and not reasons
     return RunResult(status, 0 if ok else EXIT_MISMATCH, run_dir, record,
                      str(record.get("error") or "")), reasons
+
+
+def _clock_agrees(archive: records.Archive, incident_id: str, text: str) -> list[str]:
+    """The verdict's SEV clock counts from the incident's one start (the monitor's
+    down-since), as `runbook incident show` says it."""
+    incident = IncidentLog(archive, incident_id).fold()
+    level = SEVERITIES.get(str(incident.severity))
+    if incident.started_at is None or level is None:
+        return [f"the incident has no start or no SEV ({incident.severity})"]
+    deadline = f"respond by {level.deadline(incident.started_at):%H:%M} UTC"
+    return [] if deadline in text else [f"the verdict's SEV clock does not say {deadline!r}"]
 
 
 def _no_run(archive: records.Archive, incident_id: str, reasons: list[str]

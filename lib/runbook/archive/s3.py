@@ -13,6 +13,9 @@ never overwrite each other and never need to delete (the bucket policy grants ge
   one snapshot object whose metadata names the last entry it holds (its watermark). Reading it
   is one GET of the snapshot and a listing `StartAfter` the watermark: a listing of 10,000
   runs reads a few objects, not 20,000.
+- `append_if` is one round of that compare-and-swap, on the ETag the caller read: it fails
+  when anyone wrote the object since, so a decision taken on what was read (the guards'
+  claim of an attempt) is never written over a newer state.
 - `lock` is a lease: an object naming its holder and when it expires, taken by a conditional
   create, taken over once expired by a conditional put on the ETag read, renewed while held,
   and released by writing it released (never deleted).
@@ -40,7 +43,7 @@ from urllib.parse import parse_qs, urlparse
 
 from runbook.archive import layout
 from runbook.archive.lines import encode_line, json_lines
-from runbook.archive.store import KeyMissing, LockHeld
+from runbook.archive.store import KeyMissing, LockHeld, Versioned
 from runbook.core import clock
 from runbook.core.errors import ArchiveError, ArchiveUnavailable, BadInput, KeyExists
 from runbook.core.redaction import registry
@@ -269,6 +272,20 @@ class S3Store:
             _backoff(attempt)
         raise ArchiveUnavailable(f"{self.location(key)}: too many concurrent writers; "
                                  "the line was not appended")
+
+    def read_versioned(self, key: str) -> Versioned:
+        try:
+            body, etag, _ = self._get(key)
+        except KeyMissing:
+            return Versioned(b"", "")
+        return Versioned(body, etag)
+
+    def append_if(self, key: str, line: dict[str, Any], seen: Versioned) -> bool:
+        body = seen.data
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        condition = {"IfMatch": seen.version} if seen.version else {"IfNoneMatch": "*"}
+        return self._put(key, body + encode_line(line), **condition) is not None
 
     def children(self, prefix: str = "") -> list[str]:
         base = self._key(prefix).rstrip("/")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from runbook.archive import layout
-from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore
+from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore, Versioned
 from runbook.core.errors import ArchiveUnavailable
 
 T = TypeVar("T")
@@ -160,6 +160,18 @@ class StagedStore:
             return
         self._shared(lambda: self.remote.append(key, line),
                      lambda: self.local.append(key, line))
+
+    def read_versioned(self, key: str) -> Versioned:
+        if guard_key(key):
+            return self.remote.read_versioned(key)
+        return self._shared(lambda: self.remote.read_versioned(key),
+                            lambda: self.local.read_versioned(key))
+
+    def append_if(self, key: str, line: dict[str, Any], seen: Versioned) -> bool:
+        if guard_key(key):
+            return self.remote.append_if(key, line, seen)
+        return self._shared(lambda: self.remote.append_if(key, line, seen),
+                            lambda: self.local.append_if(key, line, seen))
 
     def children(self, prefix: str = "") -> list[str]:
         names = set(self._shared(lambda: self.remote.children(prefix), lambda: []))

@@ -1,21 +1,28 @@
-"""The once-only guard holds against a responder paused past its lease: its claim is
-conditional on the ledger it read, so it never acts after another responder has."""
+"""The once-only guard: a responder paused past its lease never acts after another has (its
+claim is conditional on the ledger it read), and an attempt whose outcome was never seen is
+settled only by evidence of that attempt, never by someone else's deployment."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mitigate_fixtures import start_session
-from runbook import actions
+from runbook import actions, rollback, session
 from runbook.actions import Action, Outcome, StepLog
 from runbook.archive.s3 import S3Store
 from runbook.archive.store import LocalStore
+from runbook.drill.fakes.railway import RailwayHandles
+from runbook.drill.scenarios.mitigate import bad_deploy
+from runbook.drill.target import Target, simulated_target
 from runbook.session import Session
 from s3_fixtures import Bucket, bucket
 
@@ -151,3 +158,74 @@ def test_a_bucket_conditional_append_fails_once_the_object_moved(bucket: Bucket)
     assert store.append_if("inc/actions.jsonl", {"n": 5}, store.read_versioned(
         "inc/actions.jsonl"))
     assert [line["n"] for line in store.read_lines("inc/actions.jsonl")] == [1, 3, 5]
+
+
+# ------------------------------------------------ reconciled only by its own evidence
+
+FAST = rollback.WaitPolicy(bound=20, first_interval=0.05, max_interval=0.2,
+                           health_attempts=3, health_interval=0.2, progress=False)
+
+
+@dataclass
+class Drill:
+    target: Target
+    handles: RailwayHandles
+    config_path: Path
+
+    def session(self, notebook: str) -> Session:
+        return session.start(notebook, incident_id="inc-evidence",
+                             config_path=str(self.config_path))
+
+    def unrelated_deploy(self) -> None:
+        """Someone pushes a new commit: a deployment that is no runbook action's."""
+        self.handles.fake.add_deployment(self.handles.dealix.id, "SUCCESS",
+                                         commit_hash="f00d" * 10, commit_message="Bump deps")
+
+
+@pytest.fixture
+def drill(runs_dir: Path) -> Iterator[Drill]:
+    with simulated_target(runs_dir, probe_timeout=1.0) as target:
+        handles = bad_deploy(target, step=0.3)
+        config_path = target.write_config()
+        with target.environment():
+            yield Drill(target, handles, config_path)
+        handles.fake.stop_waiting()
+
+
+def died_before_the_call(rb: Session, action: Action) -> None:
+    """The run is killed after its intent is in the ledger and before the call is sent."""
+    def killed(log: StepLog) -> Outcome:
+        raise SystemExit(137)
+
+    with pytest.raises(SystemExit):
+        actions.run(rb, dataclasses.replace(action, execute=killed), confirm=True)
+    assert [a["status"] for a in actions.attempts(rb, action.name, action.target)] == \
+        [actions.UNKNOWN]
+
+
+def test_an_unrelated_deploy_does_not_settle_a_restart_that_never_ran(drill: Drill) -> None:
+    rb = drill.session("rollback")
+    died_before_the_call(rb, rollback.restart_action(rb, policy=FAST))
+    drill.unrelated_deploy()
+
+    rb2 = drill.session("rollback-2")
+    again = actions.run(rb2, rollback.restart_action(rb2, policy=FAST), confirm=True)
+    assert again.status == actions.REFUSED, again.summary
+    assert "makes no new deployment" in again.summary
+    assert drill.handles.fake.mutation_count("deploymentRestart") == 0
+    forced = actions.run(rb2, rollback.restart_action(rb2, policy=FAST), confirm=True,
+                         act_despite_unknown=True)
+    assert forced.status == actions.SUCCEEDED, forced.summary
+    assert drill.handles.fake.mutation_count("deploymentRestart") == 1
+
+
+def test_an_unrelated_deploy_does_not_settle_a_rollback_that_never_ran(drill: Drill) -> None:
+    rb = drill.session("rollback")
+    died_before_the_call(rb, rollback.rollback_action(rb, policy=FAST))
+    drill.unrelated_deploy()
+
+    rb2 = drill.session("rollback-2")
+    again = actions.run(rb2, rollback.rollback_action(rb2, policy=FAST), confirm=True)
+    assert again.status == actions.REFUSED, again.summary
+    assert "other commits" in again.summary
+    assert drill.handles.fake.mutation_count("deploymentRollback") == 0

@@ -35,9 +35,10 @@ class SyncReport:
 
 
 def pending_runs(store: StagedStore) -> list[RunRef]:
-    """Staged runs with a local record and no mark that the bucket has it."""
+    """Staged runs with a local record and no mark that the bucket has it (in folders named
+    by an incident id: another folder is skipped with a warning, never uploaded)."""
     local = store.local
-    return [RunRef(incident, name) for incident in local.children()
+    return [RunRef(incident, name) for incident in Archive(local.root, local).incidents()
             for name in local.children(incident)
             if local.exists(f"{incident}/{name}/{layout.RECORD}")
             and not local.exists(f"{incident}/{name}/{SYNCED}")]

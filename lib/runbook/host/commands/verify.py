@@ -1,9 +1,12 @@
-"""runbook verify [INCIDENT_ID]: check records against their chain and hashes (exit 1 if not)."""
+"""runbook verify [INCIDENT_ID]: check records against their chain and hashes (exit 1 if not;
+exit 3 when every incident is intact but a folder could not be checked: its name is not an
+incident id)."""
 
 from __future__ import annotations
 
 import argparse
 
+from runbook.archive.record import misnamed_reason
 from runbook.archive.verify import verify_incident
 from runbook.core.errors import BadInput
 from runbook.host.commands.runs import command_archive
@@ -36,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {problem}")
         else:
             print(f"{incident}: intact" + (f" (chain head {head})" if head else ""))
-    if not incidents:
+    misnamed = [] if args.incident else archive.misnamed_incidents()
+    for folder in misnamed:
+        print(f"{folder}: NOT verified: {misnamed_reason(folder)}")
+    if not incidents and not misnamed:
         print(f"no incidents under {archive.location()}")
-    return 0 if intact else 1
+    return 1 if not intact else SKIPPED if misnamed else 0
+
+
+SKIPPED = 3     # everything checked is intact, but a folder could not be checked

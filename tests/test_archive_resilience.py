@@ -1,4 +1,5 @@
-"""One bad part of the archive never stops the rest: a stray folder is skipped and named."""
+"""One bad part of the archive never stops the rest: a stray folder is skipped and named, and
+a bucket lost for a while is retried, everything kept meanwhile uploaded once it answers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ import shutil
 from pathlib import Path
 
 from conftest import ROOT, run_cli
+from runbook.archive.incident_events import append_incident_event
+from runbook.archive.lines import json_lines
+from runbook.archive.location import open_archive
+from runbook.archive.record import Archive
+from runbook.archive.staged import StagedStore
+from runbook.core import clock
+from s3_fixtures import Bucket, bucket
 from serve_fixtures import client, serving, wait_for
+
+__all__ = ["bucket"]
 
 FIXTURE = ROOT / "tests" / "fixtures" / "archive_fa17daa" / "runs"
 GOOD = "inc-fa17daa-outage"
@@ -48,3 +58,64 @@ def test_serve_starts_past_a_misnamed_folder(runs_dir: Path, tmp_path: Path) -> 
         assert wait_for(lambda: f"'{COPY}'" in serve.text(), timeout=30), serve.text()
         assert http.get(f"{serve.url}/healthz").status_code in (200, 503), serve.text()
         assert serve.process.poll() is None
+
+
+# ---------------------------------------------------------------- a lost bucket comes back
+
+def staged_archive(bucket: Bucket) -> tuple[Archive, StagedStore]:
+    archive = open_archive(url=bucket.url)
+    store = archive.store
+    assert isinstance(store, StagedStore)
+    return archive, store
+
+
+def bucket_lines(bucket: Bucket, key: str) -> list[dict[str, object]]:
+    data = bucket.objects().get(f"team/{key}")
+    return json_lines(data) if data is not None else []
+
+
+def test_a_lost_bucket_is_retried_and_what_was_staged_goes_up(bucket: Bucket) -> None:
+    archive, store = staged_archive(bucket)
+    store.retry_first, store.retry_max = 0.1, 0.5
+    store.keep_uploading()
+    archive.open_incident("inc-before", clock.now())
+    append_incident_event(archive, "inc-before", {"event": "alert", "service": "api"})
+
+    bucket.stop()
+    append_incident_event(archive, "inc-before", {"event": "recovered", "service": "api"})
+    assert store.offline
+    archive.open_incident("inc-during", clock.now())
+    append_incident_event(archive, "inc-during", {"event": "alert", "service": "web"})
+    assert store.staging_depth() == 3     # two events files and one header wait
+
+    bucket.restart()
+    assert wait_for(lambda: not store.offline and store.staging_depth() == 0, timeout=30)
+    assert [e["event"] for e in bucket_lines(bucket, "inc-before/incident_events.jsonl")] == \
+        ["alert", "recovered"]
+    assert [e["event"] for e in bucket_lines(bucket, "inc-during/incident_events.jsonl")] == \
+        ["alert"]
+    assert "team/inc-during/incident.json" in bucket.objects()
+    # Online again: the next event goes straight to the bucket.
+    append_incident_event(archive, "inc-during", {"event": "recovered", "service": "web"})
+    assert [e["event"] for e in bucket_lines(bucket, "inc-during/incident_events.jsonl")] == \
+        ["alert", "recovered"]
+    assert store.staging_depth() == 0
+
+
+def test_sync_uploads_the_incident_files_kept_locally(bucket: Bucket) -> None:
+    archive, store = staged_archive(bucket)
+    bucket.stop()
+    archive.open_incident("inc-offline", clock.now())
+    append_incident_event(archive, "inc-offline", {"event": "alert", "service": "api"})
+    assert store.offline and store.staging_depth() == 2
+    bucket.restart()
+
+    synced = run_cli("sync", "--archive", bucket.url)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "2 incident file(s) uploaded" in synced.stdout, synced.stdout
+    assert [e["event"] for e in bucket_lines(bucket, "inc-offline/incident_events.jsonl")] == \
+        ["alert"]
+    again = run_cli("sync", "--archive", bucket.url)
+    assert again.returncode == 0 and "incident file" not in again.stdout, again.stdout
+    assert len(bucket_lines(bucket, "inc-offline/incident_events.jsonl")) == 1
+    assert store.staging_depth() == 0

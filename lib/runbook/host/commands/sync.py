@@ -1,4 +1,5 @@
-"""runbook sync: upload the runs kept locally while the shared archive could not be reached."""
+"""runbook sync: upload the runs and incident files (headers, events) kept locally while the
+shared archive could not be reached."""
 
 from __future__ import annotations
 
@@ -25,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
                        "[archive] url in the config")
     archive = open_archive(config)
     assert isinstance(archive.store, StagedStore)
-    report = sync_staged(archive.store)
+    report = sync_staged(archive.store, every=True)
     print(repr(report))
     return 0

@@ -20,6 +20,7 @@ from types import FrameType
 import uvicorn
 
 from runbook.archive.location import open_archive
+from runbook.archive.staged import StagedStore
 from runbook.clients.slack import SlackApp
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
@@ -93,6 +94,8 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
     book = IncidentBook(open_archive(config))
     if not book.reachable():
         raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
+    if isinstance(book.archive.store, StagedStore):
+        book.archive.store.keep_uploading()   # a lost bucket is retried, not given up on
     app_bot = slack_app(config)
     dispatcher = Dispatcher(config, book, child_environment(config), slack_app=app_bot)
     desk = press_desk(config, book, app_bot)

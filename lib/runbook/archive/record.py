@@ -195,6 +195,16 @@ class Archive:
         """Fail before any kernel starts when records could not be kept."""
         self.store.ensure_writable()
 
+    def check_reachable(self) -> None:
+        """A shared archive (a bucket) answers: else ArchiveError naming the bucket and the
+        cause (no such bucket, credentials refused, endpoint unreachable). Nothing is checked
+        (or written) for a folder."""
+        remote = getattr(self.store, "remote", None)
+        shared = remote if remote is not None else \
+            None if isinstance(self.store, LocalStore) else self.store
+        if shared is not None:
+            shared.ensure_writable()
+
     def refuse_case_twin(self, incident_id: str) -> None:
         """Ids that differ only in case would be one incident on some filesystems and two on
         others: a new id that matches an existing incident's but for case is refused."""

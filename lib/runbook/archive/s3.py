@@ -91,6 +91,17 @@ def _status(exc: Exception) -> int:
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
 
 
+def _message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return " ".join(str(response.get("Error", {}).get("Message", "")).split())[:200]
+
+
+# What a bucket answers to credentials it does not accept.
+_REFUSALS = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                       "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+                       "AuthorizationHeaderMalformed", "AllAccessDisabled"})
+
+
 def _precondition_failed(exc: Exception) -> bool:
     # 409 ConditionalRequestConflict: a concurrent conditional write won; retry as for 412.
     return _status(exc) in (412, 409) or _code(exc) in ("PreconditionFailed",
@@ -162,26 +173,45 @@ class S3Store:
 
     @contextlib.contextmanager
     def _calling(self, what: str) -> Iterator[None]:
-        """Turn the client's failures into the archive's: unreachable, refused, missing."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        """Turn the client's failures into the archive's, each one line naming the bucket and
+        the cause: no such bucket, refused (credentials), unreachable (endpoint), failing.
+        Only a missing key and a failed condition stay the caller's to read."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
             yield
         except ClientError as exc:
-            if _status(exc) in (401, 403) or _code(exc) in ("AccessDenied",
-                                                            "InvalidAccessKeyId",
-                                                            "SignatureDoesNotMatch"):
+            code, status = _code(exc), _status(exc)
+            if code == "NoSuchBucket":
+                raise ArchiveError(
+                    f"the archive {self.location()}: there is no bucket {self.bucket!r} at "
+                    f"{self._endpoint()}: check the bucket's name (--archive, [archive] url) "
+                    "and the endpoint ([archive] endpoint_url, AWS_ENDPOINT_URL)") from None
+            if status in (401, 403) or code in _REFUSALS:
                 raise ArchiveUnavailable(
-                    f"the archive {self.location()} refused {what} ({_code(exc) or 'denied'}): "
-                    "check the AWS credentials and the bucket policy") from None
-            if _status(exc) >= 500:
+                    f"the archive {self.location()} refused {what} ({code or 'denied'}): "
+                    "check the AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                    f"or AWS_PROFILE) and the policy of the bucket {self.bucket!r}") from None
+            if status >= 500:
                 raise ArchiveUnavailable(f"the archive {self.location()} failed {what} "
-                                         f"({_code(exc) or _status(exc)})") from None
-            raise
+                                         f"({code or status})") from None
+            if _missing(exc) or _precondition_failed(exc):
+                raise
+            raise ArchiveError(f"the archive {self.location()} refused {what}: "
+                               f"{code or status} {_message(exc)}".rstrip()) from None
+        except NoCredentialsError:
+            raise ArchiveUnavailable(
+                f"the archive {self.location()} cannot be used: no AWS credentials were found "
+                "(set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)") from None
         except BotoCoreError as exc:
             raise ArchiveUnavailable(
-                f"the archive {self.location()} cannot be reached ({type(exc).__name__}): "
-                f"{registry().redact(str(exc))}") from None
+                f"the archive {self.location()} cannot be reached at {self._endpoint()} "
+                f"({type(exc).__name__}): check the endpoint ([archive] endpoint_url, "
+                "AWS_ENDPOINT_URL) and the network") from None
+
+    def _endpoint(self) -> str:
+        meta = getattr(self.client, "meta", None)
+        return str(getattr(meta, "endpoint_url", "") or self.endpoint_url or "AWS S3")
 
     def _get(self, key: str) -> tuple[bytes, str, dict[str, str]]:
         """(bytes, etag, metadata) of an object; KeyMissing when it is not there."""
@@ -221,7 +251,7 @@ class S3Store:
                 self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except ClientError as exc:
             raise ArchiveError(f"cannot use the archive {self.location()}: "
-                               f"{_code(exc) or exc}") from None
+                               f"{_code(exc) or _status(exc)}") from None
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -104,9 +104,10 @@ class StagedStore:
     def go_offline(self, reason: str) -> None:
         if not self.offline:
             self.offline = reason or "the archive cannot be reached"
+            later = ("uploaded once the bucket answers again (it is retried)" if self.retrying
+                     else "`runbook sync` uploads it later")
             print(f"runbook: {self.offline}; from now on this run is kept at "
-                  f"{self.local.root}, uploaded once the bucket answers again (it is retried) "
-                  "or by `runbook sync`", file=sys.stderr)
+                  f"{self.local.root}, {later}", file=sys.stderr)
         if self.retrying:
             self.drain_in_background()
 
@@ -201,12 +202,11 @@ class StagedStore:
         return self.remote.location(key)
 
     def ensure_writable(self) -> None:
+        """Both copies can be written, the bucket included: checked before a run starts (a
+        wrong bucket, endpoint or credentials refuse it, naming the cause; a bucket lost
+        after that only makes the run complete locally) and by serve's health."""
         self.local.ensure_writable()
-        if not self.offline:
-            try:
-                self.remote.ensure_writable()
-            except ArchiveUnavailable as exc:
-                self.go_offline(str(exc))
+        self.remote.ensure_writable()
 
     def exists(self, key: str) -> bool:
         if run_file(key) and self.local.exists(key):

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--now {args.now!r} is not an ISO-8601 time "
                        "(e.g. 2026-11-27T09:00:00Z)") from None
     where = places(args.config, args.out)
+    where.archive.check_reachable()
     due = postmortems_due(where.archive, where.postmortems_dir, now)
     if not due:
         print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
                        "[archive] url in the config")
     archive = open_archive(config)
     assert isinstance(archive.store, StagedStore)
+    archive.store.remote.ensure_writable()   # a wrong bucket is said so, not "0 uploaded"
     report = sync_staged(archive.store, every=True)
     print(repr(report))
     return 0

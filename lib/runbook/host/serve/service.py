@@ -92,8 +92,8 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token, sentry_secret = credentials(config)
     book = IncidentBook(open_archive(config))
-    if not book.reachable():
-        raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
+    # Refused before serving, naming the cause: a wrong bucket, endpoint or credentials.
+    book.archive.ensure_writable()
     if isinstance(book.archive.store, StagedStore):
         book.archive.store.keep_uploading()   # a lost bucket is retried, not given up on
     app_bot = slack_app(config)

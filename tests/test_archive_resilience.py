@@ -13,6 +13,7 @@ from runbook.archive.location import open_archive
 from runbook.archive.record import Archive
 from runbook.archive.staged import StagedStore
 from runbook.core import clock
+from runbook.host.serve.incidents import IncidentBook
 from s3_fixtures import Bucket, bucket
 from serve_fixtures import client, serving, wait_for
 
@@ -119,3 +120,15 @@ def test_sync_uploads_the_incident_files_kept_locally(bucket: Bucket) -> None:
     assert again.returncode == 0 and "incident file" not in again.stdout, again.stdout
     assert len(bucket_lines(bucket, "inc-offline/incident_events.jsonl")) == 1
     assert store.staging_depth() == 0
+
+
+def test_serve_sees_the_bucket_is_unreachable_while_it_is(bucket: Bucket) -> None:
+    archive, store = staged_archive(bucket)
+    book = IncidentBook(archive)
+    assert book.reachable()
+    bucket.stop()
+    archive.open_incident("inc-unseen", clock.now())    # kept locally: the store is offline
+    assert store.offline
+    assert not book.reachable()
+    bucket.restart()
+    assert book.reachable()

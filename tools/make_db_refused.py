@@ -21,6 +21,7 @@ connect_timeout: float = 0.0  # seconds per stage; 0: [database] connect_timeout
 confirm: bool = False  # True: really update DATABASE_URL on Railway (redeploys the app)
 actor: str = ""  # who confirms: the Slack user id of a button press; empty: the local user
 act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
+expected_fingerprint: str = ""  # the new value's fingerprint a plan showed: refuse another
 """),
     code("""
 from runbook.sections.kit import session
@@ -72,7 +73,8 @@ either way, never with the value.
 """),
     code("""
 db_refused.fix_database_url(rb, lookup, diagnosis, confirm=confirm,
-                    act_despite_unknown=act_despite_unknown)
+                            act_despite_unknown=act_despite_unknown,
+                            expected_fingerprint=expected_fingerprint)
 """),
     md("""
 ## Severity and time left

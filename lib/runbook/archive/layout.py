@@ -13,7 +13,8 @@ an object store:
     <incident>/incident_events.jsonl     (archives written before the log) alert, recovered, notice,
                                          plan, press: read as the log's first events
     <incident>/locks/<slug>-<hash>.lock  one lock per (action, target)
-    <incident>/actions/<slug>-<hash>/<n>.json  claimed (created once) before attempt n runs
+    <incident>/actions/<slug>-<hash>/<n>.json  attempt n's claim, in archives written before
+                                         the ledger's conditional intent became the claim
     <incident>/.lock                     taken to open the incident and to seal into its chain
     <incident>/.archive.lock             taken to archive a JupyterLab notebook
     <incident>/<yyyymmddTHHMMSSZ>-<notebook>/
@@ -58,14 +59,6 @@ def action_lock_key(incident_id: str, name: str, target: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{name}--{target}")[:80]
     digest = hashlib.sha256(f"{name}\0{target}".encode()).hexdigest()[:10]
     return f"{incident_id}/{LOCKS}/{slug}-{digest}.lock"
-
-
-def action_claim_key(incident_id: str, name: str, target: str, attempt: int) -> str:
-    """The key created, once, before the `attempt`th confirmed run of (action, target): two
-    machines that both try to create it cannot both succeed, so neither acts twice."""
-    lock = action_lock_key(incident_id, name, target)
-    stem = lock.rsplit("/", 1)[1].removesuffix(".lock")
-    return f"{incident_id}/{ACTIONS}/{stem}/{attempt:04d}.json"
 
 
 @dataclass(frozen=True)

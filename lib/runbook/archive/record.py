@@ -13,6 +13,7 @@ import os
 import re
 import secrets as _random
 import socket
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,20 @@ def new_incident_id(moment: datetime) -> str:
 
 def check_incident_id(incident_id: str) -> str:
     # fullmatch: `$` would also accept a trailing newline ("inc-1\n" is not "inc-1").
-    if not INCIDENT_ID.fullmatch(incident_id):
+    if not is_incident_id(incident_id):
         raise BadInput(f"incident id {incident_id!r} is not valid: use letters, digits, '.', '_' "
                        "or '-' (at most 64), starting with a letter or digit")
     return incident_id
+
+
+def is_incident_id(name: str) -> bool:
+    return INCIDENT_ID.fullmatch(name) is not None
+
+
+def misnamed_reason(folder: str) -> str:
+    return (f"the folder {folder!r} holds an incident.json but its name is not an incident id "
+            "(letters, digits, '.', '_' or '-', at most 64): rename it to the id in its "
+            "incident.json, or move it out of the archive")
 
 
 def runbook_version() -> str:
@@ -87,6 +98,7 @@ class Archive:
     def __init__(self, root: Path, store: ArchiveStore | None = None) -> None:
         self.root = Path(root)
         self.store: ArchiveStore = store if store is not None else LocalStore(self.root)
+        self._warned: set[str] = set()     # misnamed folders already warned of
 
     def __repr__(self) -> str:
         return f"Archive({str(self.root)!r})"
@@ -125,6 +137,23 @@ class Archive:
         return bool(self.store.children(layout.incident_key(check_incident_id(incident_id))))
 
     def incidents(self) -> list[str]:
+        """Every incident: a folder holding an incident.json, named by a valid incident id.
+        A folder that holds one under another name (a file manager's "inc-… copy") is
+        skipped with a warning naming it, so one stray folder never stops the rest."""
+        folders = self._incident_folders()
+        for name in folders:
+            if not is_incident_id(name) and name not in self._warned:
+                self._warned.add(name)
+                print(f"runbook: warning: skipped {self.store.location(name)}: "
+                      f"{misnamed_reason(name)}", file=sys.stderr)
+        return [name for name in folders if is_incident_id(name)]
+
+    def misnamed_incidents(self) -> list[str]:
+        """Folders holding an incident.json whose names are not incident ids (skipped by
+        every listing; `runbook verify` names them)."""
+        return [name for name in self._incident_folders() if not is_incident_id(name)]
+
+    def _incident_folders(self) -> list[str]:
         return [name for name in self.store.children()
                 if self.store.exists(layout.incident_key(name, layout.INCIDENT_HEADER))]
 
@@ -167,6 +196,16 @@ class Archive:
     def ensure_writable(self) -> None:
         """Fail before any kernel starts when records could not be kept."""
         self.store.ensure_writable()
+
+    def check_reachable(self) -> None:
+        """A shared archive (a bucket) answers: else ArchiveError naming the bucket and the
+        cause (no such bucket, credentials refused, endpoint unreachable). Nothing is checked
+        (or written) for a folder."""
+        remote = getattr(self.store, "remote", None)
+        shared = remote if remote is not None else \
+            None if isinstance(self.store, LocalStore) else self.store
+        if shared is not None:
+            shared.ensure_writable()
 
     def refuse_case_twin(self, incident_id: str) -> None:
         """Ids that differ only in case would be one incident on some filesystems and two on

@@ -13,6 +13,9 @@ never overwrite each other and never need to delete (the bucket policy grants ge
   one snapshot object whose metadata names the last entry it holds (its watermark). Reading it
   is one GET of the snapshot and a listing `StartAfter` the watermark: a listing of 10,000
   runs reads a few objects, not 20,000.
+- `append_if` is one round of that compare-and-swap, on the ETag the caller read: it fails
+  when anyone wrote the object since, so a decision taken on what was read (the guards'
+  claim of an attempt) is never written over a newer state.
 - `lock` is a lease: an object naming its holder and when it expires, taken by a conditional
   create, taken over once expired by a conditional put on the ETag read, renewed while held,
   and released by writing it released (never deleted).
@@ -40,7 +43,7 @@ from urllib.parse import parse_qs, urlparse
 
 from runbook.archive import layout
 from runbook.archive.lines import encode_line, json_lines
-from runbook.archive.store import KeyMissing, LockHeld
+from runbook.archive.store import KeyMissing, LockHeld, Versioned
 from runbook.core import clock
 from runbook.core.errors import ArchiveError, ArchiveUnavailable, BadInput, KeyExists
 from runbook.core.redaction import registry
@@ -86,6 +89,17 @@ def _code(exc: Exception) -> str:
 def _status(exc: Exception) -> int:
     response = getattr(exc, "response", None) or {}
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return " ".join(str(response.get("Error", {}).get("Message", "")).split())[:200]
+
+
+# What a bucket answers to credentials it does not accept.
+_REFUSALS = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                       "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+                       "AuthorizationHeaderMalformed", "AllAccessDisabled"})
 
 
 def _precondition_failed(exc: Exception) -> bool:
@@ -159,26 +173,45 @@ class S3Store:
 
     @contextlib.contextmanager
     def _calling(self, what: str) -> Iterator[None]:
-        """Turn the client's failures into the archive's: unreachable, refused, missing."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        """Turn the client's failures into the archive's, each one line naming the bucket and
+        the cause: no such bucket, refused (credentials), unreachable (endpoint), failing.
+        Only a missing key and a failed condition stay the caller's to read."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
             yield
         except ClientError as exc:
-            if _status(exc) in (401, 403) or _code(exc) in ("AccessDenied",
-                                                            "InvalidAccessKeyId",
-                                                            "SignatureDoesNotMatch"):
+            code, status = _code(exc), _status(exc)
+            if code == "NoSuchBucket":
+                raise ArchiveError(
+                    f"the archive {self.location()}: there is no bucket {self.bucket!r} at "
+                    f"{self._endpoint()}: check the bucket's name (--archive, [archive] url) "
+                    "and the endpoint ([archive] endpoint_url, AWS_ENDPOINT_URL)") from None
+            if status in (401, 403) or code in _REFUSALS:
                 raise ArchiveUnavailable(
-                    f"the archive {self.location()} refused {what} ({_code(exc) or 'denied'}): "
-                    "check the AWS credentials and the bucket policy") from None
-            if _status(exc) >= 500:
+                    f"the archive {self.location()} refused {what} ({code or 'denied'}): "
+                    "check the AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                    f"or AWS_PROFILE) and the policy of the bucket {self.bucket!r}") from None
+            if status >= 500:
                 raise ArchiveUnavailable(f"the archive {self.location()} failed {what} "
-                                         f"({_code(exc) or _status(exc)})") from None
-            raise
+                                         f"({code or status})") from None
+            if _missing(exc) or _precondition_failed(exc):
+                raise
+            raise ArchiveError(f"the archive {self.location()} refused {what}: "
+                               f"{code or status} {_message(exc)}".rstrip()) from None
+        except NoCredentialsError:
+            raise ArchiveUnavailable(
+                f"the archive {self.location()} cannot be used: no AWS credentials were found "
+                "(set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)") from None
         except BotoCoreError as exc:
             raise ArchiveUnavailable(
-                f"the archive {self.location()} cannot be reached ({type(exc).__name__}): "
-                f"{registry().redact(str(exc))}") from None
+                f"the archive {self.location()} cannot be reached at {self._endpoint()} "
+                f"({type(exc).__name__}): check the endpoint ([archive] endpoint_url, "
+                "AWS_ENDPOINT_URL) and the network") from None
+
+    def _endpoint(self) -> str:
+        meta = getattr(self.client, "meta", None)
+        return str(getattr(meta, "endpoint_url", "") or self.endpoint_url or "AWS S3")
 
     def _get(self, key: str) -> tuple[bytes, str, dict[str, str]]:
         """(bytes, etag, metadata) of an object; KeyMissing when it is not there."""
@@ -218,7 +251,7 @@ class S3Store:
                 self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except ClientError as exc:
             raise ArchiveError(f"cannot use the archive {self.location()}: "
-                               f"{_code(exc) or exc}") from None
+                               f"{_code(exc) or _status(exc)}") from None
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -292,6 +325,20 @@ class S3Store:
             _backoff(attempt)
         raise ArchiveUnavailable(f"{self.location(key)}: too many concurrent writers; "
                                  "the line was not appended")
+
+    def read_versioned(self, key: str) -> Versioned:
+        try:
+            body, etag, _ = self._get(key)
+        except KeyMissing:
+            return Versioned(b"", "")
+        return Versioned(body, etag)
+
+    def append_if(self, key: str, line: dict[str, Any], seen: Versioned) -> bool:
+        body = seen.data
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        condition = {"IfMatch": seen.version} if seen.version else {"IfNoneMatch": "*"}
+        return self._put(key, body + encode_line(line), **condition) is not None
 
     def children(self, prefix: str = "") -> list[str]:
         base = self._key(prefix).rstrip("/")

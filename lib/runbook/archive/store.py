@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,6 +55,19 @@ class LockHeld(Exception):
         super().__init__(f"{key} is held by {holder.get('holder', 'an unknown holder')}")
         self.key = key
         self.holder = holder
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """An appended key as read, and the version it was read at ("" when it was absent or
+    empty): `append_if` at this version fails once anyone else has written the key since."""
+
+    data: bytes
+    version: str
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        return json_lines(self.data)
 
 
 class ArchiveStore(Protocol):
@@ -91,6 +106,15 @@ class ArchiveStore(Protocol):
         """Append the lines `make` returns for the key's bytes as they are now, atomically:
         no other line lands between the read and the write (a chained log's next line).
         Returns the lines written."""
+        ...
+
+    def read_versioned(self, key: str) -> Versioned:
+        """An appended key's bytes and their version (b"" and "" when it is not there)."""
+        ...
+
+    def append_if(self, key: str, line: dict[str, Any], seen: Versioned) -> bool:
+        """Append one JSON line only if the key is still as `seen` (If-Match on its ETag in a
+        bucket, If-None-Match when it was absent); False, writing nothing, when it changed."""
         ...
 
     def children(self, prefix: str = "") -> list[str]:
@@ -216,6 +240,27 @@ class LocalStore:
             os.close(fd)
         return lines
 
+    def read_versioned(self, key: str) -> Versioned:
+        try:
+            data = self.read_bytes(key)
+        except KeyMissing:
+            data = b""
+        return Versioned(data, content_version(data))
+
+    def append_if(self, key: str, line: dict[str, Any], seen: Versioned) -> bool:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            # Under the same lock as `append`: nobody writes between the check and the write.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if content_version(_read_all(fd)) != seen.version:
+                return False
+            os.write(fd, encode_line(line))
+            return True
+        finally:
+            os.close(fd)
+
     def children(self, prefix: str = "") -> list[str]:
         directory = self.path(prefix)
         try:
@@ -246,6 +291,19 @@ class LocalStore:
                     os.ftruncate(fd, 0)
         finally:
             os.close(fd)  # closing releases the flock; a dead holder's is released by the kernel
+
+
+def content_version(data: bytes) -> str:
+    """A file's version is its content's digest: appends only grow it, so any write shows."""
+    return hashlib.sha256(data).hexdigest() if data else ""
+
+
+def _read_all(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def _read_holder(fd: int) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """`runbook sync`: upload what was kept locally while the shared archive could not be reached.
 
+An incident's own files kept locally (its header, its appended events) are uploaded first: the
+header created if the bucket lacks it, each appended line added unless the bucket's copy holds
+it already (so an upload cut short and done again never duplicates a line).
+
 A run whose bucket was lost is complete in the staging copy: started.json, events, notebook
 and a record sealed locally. Syncing puts each such run in the bucket as if it had been sealed
 there: its files uploaded, its `started` line indexed when the bucket never saw it start, and
@@ -10,13 +14,23 @@ chain is only marked synced, so syncing twice never duplicates a record.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
-from runbook.archive import layout
+from runbook.archive import chained, layout
 from runbook.archive.layout import RunRef
-from runbook.archive.record import Archive
-from runbook.archive.staged import SYNCED, StagedStore
+from runbook.archive.record import Archive, is_incident_id
+from runbook.archive.staged import (
+    DRAINING,
+    SYNCED,
+    UNSENT,
+    StagedStore,
+    incident_file,
+    unsent_mark,
+)
 from runbook.archive.store import KeyMissing
 from runbook.core.errors import KeyExists
 
@@ -25,30 +39,144 @@ from runbook.core.errors import KeyExists
 class SyncReport:
     uploaded: list[str] = field(default_factory=list)    # runs sealed into the bucket now
     already: list[str] = field(default_factory=list)     # runs the bucket already had
+    files: list[str] = field(default_factory=list)       # incident files brought up to date
+    lines: int = 0                                       # appended lines they were missing
+
+    def count(self) -> int:
+        return len(self.uploaded) + len(self.files)
+
+    def merge(self, other: SyncReport) -> None:
+        self.uploaded += other.uploaded
+        self.already += other.already
+        self.files += [key for key in other.files if key not in self.files]
+        self.lines += other.lines
 
     def __repr__(self) -> str:
         lines = [f"{len(self.uploaded)} run(s) uploaded and sealed in the shared archive"]
         lines.extend(f"  {name}" for name in self.uploaded)
         if self.already:
             lines.append(f"{len(self.already)} run(s) were already there")
+        if self.files:
+            lines.append(f"{len(self.files)} incident file(s) uploaded ({self.lines} line(s) "
+                         "the shared archive did not have)")
+            lines.extend(f"  {key}" for key in self.files)
         return "\n".join(lines)
 
 
-def pending_runs(store: StagedStore) -> list[RunRef]:
+def staged_incidents(store: StagedStore, quiet: bool = False) -> list[str]:
+    """The incident folders of the staging copy (a folder not named by an incident id is
+    never uploaded: skipped, with a warning unless `quiet`)."""
+    local = store.local
+    if quiet:
+        return [name for name in local.children() if is_incident_id(name)]
+    return Archive(local.root, local).incidents()
+
+
+def pending_runs(store: StagedStore, quiet: bool = False) -> list[RunRef]:
     """Staged runs with a local record and no mark that the bucket has it."""
     local = store.local
-    return [RunRef(incident, name) for incident in local.children()
+    return [RunRef(incident, name) for incident in staged_incidents(store, quiet)
             for name in local.children(incident)
             if local.exists(f"{incident}/{name}/{layout.RECORD}")
             and not local.exists(f"{incident}/{name}/{SYNCED}")]
 
 
-def sync_staged(store: StagedStore) -> SyncReport:
-    """Upload every pending staged run (raises ArchiveUnavailable if the bucket is still
-    unreachable; what was uploaded stays uploaded, and the next sync goes on from there)."""
+def unsent_files(store: StagedStore) -> list[str]:
+    """The incident files kept locally and marked unsent (or caught mid-upload)."""
+    keys: set[str] = set()
+    for incident in staged_incidents(store, quiet=True):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(store.local.path(incident)):
+                if entry.name.startswith(UNSENT):
+                    keys.add(f"{incident}/{entry.name[len(UNSENT):].removesuffix(DRAINING)}")
+    return sorted(keys, key=_header_first)
+
+
+def _header_first(key: str) -> tuple[bool, str]:
+    return not key.endswith("/" + layout.INCIDENT_HEADER), key
+
+
+def upload_incident_files(store: StagedStore, every: bool = False) -> SyncReport:
+    """Bring the bucket's copy of each unsent incident file (with `every`, of every incident
+    file in the staging copy, marked or not) up to the local one."""
+    report = SyncReport()
+    keys = set(unsent_files(store))
+    if every:
+        keys.update(f"{incident}/{name}" for incident in staged_incidents(store)
+                    for name in _files_of(store, incident))
+    for key in sorted(keys, key=_header_first):
+        mark = store.local.path(unsent_mark(key))
+        draining = mark.with_name(mark.name + DRAINING)
+        # Renamed first: a line appended locally from now on marks the file again.
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(mark, draining)
+        added = _upload_file(store, key)
+        if added is not None:
+            report.files.append(key)
+            report.lines += added
+        with contextlib.suppress(FileNotFoundError):
+            draining.unlink()
+    return report
+
+
+def _files_of(store: StagedStore, incident: str) -> list[str]:
+    return [name for name in store.local.children(incident)
+            if incident_file(f"{incident}/{name}") and store.local.exists(f"{incident}/{name}")]
+
+
+def _upload_file(store: StagedStore, key: str) -> int | None:
+    """Upload one incident file: the lines the bucket lacks (None when it had them all)."""
+    try:
+        data = store.local.read_bytes(key)
+    except KeyMissing:
+        return None
+    if key.endswith("/" + layout.INCIDENT_HEADER):
+        try:
+            store.remote.create(key, data)
+        except KeyExists:
+            return None
+        return 0
+    if key.endswith("/" + layout.LOG):
+        return _upload_log(store, key)
+    have = {_canonical(line) for line in store.remote.read_lines(key)}
+    added = 0
+    for line in store.local.read_lines(key):
+        if _canonical(line) not in have:
+            store.remote.append(key, line)
+            have.add(_canonical(line))
+            added += 1
+    return added or None
+
+
+def _upload_log(store: StagedStore, key: str) -> int | None:
+    """A hash-chained log kept locally: its lines' payloads the bucket's log lacks are
+    chained onto the bucket's, in their order (the local lines' own links name a local chain,
+    which the bucket's never had)."""
+    def payload(line: dict[str, Any]) -> str:
+        return _canonical({k: v for k, v in line.items() if k not in chained.OWN_FIELDS})
+
+    have = {payload(line) for line in store.remote.read_lines(key)}
+    missing = [{k: v for k, v in line.items() if k not in chained.OWN_FIELDS}
+               for line in store.local.read_lines(key) if payload(line) not in have]
+    if not missing:
+        return None
+    chained.append_linked(store.remote, key, missing)
+    return len(missing)
+
+
+def _canonical(line: dict[str, Any]) -> str:
+    return json.dumps(line, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sync_staged(store: StagedStore, runs: bool = True, every: bool = False) -> SyncReport:
+    """Upload the incident files kept locally, then (with `runs`) every pending staged run.
+    Raises ArchiveUnavailable if the bucket is still unreachable; what was uploaded stays
+    uploaded, and the next sync goes on from there."""
+    report = upload_incident_files(store, every)
+    if not runs:
+        return report
     remote = Archive(store.local.root, store.remote)
     local, bucket = store.local, store.remote
-    report = SyncReport()
     for run in pending_runs(store):
         header = layout.incident_key(run.incident_id, layout.INCIDENT_HEADER)
         try:

@@ -157,37 +157,70 @@ def rollback_action(rb: SessionProtocol, deployment_id: str = "",
                                 {"new deployment": new.id})
 
     return Action(name, target, plan, execute, details=details,
-                  reconcile=_reconciler(client, "rollback"), witness=_witness(known))
+                  reconcile=_reconciler(client, "rollback"), witness=_witness(known, chosen))
 
 
-def _witness(known: list[Deployment]) -> dict[str, Any]:
-    """What the service looked like when the action was planned: its deployments."""
-    return {"deployments": [d.id for d in known]}
+def _witness(known: list[Deployment], source: Deployment | None = None) -> dict[str, Any]:
+    """What the service looked like when the action was planned: its deployments, and the
+    source (commit or image) the action's new deployment will run."""
+    witness: dict[str, Any] = {"deployments": [d.id for d in known]}
+    if source is not None:
+        witness["source"] = deployment_source(source)
+    return witness
+
+
+def deployment_source(deployment: Deployment) -> str:
+    """What a deployment runs: its commit, else its image ("" when Railway says neither)."""
+    return deployment.commit_hash or str(deployment.meta.get("image") or "")
 
 
 def _reconciler(client: RailwayClient, what: str
                 ) -> Callable[[Mapping[str, Any]], Reconciliation]:
-    """Did an attempt whose outcome was not seen take effect? Railway says so when the service
-    has a deployment that is newer than the attempt and was not there when it was planned."""
+    """Did an attempt whose outcome was not seen take effect? Only a deployment of this
+    action's kind is evidence: one that was not there when it was planned, created since the
+    attempt, and running the source the attempt meant to run. Another deployment made
+    meanwhile (a push, someone's redeploy of a newer commit) says nothing of this attempt."""
 
     def reconcile(attempt: Mapping[str, Any]) -> Reconciliation:
         witness = attempt.get("witness") or {}
-        known = set(witness.get("deployments") or []) if isinstance(witness, dict) else set()
+        witness = witness if isinstance(witness, dict) else {}
+        known = set(witness.get("deployments") or [])
+        source = str(witness.get("source") or "")
+        if not source:
+            return Reconciliation(None, f"the {what} attempt at {attempt.get('at')} did not "
+                                  "record which commit it would run, so no deployment can be "
+                                  "tied to it")
         try:
             since = clock.parse_iso(str(attempt.get("at"))) - CLOCK_SKEW
         except ValueError:
             return Reconciliation(None, "the attempt's time is unreadable")
         fresh = [d for d in client.deployments(first=20)
                  if d.id not in known and d.created_at >= since]
-        if fresh:
-            newest = fresh[0]
+        ours = [d for d in fresh if deployment_source(d) == source]
+        if ours:
+            newest = ours[0]
             return Reconciliation(True, f"Railway shows deployment {newest.id} "
-                                  f"({newest.status}) created at {clock.iso(newest.created_at)},"
-                                  f" after the {what} attempt at {attempt.get('at')}")
-        return Reconciliation(None, f"Railway shows no deployment of the service since the "
-                              f"{what} attempt at {attempt.get('at')}")
+                                  f"({newest.status}) of {source[:7]} created at "
+                                  f"{clock.iso(newest.created_at)}, after the {what} attempt "
+                                  f"at {attempt.get('at')}")
+        others = (f" (only {len(fresh)} of other commits, which are not this {what})"
+                  if fresh else "")
+        return Reconciliation(None, f"Railway shows no deployment of {source[:7]} since the "
+                              f"{what} attempt at {attempt.get('at')}{others}")
 
     return reconcile
+
+
+def _restart_unknowable(attempt: Mapping[str, Any]) -> Reconciliation:
+    """A restart makes no deployment, and nothing Railway shows ties an instance's restart to
+    this attempt (the restart policy restarts crashed instances too): it stays unknown."""
+    details = attempt.get("details") or {}
+    deployment = details.get("deployment", "the deployment") if isinstance(details, dict) \
+        else "the deployment"
+    return Reconciliation(None, f"a restart makes no new deployment, and Railway shows nothing "
+                          f"that ties a restart of {deployment} to the attempt at "
+                          f"{attempt.get('at')}: read its logs (Railway → Deployments → View "
+                          "logs) for a restart since then")
 
 
 def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
@@ -211,7 +244,7 @@ def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Act
         return _wait_and_verify(rb, client, latest.id, policy, log, "restart", {})
 
     return Action(name, target, plan, execute, details=_latest_details(latest),
-                  reconcile=_reconciler(client, "restart"), witness=_witness([latest]))
+                  reconcile=_restart_unknowable, witness=_witness([latest]))
 
 
 def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
@@ -242,7 +275,7 @@ def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Ac
                                 {"new deployment": new.id})
 
     return Action(name, target, plan, execute, details=_latest_details(latest),
-                  reconcile=_reconciler(client, "redeploy"), witness=_witness(known))
+                  reconcile=_reconciler(client, "redeploy"), witness=_witness(known, latest))
 
 
 def _latest(rb: SessionProtocol, name: str, target: str, verb: str

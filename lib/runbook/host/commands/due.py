@@ -27,6 +27,7 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     now = clock.parse_given(args.now, "--now") or clock.now()
     where = places(args.config, args.out)
+    where.archive.check_reachable()
     due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills)
     if not due:
         print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "

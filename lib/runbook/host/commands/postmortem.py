@@ -27,6 +27,7 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     where = places(args.config, args.out)
+    where.archive.check_reachable()
     written = write_postmortem(where.archive, args.incident, where.postmortems_dir,
                                evidence_engine=args.evidence)
     print(repr(written))

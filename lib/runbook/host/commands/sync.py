@@ -1,4 +1,5 @@
-"""runbook sync: upload the runs kept locally while the shared archive could not be reached."""
+"""runbook sync: upload the runs and incident files (headers, events) kept locally while the
+shared archive could not be reached."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
                        "[archive] url in the config")
     archive = open_archive(config)
     assert isinstance(archive.store, StagedStore)
-    report = sync_staged(archive.store)
+    archive.store.remote.ensure_writable()   # a wrong bucket is said so, not "0 uploaded"
+    report = sync_staged(archive.store, every=True)
     print(repr(report))
     return 0

@@ -1,10 +1,12 @@
 """runbook verify [INCIDENT_ID]: check every file of an incident against its chain and its event
-log (exit 1 when one was edited, removed or inserted; 3 when a log line cannot be read)."""
+log. Exit 1 when one was edited, removed or inserted; 3 when a log line cannot be read, or when
+everything else is intact but a folder could not be checked (its name is not an incident id)."""
 
 from __future__ import annotations
 
 import argparse
 
+from runbook.archive.record import misnamed_reason
 from runbook.archive.verify import Problem, verify_incident
 from runbook.core.errors import BadInput
 from runbook.host.commands import Subcommands
@@ -46,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {problem}")
         else:
             print(f"{incident}: intact" + (f" (chain head {chain_head})" if chain_head else ""))
-    if not incidents:
+    misnamed = [] if args.incident else archive.misnamed_incidents()
+    for folder in misnamed:
+        print(f"{folder}: NOT verified: {misnamed_reason(folder)}")
+    if not incidents and not misnamed:
         print(f"no incidents under {archive.location()}")
-    return EXIT_CORRUPT if corrupt else 0 if intact else 1
+    if corrupt:
+        return EXIT_CORRUPT
+    return 1 if not intact else EXIT_CORRUPT if misnamed else 0

@@ -11,7 +11,9 @@ incident, so a press is checked against the plan as it was shown, even after a r
                                     the run that diagnosed it planned the fix (its dry run)
 
 On a press the plan is re-checked (`stale_reason`): the incident closed, the deployment no
-longer the latest, or the plan older than `[slack] plan_max_age_minutes` refuse it.
+longer the latest, or the plan older than `[slack] plan_max_age_minutes` refuse it. The
+DATABASE_URL fix carries the fingerprint of the value it showed: a URL rotated again since is
+refused by the press's run, which plans the new value (`replanned`) for a new button.
 """
 
 from __future__ import annotations
@@ -162,9 +164,24 @@ def variable_plans(config: Config, timeouts: Timeouts, incident_id: str,
                 label = f"Set {variable} {change} (Postgres {source})"
                 what = (f"Set {variable} to the Postgres service's current {source} ({change});"
                         " Railway redeploys the app")
-            plans.append(Plan(_new_id(), incident_id, kind, notebook, {}, _short(label), what,
-                              _latest_id(config, timeouts), clock.now()))
+            # The press sets only the value shown: rotated again since, the run refuses it.
+            after = str(details.get("fingerprint_after") or "")
+            parameters = {"expected_fingerprint": after} if kind == "database_url" and after \
+                else {}
+            plans.append(Plan(_new_id(), incident_id, kind, notebook, parameters,
+                              _short(label), what, _latest_id(config, timeouts), clock.now()))
     return plans
+
+
+def replanned(config: Config, timeouts: Timeouts, pressed: Plan,
+              record: dict[str, Any]) -> Plan | None:
+    """A variable fix planned again by its press's own run: the run refused the pressed
+    plan (the value changed since it was shown) and planned the new value as a dry run."""
+    if pressed.kind not in VARIABLE_KINDS:
+        return None
+    found = [p for p in variable_plans(config, timeouts, pressed.incident_id, record)
+             if p.kind == pressed.kind]
+    return found[0] if found else None
 
 
 def _latest_id(config: Config, timeouts: Timeouts) -> str:

@@ -41,7 +41,7 @@ from runbook.core.errors import RecordError
 from runbook.core.redaction import registry
 from runbook.host.serve import buttons, child
 from runbook.host.serve.incidents import IncidentBook
-from runbook.host.serve.plans import Plan, fresh_plan, stale_reason
+from runbook.host.serve.plans import Plan, fresh_plan, replanned, stale_reason
 
 log = logging.getLogger("runbook.serve")
 VALUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})/([0-9a-f]{12})$")
@@ -294,6 +294,26 @@ class PressDesk:
                 + (f"\nRecord: `{esc(judged.record_path)}`" if judged.record_path else ""))
         log.info("press by %s: %s", press.user_id, judged.outcome)
         self._update(press, line)
+        if judged.outcome == REFUSED:
+            self._offer_replanned(press, plan, judged)
+
+    def _offer_replanned(self, press: Press, plan: Plan, judged: Judged) -> None:
+        """A press refused by its run because the value changed gets that run's new plan."""
+        if not judged.record_path:
+            return
+        try:
+            record, _ = self.book.sealed_record(plan.incident_id, plan.notebook,
+                                                judged.record_path)
+        except RecordError:
+            return
+        fresh = replanned(self.config, self.timeouts, plan, record or {})
+        if fresh is None:
+            return
+        self.book.record_plan(press.incident_id, fresh.to_event(), press.channel,
+                              press.message_ts)
+        text = f"A new plan, as things are now: {fresh.description}"
+        self._respond(press, {"response_type": "in_channel", "replace_original": False,
+                              "text": text, "blocks": buttons.plan_blocks(text, fresh)})
 
     # ------------------------------------------------------------ answers to Slack
 

@@ -20,6 +20,7 @@ from types import FrameType
 import uvicorn
 
 from runbook.archive.location import open_archive, runs_dir
+from runbook.archive.staged import StagedStore
 from runbook.clients.slack import SlackApp
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
@@ -97,8 +98,10 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
     token, sentry_secret = credentials(config)
     book = IncidentBook(open_archive(config),
                         timedelta(minutes=settings.reopen_window_minutes))
-    if not book.reachable():
-        raise BadInput(f"the archive {book.where} cannot be written: fix it before serving")
+    # Refused before serving, naming the cause: a wrong bucket, endpoint or credentials.
+    book.archive.ensure_writable()
+    if isinstance(book.archive.store, StagedStore):
+        book.archive.store.keep_uploading()   # a lost bucket is retried, not given up on
     app_bot = slack_app(config)
     slack_status = SlackStatus(unconfigured(config, app_bot))
     if slack_status.unconfigured:

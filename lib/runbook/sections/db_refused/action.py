@@ -12,7 +12,7 @@ from runbook.core.redaction import fingerprint
 from runbook.sections.db_refused.lookup import RAILWAY_VARIABLE, UrlLookup
 from runbook.sections.db_refused.settings import database_settings
 from runbook.sections.db_refused.stages import Diagnosis
-from runbook.sections.kit import widgets
+from runbook.sections.kit import actions, widgets
 from runbook.sections.kit.actions import Action, ActionResult, Outcome, StepLog
 
 if TYPE_CHECKING:
@@ -80,12 +80,35 @@ def _not_planned(log: StepLog) -> Outcome:  # pragma: no cover - a blocked actio
     raise BadInput("a blocked action cannot be executed")
 
 
+def changed_since_plan(action: Action, expected_fingerprint: str) -> Action | None:
+    """The fix refused, when the value it would set is not the one a plan showed (its
+    fingerprint, as on a Slack button "Set DATABASE_URL a → b"): the Postgres service's URL
+    was rotated again since, and setting it under the old label would set what nobody saw."""
+    now = str(action.details.get("fingerprint_after") or "")
+    if not expected_fingerprint or action.blocked or now == expected_fingerprint:
+        return None
+    return Action(action.name, action.target, action.plan, _not_planned,
+                  details={**action.details, "fingerprint_planned": expected_fingerprint},
+                  blocked=(f"the Postgres service's {action.details.get('source')} changed "
+                           f"since the plan was shown: the value to set now has the "
+                           f"fingerprint {now}, the plan's was {expected_fingerprint}. Nothing "
+                           f"was set; a new plan is needed "
+                           f"({action.details.get('fingerprint_before') or 'unset'} → {now})"))
+
+
 def fix_database_url(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis,
-                     confirm: bool = False, act_despite_unknown: bool = False
-                     ) -> ActionResult | ConfirmButton:
+                     confirm: bool = False, act_despite_unknown: bool = False,
+                     expected_fingerprint: str = "") -> ActionResult | ConfirmButton:
     """The fix behind the guards: a confirm button in JupyterLab, else a dry run unless
     `confirm`; one responder at a time, never twice in an incident, recorded either way.
-    `act_despite_unknown`: act even though an earlier attempt's outcome was never seen."""
-    return widgets.confirm(rb, url_fix_action(rb, lookup, diagnosis), confirm=confirm,
+    `act_despite_unknown`: act even though an earlier attempt's outcome was never seen.
+    `expected_fingerprint` (a Slack press passes its plan's): refuse, and plan the new value
+    as a dry run (so a new button can offer it), when the value to set is another."""
+    action = url_fix_action(rb, lookup, diagnosis)
+    refused = changed_since_plan(action, expected_fingerprint)
+    if refused is not None:
+        result = actions.run(rb, refused, confirm=confirm)
+        actions.run(rb, action, confirm=False)
+        return result
+    return widgets.confirm(rb, action, confirm=confirm,
                            act_despite_unknown=act_despite_unknown)
-

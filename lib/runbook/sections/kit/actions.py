@@ -14,9 +14,10 @@ The guards, all keyed by (incident, action name, target):
   is released, so a lock is never stale.
 - Never twice: the incident's actions ledger keeps every confirmed attempt, written under the
   lock. An action that already succeeded for the same incident and target is not executed
-  again; the earlier result is returned. Before an attempt runs, its key is created once in the
-  archive (`store.create`, If-None-Match on a bucket): two machines can never both run the
-  same attempt, even if a lease expired under a holder that was only slow.
+  again; the earlier result is returned. An attempt is claimed by appending its intent only if
+  the ledger is still the version the holder read and decided on (`store.append_if`, If-Match
+  on a bucket): a holder whose lease expired while it was paused finds the ledger moved and
+  decides again, so two machines never both act, even when a lease was taken over.
 - A shared archive that cannot be reached refuses a confirmed action (diagnosis goes on); the
   responder may override (`without_archive=True`, or RUNBOOK_ACT_WITHOUT_ARCHIVE=1), and the
   record says the guards were bypassed.
@@ -37,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import getpass
 import html
-import json
 import os
 import secrets
 import socket
@@ -51,7 +51,6 @@ from runbook.core import clock
 from runbook.core.errors import (
     ActionRefused,
     ArchiveUnavailable,
-    KeyExists,
     OutcomeUnknown,
     RunbookError,
 )
@@ -288,7 +287,12 @@ def ledger(rb: SessionProtocol, name: str | None = None,
 
 
 def _lines(rb: SessionProtocol, name: str | None, target: str | None) -> list[dict[str, Any]]:
-    return [entry for entry in rb.archive.store.read_lines(_ledger_key(rb))
+    return _matching(rb.archive.store.read_lines(_ledger_key(rb)), name, target)
+
+
+def _matching(lines: list[dict[str, Any]], name: str | None,
+              target: str | None) -> list[dict[str, Any]]:
+    return [entry for entry in lines
             if (name is None or entry.get("name") == name)
             and (target is None or entry.get("target") == target)]
 
@@ -296,9 +300,13 @@ def _lines(rb: SessionProtocol, name: str | None, target: str | None) -> list[di
 def attempts(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]]:
     """Each attempt of (name, target), oldest first, as its latest word: an intent with no
     outcome shows as `unknown` (its run stopped between the call and the ledger)."""
+    return _folded(_lines(rb, name, target))
+
+
+def _folded(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     folded: dict[str, dict[str, Any]] = {}
     order: list[str] = []
-    for index, entry in enumerate(_lines(rb, name, target)):
+    for index, entry in enumerate(lines):
         attempt = str(entry.get("attempt") or f"line-{index}")
         if attempt not in folded:
             order.append(attempt)
@@ -313,14 +321,23 @@ def attempts(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]
 
 def unresolved(rb: SessionProtocol, name: str, target: str) -> list[dict[str, Any]]:
     """The attempts whose outcome is unknown, unless a later attempt acted despite them."""
-    every = attempts(rb, name, target)
+    return _unresolved(_lines(rb, name, target))
+
+
+def _unresolved(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    every = _folded(lines)
     overridden = {a for entry in every for a in entry.get("despite_unknown") or []}
     return [e for e in every if e.get("status") == UNKNOWN and e["attempt"] not in overridden]
 
 
 def succeeded_before(rb: SessionProtocol, name: str, target: str) -> dict[str, Any] | None:
     """The ledger entry of the first success of (name, target) in this incident, if any."""
-    return next((e for e in ledger(rb, name, target) if e.get("status") == SUCCEEDED), None)
+    return _succeeded(_lines(rb, name, target))
+
+
+def _succeeded(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((e for e in lines if e.get("phase") != INTENT and e.get("status") == SUCCEEDED),
+                None)
 
 
 def local_user() -> str:
@@ -355,37 +372,6 @@ def held(rb: SessionProtocol, name: str, target: str) -> Iterator[dict[str, Any]
             f"{exc.holder.get('holder', 'an unknown responder')} since "
             f"{exc.holder.get('since', 'an unknown time')}. Wait for it to finish, then run "
             "again: a success is not repeated, its result is shown") from None
-
-
-def claim_attempt(rb: SessionProtocol, action: Action, holder: str,
-                  act_despite_unknown: bool = False) -> list[str]:
-    """Create the key of this attempt (the incident's next for the action), or raise
-    ActionRefused naming who claimed it: an attempt claimed but never ledgered is in flight or
-    its outcome unknown. With `act_despite_unknown`, such claims are passed over (their names
-    returned, for the record)."""
-    passed_over: list[str] = []
-    attempt = len(attempts(rb, action.name, action.target)) + 1
-    while True:
-        key = layout.action_claim_key(rb.run.incident_id, action.name, action.target, attempt)
-        claim = {"holder": holder, "at": clock.iso(clock.now()), "run": rb.run.name,
-                 "name": action.name, "target": action.target, "attempt": attempt}
-        try:
-            rb.archive.store.create(key, registry().redact(json.dumps(claim)).encode())
-            return passed_over
-        except KeyExists:
-            other = rb.archive.read_json(key) or {}
-            if not act_despite_unknown or len(passed_over) >= MAX_PASSED_CLAIMS:
-                raise ActionRefused(
-                    f"{action.name} on {action.target} was already started by "
-                    f"{other.get('holder', 'another responder')} at "
-                    f"{other.get('at', 'an unknown time')} and its outcome is not recorded "
-                    "yet: check the target before trying again (to act anyway: "
-                    "act_despite_unknown=True)") from None
-            passed_over.append(f"claim {attempt} by {other.get('holder', 'an unknown holder')}")
-            attempt += 1
-
-
-MAX_PASSED_CLAIMS = 20
 
 
 def _without_archive(flag: bool | None) -> bool:
@@ -464,14 +450,69 @@ def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
 def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: str,
              act_despite_unknown: bool) -> ActionResult:
     """Under the lock: already done, reconciled, refused while unknown, or executed with the
-    intent written ahead and the outcome after."""
-    earlier = succeeded_before(rb, action.name, action.target)
+    intent written ahead and the outcome after.
+
+    The intent is the attempt's claim, written only if the ledger is still the version every
+    decision here was taken on (If-Match on a bucket). A holder paused past its lease, whose
+    lock another responder took meanwhile, finds the ledger moved: it decides again on what
+    the other did (already done, or still unknown) instead of acting a second time."""
+    for _ in range(CLAIM_ROUNDS):
+        seen = rb.archive.store.read_versioned(_ledger_key(rb))
+        decided = _decide(rb, action, _matching(seen.lines, action.name, action.target),
+                          lock, actor, act_despite_unknown)
+        if isinstance(decided, ActionResult):
+            return decided
+        despite = decided
+        attempt_id = secrets.token_hex(8)
+        intent = registry().redact_obj({
+            "phase": INTENT, "attempt": attempt_id, "name": action.name,
+            "target": action.target, "at": clock.iso(clock.now()), "holder": lock["holder"],
+            "actor": actor, "run": rb.run.name, "plan": action.plan,
+            "details": dict(action.details), "witness": dict(action.witness),
+            **({"despite_unknown": despite} if despite else {})})
+        # Write-ahead: the ledger and the run's events know of the attempt before the call.
+        if rb.archive.store.append_if(_ledger_key(rb), intent, seen):
+            break
+    else:
+        raise ActionRefused(f"{action.name} on {action.target} was not started: the incident's "
+                            f"ledger changed {CLAIM_ROUNDS} times while this run decided. Run "
+                            "again: a success is not repeated, its result is shown")
+    _log(rb, "action.intent", intent)
+    rb.archive.append_event(rb.run, {"type": "action_intent", "at": intent["at"],
+                                     "intent": {k: v for k, v in intent.items()
+                                                if k != "witness"}})
+    result = _execute(action)
+    result.actor, result.attempt, result.despite_unknown = actor, attempt_id, despite
+    if despite:
+        result.steps.insert(0, {"at": intent["at"], "step": "acting despite the unknown "
+                                f"outcome of {', '.join(despite)}, as the responder said"})
+    outcome = registry().redact_obj({**result.to_record(), "holder": lock["holder"],
+                                     "run": rb.run.name})
+    try:
+        rb.archive.store.append(_ledger_key(rb), outcome)
+        _log(rb, "action.outcome", outcome)
+    except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
+        result.details["ledger"] = f"not written: {exc}"
+    return result
+
+
+# How often the ledger may move under a run deciding before it gives up (each round is a
+# read, and a conditional append that lost to another writer of the incident's ledger).
+CLAIM_ROUNDS = 50
+
+
+def _decide(rb: SessionProtocol, action: Action, lines: list[dict[str, Any]],
+            lock: dict[str, Any], actor: str,
+            act_despite_unknown: bool) -> ActionResult | list[str]:
+    """On the ledger's lines for the action as read: the result when it is not to be done
+    (already done, reconciled as done, refused while unknown), else the unknown attempts
+    acted despite (for the intent)."""
+    earlier = _succeeded(lines)
     if earlier is not None:
         # The earlier findings were reported by the run that made them.
         return _already_done(action, earlier, dry_run=False, actor=actor)
-    pending = unresolved(rb, action.name, action.target)
     still: list[dict[str, Any]] = []
-    for attempt in pending:
+    for attempt in _unresolved(lines):
         found = _reconcile(action, attempt)
         if found.done:
             entry = registry().redact_obj({
@@ -497,33 +538,7 @@ def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: s
                           attempts=[a["attempt"] for a in still])
         return _result(action, REFUSED, False, finding.summary, findings=[finding],
                        actor=actor, unknown=still)
-    passed_over = claim_attempt(rb, action, lock["holder"], act_despite_unknown)
-    attempt_id = secrets.token_hex(8)
-    despite = [a["attempt"] for a in still] + passed_over
-    intent = registry().redact_obj({
-        "phase": INTENT, "attempt": attempt_id, "name": action.name, "target": action.target,
-        "at": clock.iso(clock.now()), "holder": lock["holder"], "actor": actor,
-        "run": rb.run.name, "plan": action.plan, "details": dict(action.details),
-        "witness": dict(action.witness), **({"despite_unknown": despite} if despite else {})})
-    # Write-ahead: the ledger and the run's events know of the attempt before the call.
-    rb.archive.store.append(_ledger_key(rb), intent)
-    _log(rb, "action.intent", intent)
-    rb.archive.append_event(rb.run, {"type": "action_intent", "at": intent["at"],
-                                     "intent": {k: v for k, v in intent.items()
-                                                if k != "witness"}})
-    result = _execute(action)
-    result.actor, result.attempt, result.despite_unknown = actor, attempt_id, despite
-    if despite:
-        result.steps.insert(0, {"at": intent["at"], "step": "acting despite the unknown "
-                                f"outcome of {', '.join(despite)}, as the responder said"})
-    outcome = registry().redact_obj({**result.to_record(), "holder": lock["holder"],
-                                     "run": rb.run.name})
-    try:
-        rb.archive.store.append(_ledger_key(rb), outcome)
-        _log(rb, "action.outcome", outcome)
-    except ArchiveUnavailable as exc:   # done, but the shared ledger missed it
-        result.details["ledger"] = f"not written: {exc}"
-    return result
+    return [str(a["attempt"]) for a in still]
 
 
 def _log(rb: SessionProtocol, kind: str, entry: Mapping[str, Any]) -> None:

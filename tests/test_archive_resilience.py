@@ -150,5 +150,8 @@ def test_serve_sees_the_bucket_is_unreachable_while_it_is(bucket: Bucket) -> Non
     archive.open_incident("inc-unseen", clock.now())    # kept locally: the store is offline
     assert store.offline
     assert not book.reachable()
+    # What /healthz reports of the archive: how much waits for the bucket, and why.
+    staging = book.staging()
+    assert staging["staging_depth"] >= 1 and staging["offline"]
     bucket.restart()
     assert book.reachable()

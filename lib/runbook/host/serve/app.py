@@ -243,7 +243,8 @@ def build_app(state: ServeState) -> Starlette:
         health = state.dispatcher.health()
         failing: dict[str, str] = {}
         reachable = await archive_reachable()
-        health["archive"] = {"reachable": reachable, "where": state.book.where}
+        health["archive"] = {"reachable": reachable, "where": state.book.where,
+                             **await anyio.to_thread.run_sync(state.book.staging)}
         if not reachable:
             failing["archive"] = f"the archive {state.book.where} cannot be written"
         if state.slack is not None:

@@ -19,6 +19,7 @@ from typing import Any
 from runbook.archive import chained, layout
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
+from runbook.archive.staged import StagedStore
 from runbook.core import clock
 from runbook.core.errors import RunbookError
 from runbook.host.serve.alerts import Alert
@@ -49,6 +50,14 @@ class IncidentBook:
     @property
     def where(self) -> str:
         return self.archive.location()
+
+    def staging(self) -> dict[str, Any]:
+        """With a shared archive staged here: how many things wait for the bucket (runs
+        sealed here, incident files, run files) and why it is offline ("" when it is not)."""
+        store = self.archive.store
+        if not isinstance(store, StagedStore):
+            return {}
+        return {"staging_depth": store.staging_depth(), "offline": store.offline}
 
     def reachable(self) -> bool:
         try:

@@ -148,6 +148,14 @@ def test_the_readme_is_short_and_maps_the_folders_once() -> None:
     assert maps == ["README.md"], "the folder map appears once, in the README"
 
 
+def test_the_drills_page_lists_every_scenario() -> None:
+    from runbook.drill import scenarios
+
+    rows = set(re.findall(r"^\| `([a-z0-9-]+)` \|", (ROOT / "docs" / "drills.md").read_text(
+        encoding="utf-8"), flags=re.M))
+    assert rows == set(scenarios.names())
+
+
 # --- running the pages -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

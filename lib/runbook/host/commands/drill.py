@@ -81,10 +81,10 @@ def hold_world(name: str, runs_dir: Path) -> int:
 def _describe_world(world: World) -> None:
     folder = world.config_path.parent
     print(f"drill {world.scenario.name} --world: {world.scenario.description}")
-    print(f"  config   {world.config_path}")
-    print(f"  secrets  {world.env_file} (the drill's own, made up for its fakes)")
+    print(f"  config      {world.config_path}")
+    print(f"  secrets     {world.env_file} (the drill's own, made up for its fakes)")
     for service, url in world.urls.items():
-        print(f"  {service:<8} {url}")
+        print(f"  {service:<11} {url}")
     print("Nothing runs until you run it. In another shell:")
     print(f"  . {world.env_file}          # RUNBOOK_CONFIG, RUNBOOK_DRILL=1 and the secrets")
     print(f"  runbook run {world.scenario.notebook}")

@@ -10,6 +10,7 @@ option that does not exist.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shlex
@@ -134,6 +135,29 @@ def test_every_runbook_command_parses() -> None:
             except SystemExit:
                 wrong.append(f"{block}: runbook {' '.join(argv)}: does not parse")
     assert not wrong, "\n".join(wrong)
+
+
+def _help(words: list[str]) -> str:
+    """`runbook WORDS --help`, as the command line prints it."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        build_parser(words).parse_args([*words, "--help"])
+    return out.getvalue()
+
+
+def test_the_readmes_synopsis_names_only_real_options() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    synopsis = readme.split("## The command line", 1)[1].split("```", 2)[1]
+    lines = [line for line in synopsis.splitlines() if line.startswith("runbook ")]
+    assert len(lines) >= len(COMMANDS)
+    assert {line.split()[1] for line in lines} == set(COMMANDS)
+    wrong = []
+    for line in lines:
+        words = line.split()[1:3] if line.split()[1] == "incident" else line.split()[1:2]
+        text = _help(words)
+        wrong.extend(f"{line}: {option}" for option in re.findall(r"--[a-z-]+", line)
+                     if option not in text)
+    assert not wrong, "options the command does not have:\n" + "\n".join(wrong)
 
 
 def test_the_readme_is_short_and_maps_the_folders_once() -> None:

@@ -173,11 +173,21 @@ def test_the_readme_is_short_and_maps_the_folders_once() -> None:
 
 
 def test_the_drills_page_lists_every_scenario() -> None:
+    """Every scenario `runbook drill --help` lists, with the codes and SEV it must find."""
     from runbook.drill import scenarios
 
     rows = set(re.findall(r"^\| `([a-z0-9-]+)` \|", (ROOT / "docs" / "drills.md").read_text(
         encoding="utf-8"), flags=re.M))
     assert rows == set(scenarios.names())
+    text = (ROOT / "docs" / "drills.md").read_text(encoding="utf-8")
+    for name in scenarios.names():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        scenario = scenarios.get(name)
+        missing = [code for code in (*scenario.expect_failing, *scenario.expect_passing)
+                   if f"`{code}`" not in row]
+        if scenario.expect_severity and scenario.expect_severity not in row:
+            missing.append(scenario.expect_severity)
+        assert not missing, f"{name}: the page's row does not name {missing}"
 
 
 # --- running the pages -----------------------------------------------------------------------

@@ -85,6 +85,8 @@ def runbook_commands(block: Block) -> list[list[str]]:
     text = block.text.replace("\\\n", " ")
     commands: list[list[str]] = []
     for line in text.splitlines():
+        line = re.sub(r"(?<!\S)\d*>&\d+", " ", line)    # 2>&1
+        line = re.sub(r"(?<!\S)\d+>", ">", line)         # 2> file
         lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|<>()")
         lexer.whitespace_split = True
         lexer.commenters = "#"
@@ -95,8 +97,6 @@ def runbook_commands(block: Block) -> list[list[str]]:
                 skip_next = False
                 continue
             if word and set(word) <= set(";&|<>()"):
-                if word[0] in "<>" and current and current[-1].isdigit():
-                    current.pop()           # the 2 of 2>&1
                 words = _without_prefix(current)
                 if words[:1] == ["runbook"]:
                     commands.append(words[1:])

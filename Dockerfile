@@ -1,5 +1,5 @@
 # runbook serve: UptimeRobot, Sentry and Railway alerts → headless runs → a Slack verdict.
-# Run it OUTSIDE Dealix's Railway project (see the README, "Triage before anyone wakes"):
+# Run it OUTSIDE Dealix's Railway project (see docs/deploying-serve.md, "Where to run it"):
 # an outage of that project must not silence the service that reports it.
 #
 #   docker build -t dealix-runbook .

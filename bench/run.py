@@ -2,7 +2,7 @@
 
     python3 bootstrap.py bench                  # the eight figures, then a table
     python3 bootstrap.py bench --quick          # a tiny configuration (seconds, not minutes)
-    python3 bootstrap.py bench --update-readme  # also rewrite the table in README.md
+    python3 bootstrap.py bench --update-docs    # also rewrite the table in docs/speed.md
 
 Figures are ratios where they can be: absolute times on a shared machine are noisy, the ratio
 of two things measured in the same minute much less so. Exit 1 when a goal is missed.
@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny configuration")
     parser.add_argument("--only", action="append", default=[], help="one figure (repeatable)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
-    parser.add_argument("--update-readme", action="store_true",
-                        help="rewrite the table between the bench markers in README.md")
+    parser.add_argument("--update-docs", "--update-readme", dest="update_docs",
+                        action="store_true",
+                        help="rewrite the table between the bench markers in docs/speed.md")
     args = parser.parse_args(argv)
 
     # Nothing the bench runs may touch a responder's archive or config.
@@ -138,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"\n{len(figures)} figures in {total:.0f} s on {about['cpus']} CPUs "
           f"(load {about['load_average_1m_at_start']}); written to {out}")
-    if args.update_readme and not args.quick:
-        update_readme(text, ROOT / "README.md")
+    if args.update_docs and not args.quick:
+        update_readme(text, ROOT / "docs" / "speed.md")
     return 0 if figures and all(f.met for f in figures) else 1
 
 

@@ -49,7 +49,7 @@ def test_a_url_rotated_after_the_plan_is_refused_and_offered_anew(runs_dir: Path
 
             diagnosed = run([])
             assert diagnosed.record_path is not None
-            record = records.read_record(diagnosed.record_path)
+            record = records.read_record(Path(diagnosed.record_path))
             [plan] = [p for p in variable_plans(config, TIMEOUTS, INCIDENT, record)
                       if p.kind == "database_url"]
             handles: DatabaseHandles = target.extras["database"]

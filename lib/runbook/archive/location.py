@@ -46,6 +46,7 @@ def open_store(url: str, endpoint_url: str = "", staging: Path | None = None) ->
     from runbook.archive.store import LocalStore
 
     if is_bucket(url):
+        from runbook.archive import sync  # noqa: F401 - registers the staged store's upload
         from runbook.archive.s3 import S3Store
         from runbook.archive.staged import StagedStore
 

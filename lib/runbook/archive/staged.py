@@ -21,13 +21,16 @@ with `ArchiveUnavailable` and the action is refused unless the responder overrid
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from runbook.archive import layout
+from runbook.archive.layout import RunRef
+from runbook.archive.record import Archive, is_incident_id
 from runbook.archive.store import ArchiveStore, KeyMissing, LocalStore, Versioned
 from runbook.core.errors import ArchiveError, ArchiveUnavailable
 
@@ -67,6 +70,10 @@ def unsent_mark(key: str) -> str:
 
 class StagedStore:
     """`remote` shared by everyone, `local` this machine's staging copy of its own runs."""
+
+    # How a drain uploads (`sync.sync_staged`, registered by that module, which builds on this
+    # one): (store, runs, every) → its report.
+    syncer: ClassVar[Callable[[StagedStore, bool, bool], Any] | None] = None
 
     def __init__(self, local: LocalStore, remote: ArchiveStore,
                  upload_every: float = 1.0, retry_first: float = RETRY_FIRST_SECONDS,
@@ -130,8 +137,6 @@ class StagedStore:
         """How many things kept locally wait for the bucket: runs sealed here and not in the
         bucket, incident files not yet uploaded, run files not yet uploaded. 0 when nothing
         waits (read from the staging folder: cheap, and true even across restarts)."""
-        from runbook.archive.sync import pending_runs, unsent_files
-
         with self._lock:
             dirty = len(self._dirty)
         return len(pending_runs(self, quiet=True)) + len(unsent_files(self)) + dirty
@@ -141,16 +146,18 @@ class StagedStore:
         every run sealed locally (chained and indexed there); then the store is online again.
         Returns how many things were uploaded; raises ArchiveError while the bucket does not
         answer (the store stays offline)."""
-        from runbook.archive.sync import sync_staged
-
+        syncer = type(self).syncer       # a plain function, not bound to this store
+        if syncer is None:
+            raise ArchiveError("the staged archive cannot upload: runbook.archive.sync is not "
+                               "loaded")
         with self._drain_lock:
             self.remote.ensure_writable()
-            report = sync_staged(self)
+            report = syncer(self, True, False)
             came_back = bool(self.offline)
             self.offline = ""
             # A write that went local while the bucket was being caught up is marked: upload it.
-            report.merge(sync_staged(self, runs=False))
-        uploaded = report.count()
+            report.merge(syncer(self, False, False))
+        uploaded = int(report.count())
         if came_back:
             print(f"runbook: the archive {self.remote.location()} answers again: "
                   f"{uploaded} staged item(s) uploaded", file=sys.stderr)
@@ -359,3 +366,36 @@ def _entered(manager: contextlib.AbstractContextManager[dict[str, Any]]
     """Take the lock now (so a failure to reach the bucket is seen here, not in the `with`)."""
     info = manager.__enter__()
     return _held(manager, info)
+
+
+def staged_incidents(store: StagedStore, quiet: bool = False) -> list[str]:
+    """The incident folders of the staging copy (a folder not named by an incident id is
+    never uploaded: skipped, with a warning unless `quiet`)."""
+    local = store.local
+    if quiet:
+        return [name for name in local.children() if is_incident_id(name)]
+    return Archive(local.root, local).incidents()
+
+
+def header_first(key: str) -> tuple[bool, str]:
+    return not key.endswith("/" + layout.INCIDENT_HEADER), key
+
+
+def pending_runs(store: StagedStore, quiet: bool = False) -> list[RunRef]:
+    """Staged runs with a local record and no mark that the bucket has it."""
+    local = store.local
+    return [RunRef(incident, name) for incident in staged_incidents(store, quiet)
+            for name in local.children(incident)
+            if local.exists(f"{incident}/{name}/{layout.RECORD}")
+            and not local.exists(f"{incident}/{name}/{SYNCED}")]
+
+
+def unsent_files(store: StagedStore) -> list[str]:
+    """The incident files kept locally and marked unsent (or caught mid-upload)."""
+    keys: set[str] = set()
+    for incident in staged_incidents(store, quiet=True):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(store.local.path(incident)):
+                if entry.name.startswith(UNSENT):
+                    keys.add(f"{incident}/{entry.name[len(UNSENT):].removesuffix(DRAINING)}")
+    return sorted(keys, key=header_first)

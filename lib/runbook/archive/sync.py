@@ -20,15 +20,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbook.archive import chained, layout
-from runbook.archive.layout import RunRef
-from runbook.archive.record import Archive, is_incident_id
+from runbook.archive import chained, layout, witness
+from runbook.archive.record import Archive
 from runbook.archive.staged import (
     DRAINING,
     SYNCED,
-    UNSENT,
     StagedStore,
+    header_first,
     incident_file,
+    pending_runs,
+    staged_incidents,
+    unsent_files,
     unsent_mark,
 )
 from runbook.archive.store import KeyMissing
@@ -63,48 +65,19 @@ class SyncReport:
         return "\n".join(lines)
 
 
-def staged_incidents(store: StagedStore, quiet: bool = False) -> list[str]:
-    """The incident folders of the staging copy (a folder not named by an incident id is
-    never uploaded: skipped, with a warning unless `quiet`)."""
-    local = store.local
-    if quiet:
-        return [name for name in local.children() if is_incident_id(name)]
-    return Archive(local.root, local).incidents()
-
-
-def pending_runs(store: StagedStore, quiet: bool = False) -> list[RunRef]:
-    """Staged runs with a local record and no mark that the bucket has it."""
-    local = store.local
-    return [RunRef(incident, name) for incident in staged_incidents(store, quiet)
-            for name in local.children(incident)
-            if local.exists(f"{incident}/{name}/{layout.RECORD}")
-            and not local.exists(f"{incident}/{name}/{SYNCED}")]
-
-
-def unsent_files(store: StagedStore) -> list[str]:
-    """The incident files kept locally and marked unsent (or caught mid-upload)."""
-    keys: set[str] = set()
-    for incident in staged_incidents(store, quiet=True):
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(store.local.path(incident)):
-                if entry.name.startswith(UNSENT):
-                    keys.add(f"{incident}/{entry.name[len(UNSENT):].removesuffix(DRAINING)}")
-    return sorted(keys, key=_header_first)
-
-
-def _header_first(key: str) -> tuple[bool, str]:
-    return not key.endswith("/" + layout.INCIDENT_HEADER), key
-
-
-def upload_incident_files(store: StagedStore, every: bool = False) -> SyncReport:
+def upload_incident_files(store: StagedStore, every: bool = False,
+                          logs: bool = True) -> SyncReport:
     """Bring the bucket's copy of each unsent incident file (with `every`, of every incident
-    file in the staging copy, marked or not) up to the local one."""
+    file in the staging copy, marked or not) up to the local one; the event logs only with
+    `logs` (they go last: their seals are rebased onto the chain the runs' sealing makes)."""
     report = SyncReport()
     keys = set(unsent_files(store))
     if every:
         keys.update(f"{incident}/{name}" for incident in staged_incidents(store)
                     for name in _files_of(store, incident))
-    for key in sorted(keys, key=_header_first):
+    if not logs:
+        keys = {key for key in keys if not key.endswith("/" + layout.LOG)}
+    for key in sorted(keys, key=header_first):
         mark = store.local.path(unsent_mark(key))
         draining = mark.with_name(mark.name + DRAINING)
         # Renamed first: a line appended locally from now on marks the file again.
@@ -149,19 +122,40 @@ def _upload_file(store: StagedStore, key: str) -> int | None:
 
 
 def _upload_log(store: StagedStore, key: str) -> int | None:
-    """A hash-chained log kept locally: its lines' payloads the bucket's log lacks are
-    chained onto the bucket's, in their order (the local lines' own links name a local chain,
-    which the bucket's never had)."""
-    def payload(line: dict[str, Any]) -> str:
-        return _canonical({k: v for k, v in line.items() if k not in chained.OWN_FIELDS})
+    """A hash-chained log kept locally: the events the bucket's log lacks are chained onto
+    the bucket's, in their order (the local lines' own links name a local chain the bucket
+    never had). A run's seal names the record's hash and the chain's head as the bucket has
+    them: its runs were chained there by now."""
+    def event(line: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in line.items() if k not in chained.OWN_FIELDS}
 
-    have = {payload(line) for line in store.remote.read_lines(key)}
-    missing = [{k: v for k, v in line.items() if k not in chained.OWN_FIELDS}
-               for line in store.local.read_lines(key) if payload(line) not in have]
+    def identity(line: dict[str, Any]) -> str:
+        body = {k: v for k, v in (line.get("body") or {}).items() if k not in REBASED}
+        return _canonical({**event(line), "body": body})
+
+    have = {identity(line) for line in store.remote.read_lines(key)}
+    missing = [_rebased(store, key.split("/", 1)[0], event(line))
+               for line in store.local.read_lines(key) if identity(line) not in have]
     if not missing:
         return None
     chained.append_linked(store.remote, key, missing)
     return len(missing)
+
+
+REBASED = ("record_sha256", "chain_head")    # what a seal says of the chain it was made in
+
+
+def _rebased(store: StagedStore, incident: str, event: dict[str, Any]) -> dict[str, Any]:
+    if event.get("kind") != "run.sealed" or not isinstance(event.get("body"), dict):
+        return event
+    body = dict(event["body"])
+    entries = store.remote.read_lines(layout.incident_key(incident, layout.CHAIN))
+    heads = witness.heads(store.remote, incident)
+    for index, entry in enumerate(entries):
+        if entry.get("run") == body.get("run"):
+            body["record_sha256"] = entry.get("sha256")
+            body["chain_head"] = heads[index] if index < len(heads) else None
+    return {**event, "body": body}
 
 
 def _canonical(line: dict[str, Any]) -> str:
@@ -172,7 +166,7 @@ def sync_staged(store: StagedStore, runs: bool = True, every: bool = False) -> S
     """Upload the incident files kept locally, then (with `runs`) every pending staged run.
     Raises ArchiveUnavailable if the bucket is still unreachable; what was uploaded stays
     uploaded, and the next sync goes on from there."""
-    report = upload_incident_files(store, every)
+    report = upload_incident_files(store, every, logs=not runs)
     if not runs:
         return report
     remote = Archive(store.local.root, store.remote)
@@ -206,4 +200,9 @@ def sync_staged(store: StagedStore, runs: bool = True, every: bool = False) -> S
             remote.seal(run, record)
             report.uploaded.append(run.prefix)
         local.replace(run.key(SYNCED), b"")
+    report.merge(upload_incident_files(store, every))
     return report
+
+
+# The store's drain (serve's retry of a lost bucket) uploads through this module.
+StagedStore.syncer = sync_staged

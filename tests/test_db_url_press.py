@@ -71,7 +71,7 @@ def test_a_url_rotated_after_the_plan_is_refused_and_offered_anew(runs_dir: Path
             from runbook.host.serve.plans import replanned
 
             assert judged.record_path is not None
-            fresh = replanned(config, TIMEOUTS, plan, records.read_record(judged.record_path))
+            fresh = replanned(config, TIMEOUTS, plan, records.read_record(Path(judged.record_path)))
             assert fresh is not None and f"→ {fingerprint(rotated)}" in fresh.label
             assert fresh.parameters == {"expected_fingerprint": fingerprint(rotated)}
             for text in (plan.label, fresh.label, fresh.description, judged.summary):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pg_fixtures import pg_app_fixture, postgres_fixture  # noqa: F401 - one Postgres a session
 from runbook.core.redaction import registry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, all_bytes_under, run_cli
-from pg_fixtures import PgApp, pg_app_fixture, postgres_fixture  # noqa: F401 - fixtures
+from pg_fixtures import PgApp
 from runbook.clients.dburl import parse
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill

@@ -14,10 +14,12 @@ import logging
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 
 from runbook.archive.location import open_archive
 from runbook.clients.slack import SlackApp
@@ -85,10 +87,21 @@ def press_desk(config: Config, book: IncidentBook, app_bot: SlackApp | None
     return PressDesk(config, book, app_bot, secret, child_environment(config))
 
 
-def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
+@dataclass(frozen=True)
+class Service:
+    """What `runbook serve` serves: the ASGI app (its lifespan starts and stops the dispatcher,
+    the press desk and the scheduler), the token to keep out of the access log, and where the
+    archive is."""
+
+    app: Starlette
+    token: str
+    archive: str
+
+
+def build_service(config: Config) -> Service:
+    """Everything but the socket and uvicorn: the command serves this app, the tests drive it
+    in-process (Starlette's TestClient)."""
     settings = config.serve or ServeConfig()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token, sentry_secret = credentials(config)
     book = IncidentBook(open_archive(config))
     if not book.reachable():
@@ -126,13 +139,21 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
 
     app = build_app(ServeState(dispatcher, book, token, sentry_secret, on_start, on_stop,
                                desk))
+    return Service(app, token, book.where)
+
+
+def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
+    settings = config.serve or ServeConfig()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = build_service(config)
     sock = bind(host or settings.host, settings.port if port is None else port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=True,
+    server = uvicorn.Server(uvicorn.Config(service.app, log_level="info", access_log=True,
                                            lifespan="on", timeout_graceful_shutdown=10))
-    redact_access_log(token)   # after uvicorn.Config: it (re)configures the loggers
+    redact_access_log(service.token)   # after uvicorn.Config: it (re)configures the loggers
     bound_host, bound_port = sock.getsockname()[:2]
     print(f"runbook serve: listening on http://{bound_host}:{bound_port} "
-          f"(archive {book.where})", flush=True)
+          f"(archive {service.archive})", flush=True)
     stopped_by: list[str] = []
 
     def note(signum: int, frame: FrameType | None) -> None:

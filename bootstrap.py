@@ -2,8 +2,11 @@
 """Set up `.venv` from requirements.txt when needed, then run a command inside it.
 
     python3 bootstrap.py drill outage     # any `runbook …` command
-    python3 bootstrap.py test             # ruff, mypy, then the whole pytest suite
+    python3 bootstrap.py test             # ruff, mypy, the whole pytest suite, coverage of lib/
+    python3 bootstrap.py test --fast      # the same without the browser and the slowest drills
     python3 bootstrap.py bench            # the benchmarks, writing bench/results.json
+
+`test` runs pytest on two workers (pytest-xdist); any other arguments go to pytest.
 
 Needs only Python 3.11+. The install is redone when requirements.txt or pyproject.toml change.
 """
@@ -46,6 +49,39 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted + "\n")
 
 
+def pytest_arguments(args: list[str]) -> tuple[list[str], bool]:
+    """pytest's arguments for `test [--fast] [PYTEST ARGS…]`, and whether coverage is measured.
+
+    The whole suite runs on two workers and measures line and branch coverage of lib/ (settings
+    in pyproject.toml). `--fast` leaves out the tests marked `slow` (the browser and the
+    slowest end-to-end drills) and does not measure: a total over part of the suite would mislead.
+    """
+    fast = "--fast" in args
+    rest = [a for a in args if a != "--fast"]
+    chosen = ["-n", "2", "--dist", "loadgroup"]
+    if fast:
+        return [*chosen, "-m", "not slow", *rest], False
+    return [*chosen, "--cov", "--cov-report=", *rest], True
+
+
+def run_tests(args: list[str], env: dict[str, str]) -> int:
+    pytest_args, measured = pytest_arguments(args)
+    steps = [
+        [str(BIN / "ruff"), "check", "lib", "tests", "bench", "tools", "bootstrap.py"],
+        [str(BIN / "mypy")],
+        [str(BIN / "pytest"), *pytest_args],
+    ]
+    if measured:
+        steps.append([str(BIN / "coverage"), "report", "--sort=cover", "--skip-covered"])
+    for step in steps:
+        print("$ " + " ".join(Path(step[0]).name if i == 0 else a
+                              for i, a in enumerate(step)), file=sys.stderr, flush=True)
+        code = subprocess.run(step, cwd=ROOT, env=env).returncode
+        if code != 0:
+            return code
+    return 0
+
+
 def run(argv: list[str]) -> int:
     env = dict(os.environ)
     env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
@@ -53,18 +89,7 @@ def run(argv: list[str]) -> int:
     if not argv:
         argv = ["--help"]
     if argv[0] == "test":
-        steps = [
-            [str(BIN / "ruff"), "check", "lib", "tests", "bench", "tools", "bootstrap.py"],
-            [str(BIN / "mypy")],
-            [str(BIN / "pytest"), *argv[1:]],
-        ]
-        for step in steps:
-            print("$ " + " ".join(Path(step[0]).name if i == 0 else a
-                                  for i, a in enumerate(step)), file=sys.stderr, flush=True)
-            code = subprocess.run(step, cwd=ROOT, env=env).returncode
-            if code != 0:
-                return code
-        return 0
+        return run_tests(argv[1:], env)
     if argv[0] == "bench":
         return subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "run.py"), *argv[1:]],
                               env=env).returncode

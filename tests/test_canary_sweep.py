@@ -25,7 +25,7 @@ from runbook.drill.target import simulated_target
 from runbook.host.runner import run_notebook
 
 # One worker runs the whole module: the sweep runs once per module.
-pytestmark = pytest.mark.xdist_group("test_canary_sweep")
+pytestmark = [pytest.mark.xdist_group("test_canary_sweep"), pytest.mark.slow]
 
 MAX_NOTEBOOK_BYTES = 1_000_000
 

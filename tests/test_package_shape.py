@@ -178,6 +178,7 @@ def test_notebooks_use_only_exported_names(notebook: str) -> None:
     assert missing == [], "not in the module's __all__"
 
 
+@pytest.mark.slow
 def test_every_notebook_is_regenerated_byte_for_byte(tmp_path: Path) -> None:
     (tmp_path / "notebooks").mkdir()
     generators = sorted(p.stem for p in (ROOT / "tools").glob("make_*.py"))

@@ -155,6 +155,7 @@ def test_a_failed_run_is_still_reported(tmp_path: Path, runs_dir: Path) -> None:
     assert [r.status for r in _runs(runs_dir, incident)] == ["failed"]
 
 
+@pytest.mark.slow
 def test_a_run_past_its_deadline_is_reported_timed_out(tmp_path: Path, runs_dir: Path) -> None:
     with serving(tmp_path, sleep=60, run_deadline_seconds=4.0) as (http, slack):
         incident = _post_alert(http).json()["incident"]
@@ -183,6 +184,7 @@ def test_an_up_alert_adds_recovered_and_the_postmortem_shows_the_times(
     assert history.started <= history.detected   # the first alert is evidence of the impact
 
 
+@pytest.mark.slow
 def test_sigterm_aborts_the_run_in_flight_and_a_restart_resumes_it(
         tmp_path: Path, runs_dir: Path) -> None:
     slack = FakeSlack()

@@ -36,7 +36,7 @@ from runbook.drill.target import Target, simulated_target
 from runbook.host.serve.plans import Plan, stale_reason
 from runbook.postmortem.history import load_history
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 OTHER_RESPONDER = "U0DEALIXNORA"
 STRANGER = "U0SOMEONE"
 

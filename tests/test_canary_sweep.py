@@ -24,8 +24,8 @@ from runbook.drill.run import run_drill
 from runbook.drill.target import simulated_target
 from runbook.host.runner import run_notebook
 
-# One worker runs the whole module: the sweep runs once per module.
-pytestmark = [pytest.mark.xdist_group("test_canary_sweep"), pytest.mark.slow]
+# The browser aside, the slowest end-to-end test: every drill scenario, every notebook.
+pytestmark = pytest.mark.slow
 
 MAX_NOTEBOOK_BYTES = 1_000_000
 

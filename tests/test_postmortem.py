@@ -19,9 +19,6 @@ from runbook.drill.run import run_drill
 from runbook.postmortem.history import action_outcome, load_history
 from runbook.postmortem.merge import block, merge
 
-# One worker runs the whole module: the drilled incident is made once per module.
-pytestmark = pytest.mark.xdist_group("test_postmortem")
-
 INCIDENT = "inc-drill-pm"
 HEADINGS = ["## Timeline", "## Root cause", "## What worked", "## What didn't",
             "## Action items", "## Response times", "## Evidence"]

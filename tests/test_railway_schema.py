@@ -39,9 +39,6 @@ from runbook.core.findings import Status
 from runbook.drill.fakes.railway import FakeRailway
 from runbook.drill.fakes.server import LoopbackServer
 
-# One worker runs the whole module: the schema is loaded once per module.
-pytestmark = pytest.mark.xdist_group("test_railway_schema")
-
 SCHEMA_PATH = Path(__file__).parent / "railway_schema" / "schema.json"
 TOKEN = "railway-token-schema-check"
 

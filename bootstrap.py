@@ -14,9 +14,11 @@ Needs only Python 3.11+. The install is redone when requirements.txt or pyprojec
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -104,6 +106,16 @@ def print_coverage(env: dict[str, str]) -> None:
         print(f"… {len(rows) - SHOWN_MODULES} more modules below 100% "
               "(.venv/bin/coverage report shows them all)")
     print(total or report.stdout + report.stderr)
+    with tempfile.TemporaryDirectory() as scratch:
+        summary = Path(scratch) / "coverage.json"
+        made = subprocess.run([str(BIN / "coverage"), "json", "-q", "-o", str(summary)],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        if made.returncode == 0:
+            totals = json.loads(summary.read_text())["totals"]
+            lines_pct = 100 * totals["covered_lines"] / max(totals["num_statements"], 1)
+            branches_pct = 100 * totals["covered_branches"] / max(totals["num_branches"], 1)
+            print(f"coverage of lib/: {totals['percent_covered']:.1f}% "
+                  f"(lines {lines_pct:.1f}%, branches {branches_pct:.1f}%; the goal is 90%)")
 
 
 def run(argv: list[str]) -> int:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pg_fixtures import pg_app_fixture, postgres_fixture  # noqa: F401 - one Postgres a session
 from runbook.core.redaction import registry
+from subprocess_coverage import subprocess_coverage  # noqa: F401 - measures the processes started
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = str(Path(sys.executable).parent / "runbook")

@@ -4,6 +4,8 @@ answers, one that answers the startup packet the way a starting server does."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import socket
 import struct
 import threading
@@ -38,6 +40,7 @@ class PgApp:
 
 @pytest.fixture(scope="session", name="postgres")
 def postgres_fixture() -> Iterator[PgApp]:
+    """One real Postgres for the whole session (one per xdist worker), stopped at its end."""
     pg = PostgresController(max_connections=20)
     try:
         pg.start()
@@ -47,18 +50,25 @@ def postgres_fixture() -> Iterator[PgApp]:
         pg.cleanup()
 
 
+_databases = itertools.count(1)
+
+
 @pytest.fixture(name="pg_app")
 def pg_app_fixture(postgres: PgApp) -> Iterator[PgApp]:
-    """The session's Postgres, put back the way it was after each test (running, the app's
-    password, every slot free, max_connections 20)."""
-    yield postgres
+    """A database of its own on the session's Postgres, owned by the app's role; afterwards the
+    server is put back the way it was (running, the app's password, every slot free,
+    max_connections 20) and the database dropped."""
     pg = postgres.pg
+    dbname = f"{APP_DATABASE}_{next(_databases)}"
+    pg.create_database(dbname, owner=postgres.role)
+    yield dataclasses.replace(postgres, dbname=dbname)
     pg.release_connections()
     if not pg.running:
         pg.start()
     if pg.max_connections != 20:
         pg.set_max_connections(20)
     pg.set_password(postgres.role, postgres.password)
+    pg.drop_database(dbname)
 
 
 class _LoopbackListener:

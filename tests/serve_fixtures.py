@@ -1,5 +1,7 @@
-"""`runbook serve` as a user starts it (a real uvicorn on 127.0.0.1, ephemeral port), the
-drill's fake Slack, and small notebooks standing in for the sections serve runs."""
+"""`runbook serve` two ways: in-process (`serving`: the app `runbook serve` serves, driven
+through Starlette's TestClient; its runs are real `runbook run` processes) and as a user starts
+it (`start_serve`: a real uvicorn on 127.0.0.1, ephemeral port); the drill's fake Slack, and
+small notebooks standing in for the sections serve runs."""
 
 from __future__ import annotations
 
@@ -17,10 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from starlette.testclient import TestClient
 
 from nbfactory import write_notebook
+from runbook.core.config import load_config
+from runbook.core.environ import environment_with
 from runbook.drill.fakes.server import LoopbackServer
 from runbook.drill.fakes.slack import FakeSlack
+from runbook.host.serve.service import build_service
 
 TOKEN = "serve-test-token-0123456789abcdef"
 SENTRY_SECRET = "sentry-client-secret-fedcba9876543210"
@@ -102,22 +108,27 @@ def start_serve(config: Path, env: dict[str, str]) -> Serve:
     return Serve(process, url, output)
 
 
+def serve_env(tmp_path: Path, slack_url: str, *, sleep: float = 0.0,
+              fail: bool = False) -> dict[str, str]:
+    return {"TEST_SERVE_TOKEN": TOKEN, "TEST_SENTRY_SECRET": SENTRY_SECRET,
+            "TEST_SLACK_WEBHOOK_URL": slack_url,
+            "RUNBOOK_NOTEBOOKS": str(notebooks(tmp_path / "notebooks", sleep=sleep, fail=fail))}
+
+
 @contextlib.contextmanager
 def serving(tmp_path: Path, *, sleep: float = 0.0, fail: bool = False,
-            **serve: object) -> Iterator[tuple[Serve, FakeSlack]]:
+            **serve: object) -> Iterator[tuple[TestClient, FakeSlack]]:
+    """Serve's app in this process (its lifespan runs: the dispatcher starts, and stops at the
+    end, stopping a run in flight), with the environment `runbook serve` would be given."""
     slack = FakeSlack()
     with LoopbackServer(slack) as server:
         config = tmp_path / "runbook.toml"
         config.write_text(config_text(**serve))
-        env = {"TEST_SERVE_TOKEN": TOKEN, "TEST_SENTRY_SECRET": SENTRY_SECRET,
-               "TEST_SLACK_WEBHOOK_URL": server.url + slack.path,
-               "RUNBOOK_NOTEBOOKS": str(notebooks(tmp_path / "notebooks", sleep=sleep,
-                                                  fail=fail))}
-        running = start_serve(config, env)
-        try:
-            yield running, slack
-        finally:
-            running.stop()
+        with environment_with(serve_env(tmp_path, server.url + slack.path, sleep=sleep,
+                                        fail=fail)):
+            service = build_service(load_config(config))
+            with TestClient(service.app) as http:
+                yield http, slack
 
 
 def down_alert(monitor: str = "Dealix API", alert_type: int = 1) -> dict[str, str]:
@@ -146,5 +157,20 @@ def wait_for(predicate: object, timeout: float = 60.0, every: float = 0.1) -> bo
     return False
 
 
-def client() -> httpx.Client:
-    return httpx.Client(timeout=10, trust_env=False)
+def client(base_url: str = "") -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=10, trust_env=False)
+
+
+@contextlib.contextmanager
+def serving_process(tmp_path: Path, **serve: object) -> Iterator[tuple[Serve, FakeSlack]]:
+    """`runbook serve` as a user starts it, for what only the real process shows (uvicorn's
+    access log, signals, a restart)."""
+    slack = FakeSlack()
+    with LoopbackServer(slack) as server:
+        config = tmp_path / "runbook.toml"
+        config.write_text(config_text(**serve))
+        running = start_serve(config, serve_env(tmp_path, server.url + slack.path))
+        try:
+            yield running, slack
+        finally:
+            running.stop()

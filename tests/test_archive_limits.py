@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 from nbfactory import write_config, write_notebook
 from runbook.archive.notebook_io import MAX_OUTPUT_CHARS, truncate_text
@@ -19,6 +21,7 @@ def test_truncate_keeps_head_and_tail_and_says_what_was_cut() -> None:
     assert truncate_text("short\n") == "short\n"
 
 
+@pytest.mark.slow
 def test_a_cell_printing_100000_lines_is_truncated_in_the_archive(
         tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)

@@ -16,7 +16,7 @@ from runbook.core import clock
 from runbook.host.serve.incidents import IncidentBook
 from runbook.incident.log import IncidentLog
 from s3_fixtures import Bucket, bucket
-from serve_fixtures import client, serving, wait_for
+from serve_fixtures import client, serving_process, wait_for
 
 __all__ = ["bucket"]
 
@@ -56,7 +56,7 @@ def test_runs_and_due_go_on_past_a_misnamed_folder(runs_dir: Path, tmp_path: Pat
 
 def test_serve_starts_past_a_misnamed_folder(runs_dir: Path, tmp_path: Path) -> None:
     archive_with_a_copied_folder(runs_dir)
-    with serving(tmp_path) as (serve, _), client() as http:
+    with serving_process(tmp_path) as (serve, _), client() as http:
         assert wait_for(lambda: f"'{COPY}'" in serve.text(), timeout=30), serve.text()
         assert http.get(f"{serve.url}/healthz").status_code in (200, 503), serve.text()
         assert serve.process.poll() is None

@@ -44,6 +44,7 @@ def assert_no_canary(found: dict[str, bytes]) -> None:
             assert canary.encode() not in data, f"{canary[:10]}… in {key}"
 
 
+@pytest.mark.slow
 def test_drill_leaves_its_record_in_the_bucket(bucket: Bucket, tmp_path: Path) -> None:
     drill = run_cli("drill", "outage", "--archive", bucket.url, timeout=180)
     assert drill.returncode == 0, drill.stdout + drill.stderr
@@ -90,6 +91,7 @@ WRITER = """
 """
 
 
+@pytest.mark.slow
 def test_two_processes_twenty_runs_each_make_one_valid_chain(bucket: Bucket) -> None:
     writers = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(WRITER), bucket.url,
                                  f"writer{n}"], text=True, stdout=subprocess.PIPE,
@@ -125,6 +127,7 @@ RESPONDER = """
 """
 
 
+@pytest.mark.slow
 def test_two_machines_confirm_one_rollback_and_one_mutation_is_made(
         bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from runbook.drill.scenarios.mitigate import bad_deploy
@@ -187,6 +190,7 @@ def test_a_killed_holders_lease_is_taken_over_after_it_expires(bucket: Bucket) -
     assert released["released"] is True   # released by a write, never deleted
 
 
+@pytest.mark.slow
 def test_a_bucket_lost_mid_run_completes_locally_then_syncs(
         bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

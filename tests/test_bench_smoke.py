@@ -29,6 +29,7 @@ def test_probes_run_together_and_one_by_one() -> None:
                                                   "db.ok", "moyasar.ok"}
 
 
+@pytest.mark.slow
 def test_a_hung_service_is_reported_not_passed() -> None:
     figure = triage.hang_bound(repeats=1, timeout=0.5)
     for service, outcome in figure.detail["per_service"].items():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from runbook.checks import health
 from runbook.clients.transport import Timeouts, client, get_once, request
 from runbook.core.config import load_config, parse_config
@@ -90,6 +92,7 @@ def test_an_ordinary_answer_still_reads_whole() -> None:
     assert kind == "" and response is not None and response.status_code == 200
 
 
+@pytest.mark.slow
 def test_the_rollback_notebooks_health_checks_are_bounded(runs_dir: Path) -> None:
     """The notebook's before and after /healthz checks, against a /healthz that drips: the
     whole confirmed run stays within a few deadlines, not minutes."""

@@ -24,6 +24,9 @@ from runbook.drill.run import run_drill
 from runbook.drill.target import simulated_target
 from runbook.host.runner import run_notebook
 
+# The browser aside, the slowest end-to-end test: every drill scenario, every notebook.
+pytestmark = pytest.mark.slow
+
 MAX_NOTEBOOK_BYTES = 1_000_000
 
 

@@ -13,13 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pg_fixtures import (  # noqa: F401 - fixtures register by import
-    PgApp,
-    SilentListener,
-    StartingUpServer,
-    pg_app_fixture,
-    postgres_fixture,
-)
+from pg_fixtures import PgApp, SilentListener, StartingUpServer
 from runbook.clients import dburl
 from runbook.clients.transport import Timeouts
 from runbook.core.config import Config, parse_config

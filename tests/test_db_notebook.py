@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT, all_bytes_under, run_cli
-from pg_fixtures import PgApp, pg_app_fixture, postgres_fixture  # noqa: F401 - fixtures
+from pg_fixtures import PgApp
 from runbook.clients.dburl import parse
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill
@@ -97,6 +97,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, DatabaseHandles]:
     ("db-refused", {"db.refused", "db.service_down"}),
     ("db-auth", {"db.auth_failed", "db.url_mismatch"}),
 ])
+@pytest.mark.slow
 def test_drill_names_the_fault(name: str, failing: set[str], runs_dir: Path,
                                captured: dict[str, DatabaseHandles]) -> None:
     result = run_drill(name, runs_dir)
@@ -121,6 +122,7 @@ def test_drill_names_the_fault(name: str, failing: set[str], runs_dir: Path,
         assert action["result"].startswith("not done: not needed")
 
 
+@pytest.mark.slow
 def test_cli_drill_db_refused(runs_dir: Path) -> None:
     result = run_cli("drill", "db-refused")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import all_bytes_under, run_cli
 
 
@@ -12,6 +14,7 @@ def records(runs: Path) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(p.read_text()) for p in runs.glob("*/*/record.json")]
 
 
+@pytest.mark.slow
 def test_drill_outage_diagnoses_a_sev1(runs_dir: Path) -> None:
     canary = "canary-in-env-0e5d1c9a"
     result = run_cli("drill", "outage", env={"RAILWAY_TOKEN": canary, "DATABASE_URL":
@@ -27,6 +30,7 @@ def test_drill_outage_diagnoses_a_sev1(runs_dir: Path) -> None:
     assert canary not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_drill_healthy_has_no_severity(runs_dir: Path) -> None:
     result = run_cli("drill", "healthy")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,6 +10,7 @@ import pytest
 from conftest import run_cli
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["healthy-minimal", "wrong-app", "db-hang",
                                       "deploy-sleeping"])
 def test_scenario_exits_0(runs_dir: Path, scenario: str) -> None:

@@ -64,6 +64,7 @@ def test_runner_killed_with_sigkill_shows_as_interrupted(tmp_path: Path, runs_di
     assert "doomed" in listing.stdout
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_runs_into_one_incident(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "quick", "pass", parameters='incident_id: str = ""  # x\n')
@@ -122,6 +123,7 @@ def test_full_disk_is_refused_before_the_kernel_starts(tmp_path: Path) -> None:
         shutil.disk_usage = original
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tamper", ["edit", "remove", "insert"])
 def test_verify_names_the_tampered_record(tmp_path: Path, runs_dir: Path, tamper: str) -> None:
     config = write_config(tmp_path)

@@ -177,6 +177,7 @@ def test_not_configured(tmp_path: Path) -> None:
 
 # -- the notebook, headless, as `runbook drill` runs it ------------------------------------
 
+@pytest.mark.slow
 def test_notebook_dry_run_then_confirmed_twice(runs_dir: Path) -> None:
     with simulated_target(runs_dir, probe_timeout=1.0) as target:
         # Each status outlasts two polls, so the wait sees every one even on a busy machine.

@@ -17,6 +17,7 @@ from runbook.core.config import load_config
 from runbook.host.runner import describe, run_notebook
 
 
+@pytest.mark.slow
 def test_the_deadline_banner_names_the_cell(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "slow", "print('fast one')",

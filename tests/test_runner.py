@@ -126,6 +126,7 @@ def test_secrets_never_reach_the_archive(tmp_path: Path, runs_dir: Path) -> None
     assert b"[redacted:TEST_RAILWAY_TOKEN]" in archived
 
 
+@pytest.mark.slow
 def test_deadline_bounds_the_whole_run(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "hang", "print('started')", "import time\ntime.sleep(300)")

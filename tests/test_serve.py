@@ -1,5 +1,6 @@
-"""`runbook serve` against a real uvicorn on 127.0.0.1: authentication, parsing, the storm,
-the bounded queue, failed and timed-out runs, recovery, SIGTERM, the access log, the schedule."""
+"""`runbook serve`: authentication, parsing, the storm, the bounded queue, failed and timed-out
+runs, recovery, the schedule (its app in-process, its runs real `runbook run` processes); and
+as a real process on 127.0.0.1 for SIGTERM and a restart, the access log, a missing token."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from conftest import incident_events
 from runbook.archive import record as records
@@ -22,14 +24,15 @@ from runbook.host.serve.slack import post_to_slack
 from runbook.incident.log import IncidentLog
 from runbook.sections.postmortem.history import load_history
 from serve_fixtures import (
-    SENTRY_SECRET,
     TOKEN,
     client,
     config_text,
     down_alert,
     notebooks,
     sentry_headers,
+    serve_env,
     serving,
+    serving_process,
     start_serve,
     wait_for,
 )
@@ -52,63 +55,60 @@ def _runs(runs: Path, incident: str) -> list[records.RunRow]:
     return records.list_runs(records.Archive(runs), incident)
 
 
-def _post_alert(url: str, **extra: str) -> httpx.Response:
-    with client() as http:
-        return http.post(url + "/alerts/uptimerobot", params={"token": TOKEN, **down_alert(),
-                                                               **extra})
+def _post_alert(http: httpx.Client | TestClient, **extra: str) -> httpx.Response:
+    return http.post("/alerts/uptimerobot", params={"token": TOKEN, **down_alert(), **extra})
 
 
 def test_missing_or_wrong_credentials_get_401_and_nothing_is_stored(
         tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path) as (serve, slack), client() as http:
-        assert http.post(serve.url + "/alerts/uptimerobot", params=down_alert()
+    with serving(tmp_path) as (http, slack):
+        assert http.post("/alerts/uptimerobot", params=down_alert()
                          ).status_code == 401
-        assert http.post(serve.url + "/alerts/uptimerobot",
+        assert http.post("/alerts/uptimerobot",
                          params={"token": "wrong-" + TOKEN, **down_alert()}).status_code == 401
-        assert http.post(serve.url + "/alerts/uptimerobot/not-the-token",
+        assert http.post("/alerts/uptimerobot/not-the-token",
                          params=down_alert()).status_code == 401
-        assert http.post(serve.url + "/alerts/railway", json={"type": "DEPLOY"}
+        assert http.post("/alerts/railway", json={"type": "DEPLOY"}
                          ).status_code == 401
         body = json.dumps(EVENT_ALERT).encode()
         bad = sentry_headers(body, secret="not-the-secret")
-        assert http.post(serve.url + "/alerts/sentry", content=body, headers=bad
+        assert http.post("/alerts/sentry", content=body, headers=bad
                          ).status_code == 401
         unsigned = {k: v for k, v in bad.items() if k != "Sentry-Hook-Signature"}
-        assert http.post(serve.url + "/alerts/sentry", content=body, headers=unsigned
+        assert http.post("/alerts/sentry", content=body, headers=unsigned
                          ).status_code == 401
-        health = http.get(serve.url + "/healthz").json()
+        health = http.get("/healthz").json()
     assert health["counters"]["alerts"] == 0
     assert _incidents(runs_dir) == []
     assert slack.state.posted == []
 
 
 def test_malformed_bodies_get_400(tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path) as (serve, _), client() as http:
-        assert _post_alert(serve.url, alertType="9").status_code == 400
-        assert http.post(serve.url + "/alerts/uptimerobot", params={"token": TOKEN},
+    with serving(tmp_path) as (http, _):
+        assert _post_alert(http, alertType="9").status_code == 400
+        assert http.post("/alerts/uptimerobot", params={"token": TOKEN},
                          content=b"{not json", headers={"Content-Type": "application/json"}
                          ).status_code == 400
-        assert http.post(serve.url + f"/alerts/railway/{TOKEN}", content=b"[1, 2]",
+        assert http.post(f"/alerts/railway/{TOKEN}", content=b"[1, 2]",
                          headers={"Content-Type": "application/json"}).status_code == 400
         body = b'{"action": "triggered", "data": {}}'
-        assert http.post(serve.url + "/alerts/sentry", content=body,
+        assert http.post("/alerts/sentry", content=body,
                          headers=sentry_headers(body)).status_code == 400
     assert _incidents(runs_dir) == []
 
 
 def test_a_storm_gives_one_run_and_one_slack_message(tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path) as (serve, slack):
-        first = _post_alert(serve.url)
+    with serving(tmp_path) as (http, slack):
+        first = _post_alert(http)
         assert first.status_code == 202 and first.json()["outcome"] == "queued"
         incident = first.json()["incident"]
         with ThreadPoolExecutor(max_workers=16) as pool:
-            answers = list(pool.map(lambda _: _post_alert(serve.url), range(200)))
+            answers = list(pool.map(lambda _: _post_alert(http), range(200)))
         assert {a.status_code for a in answers} == {202}
         assert {a.json()["incident"] for a in answers} == {incident}
         assert wait_for(lambda: slack.state.posted, 90)
         assert wait_for(lambda: all(r.status != "running" for r in _runs(runs_dir, incident)))
-        with client() as http:
-            health = http.get(serve.url + "/healthz").json()
+        health = http.get("/healthz").json()
     assert len(_runs(runs_dir, incident)) == 1
     assert len(slack.state.posted) == 1
     text = slack.state.posted[0].payload["text"]
@@ -126,18 +126,18 @@ def test_a_storm_gives_one_run_and_one_slack_message(tmp_path: Path, runs_dir: P
 
 
 def test_a_full_queue_answers_503_and_stores_nothing(tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path, sleep=6, queue_size=1) as (serve, _), client() as http:
-        assert _post_alert(serve.url).status_code == 202        # taken: in flight
-        assert wait_for(lambda: http.get(serve.url + "/healthz").json()["runs_in_flight"] == 1)
+    with serving(tmp_path, sleep=6, queue_size=1) as (http, _):
+        assert _post_alert(http).status_code == 202        # taken: in flight
+        assert wait_for(lambda: http.get("/healthz").json()["runs_in_flight"] == 1)
         body = json.dumps(EVENT_ALERT).encode()
-        queued = http.post(serve.url + "/alerts/sentry", content=body,
+        queued = http.post("/alerts/sentry", content=body,
                            headers=sentry_headers(body))
         assert queued.status_code == 202 and queued.json()["notebook"] == "error_spike"
         failed_deploy = {"type": "Deployment.failed", "details": {"status": "FAILED"},
                          "resource": {"service": {"id": "s1", "name": "dealix"},
                                       "deployment": {"id": "d1"}},
                          "timestamp": "2026-11-27T09:00:00.000Z"}
-        refused = http.post(serve.url + "/alerts/railway", params={"token": TOKEN},
+        refused = http.post("/alerts/railway", params={"token": TOKEN},
                             json=failed_deploy)
         assert refused.status_code == 503
         assert refused.headers["Retry-After"]
@@ -147,8 +147,8 @@ def test_a_full_queue_answers_503_and_stores_nothing(tmp_path: Path, runs_dir: P
 
 
 def test_a_failed_run_is_still_reported(tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path, fail=True) as (serve, slack):
-        incident = _post_alert(serve.url).json()["incident"]
+    with serving(tmp_path, fail=True) as (http, slack):
+        incident = _post_alert(http).json()["incident"]
         assert wait_for(lambda: slack.state.posted, 90)
     text = slack.state.posted[0].payload["text"]
     assert "RUN FAILED" in text and "the probe broke" in text
@@ -156,9 +156,10 @@ def test_a_failed_run_is_still_reported(tmp_path: Path, runs_dir: Path) -> None:
     assert [r.status for r in _runs(runs_dir, incident)] == ["failed"]
 
 
+@pytest.mark.slow
 def test_a_run_past_its_deadline_is_reported_timed_out(tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path, sleep=60, run_deadline_seconds=4.0) as (serve, slack):
-        incident = _post_alert(serve.url).json()["incident"]
+    with serving(tmp_path, sleep=60, run_deadline_seconds=4.0) as (http, slack):
+        incident = _post_alert(http).json()["incident"]
         assert wait_for(lambda: slack.state.posted, 90)
     assert "TIMED OUT" in slack.state.posted[0].payload["text"]
     assert [r.status for r in _runs(runs_dir, incident)] == ["timed_out"]
@@ -166,16 +167,16 @@ def test_a_run_past_its_deadline_is_reported_timed_out(tmp_path: Path, runs_dir:
 
 def test_an_up_alert_is_kept_and_closes_nothing_while_health_fails(
         tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path) as (serve, slack):
-        incident = _post_alert(serve.url).json()["incident"]
+    with serving(tmp_path) as (http, slack):
+        incident = _post_alert(http).json()["incident"]
         assert wait_for(lambda: slack.state.posted, 90)
-        up = _post_alert(serve.url, alertType="2", alertDuration="240")
+        up = _post_alert(http, alertType="2", alertDuration="240")
         assert up.json() == {**up.json(), "outcome": "recovered", "incident": incident}
         log = IncidentLog(records.Archive(runs_dir), incident)
         # /healthz (a closed port in this config) does not pass: the incident stays open,
         # and the monitor's next down alert joins it.
         assert wait_for(lambda: any(e.kind == "check.observed" for e in log.events()), 30)
-        again = _post_alert(serve.url).json()
+        again = _post_alert(http).json()
         assert again["incident"] == incident
     assert [e["event"] for e in incident_events(records.Archive(runs_dir), incident)] == \
         ["alert", "recovered", "alert"]
@@ -185,17 +186,17 @@ def test_an_up_alert_is_kept_and_closes_nothing_while_health_fails(
     assert history.detected is not None and history.started <= history.detected
 
 
+@pytest.mark.slow
 def test_sigterm_aborts_the_run_in_flight_and_a_restart_resumes_it(
         tmp_path: Path, runs_dir: Path) -> None:
     slack = FakeSlack()
     with LoopbackServer(slack) as server:
         config = tmp_path / "runbook.toml"
         config.write_text(config_text())
-        env = {"TEST_SERVE_TOKEN": TOKEN, "TEST_SENTRY_SECRET": SENTRY_SECRET,
-               "TEST_SLACK_WEBHOOK_URL": server.url + slack.path,
-               "RUNBOOK_NOTEBOOKS": str(notebooks(tmp_path / "notebooks", sleep=120))}
+        env = serve_env(tmp_path, server.url + slack.path, sleep=120)
         serve = start_serve(config, env)
-        incident = _post_alert(serve.url).json()["incident"]
+        with client(serve.url) as http:
+            incident = _post_alert(http).json()["incident"]
         assert wait_for(lambda: any(r.status == "running" for r in _runs(runs_dir, incident)))
         assert wait_for(lambda: "rb.report" in (_notebook(runs_dir, incident) or ""), 60)
         assert serve.stop() == 0
@@ -218,11 +219,11 @@ def _notebook(runs: Path, incident: str) -> str | None:
 
 
 def test_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
-    with serving(tmp_path) as (serve, _), client() as http:
-        assert _post_alert(serve.url).status_code == 202
-        assert http.post(serve.url + f"/alerts/uptimerobot/{TOKEN}", params=down_alert()
+    with serving_process(tmp_path) as (serve, _), client(serve.url) as http:
+        assert _post_alert(http).status_code == 202
+        assert http.post(f"/alerts/uptimerobot/{TOKEN}", params=down_alert()
                          ).status_code == 202
-        assert http.post(serve.url + "/alerts/uptimerobot",
+        assert http.post("/alerts/uptimerobot",
                          params={"token": TOKEN + "x", **down_alert()}).status_code == 401
     serve.stop()
     output = serve.text()
@@ -233,9 +234,9 @@ def test_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
 
 def test_a_rate_limited_slack_post_is_retried_until_it_gets_through(
         tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path, slack_attempts=3) as (serve, slack):
+    with serving(tmp_path, slack_attempts=3) as (http, slack):
         slack.state.rate_limited, slack.state.retry_after = 2, 30   # longer than comms waits
-        incident = _post_alert(serve.url).json()["incident"]
+        incident = _post_alert(http).json()["incident"]
         assert wait_for(lambda: slack.state.posted, 90)    # the third attempt got through
     notices = [e for e in incident_events(records.Archive(runs_dir), incident)
                if e["event"] == "notice"]
@@ -262,9 +263,9 @@ def test_post_to_slack_retries_with_backoff_and_gives_up_on_a_removed_webhook(
 
 
 def test_a_removed_webhook_is_recorded_in_the_incident(tmp_path: Path, runs_dir: Path) -> None:
-    with serving(tmp_path) as (serve, slack):
+    with serving(tmp_path) as (http, slack):
         slack.state.fault = "no_service"
-        incident = _post_alert(serve.url).json()["incident"]
+        incident = _post_alert(http).json()["incident"]
         assert wait_for(lambda: any(e["event"] == "notice" for e in incident_events(
             records.Archive(runs_dir), incident)), 90)
     notice = next(e for e in incident_events(records.Archive(runs_dir), incident)

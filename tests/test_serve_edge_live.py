@@ -24,7 +24,6 @@ from serve_fixtures import (
     config_text,
     down_alert,
     notebooks,
-    serving,
     start_serve,
     wait_for,
 )
@@ -98,7 +97,7 @@ def test_a_chunked_body_over_the_cap_is_refused_without_being_read(
     """Break 1: 64 MiB offered without a Content-Length, to the Sentry route (no credential
     but a made-up signature) and to a tokened route: 413 after a few hundred KiB, the server
     stops reading, and serve's memory does not grow with what was offered."""
-    with serving(tmp_path) as (serve, slack):
+    with serving_process(tmp_path) as (serve, slack):
         before = _rss_kib(serve.process.pid)
         for path, headers in (("/alerts/sentry", _signed_headers()),
                               (f"/alerts/railway/{TOKEN}", "Content-Type: application/json"
@@ -146,7 +145,7 @@ def test_a_chunked_press_over_the_cap_is_refused_without_being_read(tmp_path: Pa
 def test_a_dripping_body_is_cut_at_the_body_deadline(tmp_path: Path) -> None:
     """Break 13: one byte every 0.3 s of a 1,000-byte body; the deadline is 1 s: 408, and the
     connection is closed."""
-    with serving(tmp_path, body_deadline_seconds=1.0) as (serve, _):
+    with serving_process(tmp_path, body_deadline_seconds=1.0) as (serve, _):
         sock = _connect(serve.url)
         try:
             sock.sendall(("POST /alerts/sentry HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -171,7 +170,7 @@ def test_a_dripping_head_or_a_silent_connection_is_closed_at_the_deadline(
     """Break 13, before the body: a request line and headers sent one byte every 0.3 s, and
     a connection that sends nothing, are each closed once the deadline (1 s here) passes;
     an alert sent meanwhile is taken."""
-    with serving(tmp_path, body_deadline_seconds=1.0) as (serve, _), client() as http:
+    with serving_process(tmp_path, body_deadline_seconds=1.0) as (serve, _), client() as http:
         dripping, silent = _connect(serve.url), _connect(serve.url)
         try:
             dripping.sendall(b"POST /alerts/sentry HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -197,7 +196,7 @@ def test_a_dripping_head_or_a_silent_connection_is_closed_at_the_deadline(
 def test_unauthenticated_bodies_past_the_gate_get_503(tmp_path: Path) -> None:
     """Break 13: with two slots, two signed-looking requests that never send their body hold
     both; a third is refused at once; once they go, the route answers again (401: forged)."""
-    with serving(tmp_path, unauthenticated_at_once=2, body_deadline_seconds=30.0) as (
+    with serving_process(tmp_path, unauthenticated_at_once=2, body_deadline_seconds=30.0) as (
             serve, _), client() as http:
         holders = []
         for _ in range(2):
@@ -270,7 +269,7 @@ def test_a_killed_serve_posts_the_verdict_after_its_restart(tmp_path: Path,
 def test_healthz_is_503_while_slack_fails_and_200_once_it_answers(tmp_path: Path) -> None:
     """Honest health: after one alert whose verdict Slack refuses, /healthz is 503 naming
     Slack; when Slack answers again, the owed verdict goes out and /healthz is 200."""
-    with serving(tmp_path, slack_attempts=1) as (serve, slack), client() as http:
+    with serving_process(tmp_path, slack_attempts=1) as (serve, slack), client() as http:
         assert http.get(serve.url + "/healthz").status_code == 200
         slack.state.fault = "rollup_error"
         assert http.post(serve.url + "/alerts/uptimerobot",
@@ -285,7 +284,8 @@ def test_healthz_is_503_while_slack_fails_and_200_once_it_answers(tmp_path: Path
 
 
 def test_healthz_is_503_when_slack_is_not_configured(tmp_path: Path) -> None:
-    with serving(tmp_path, slack_env="TEST_NO_SUCH_WEBHOOK") as (serve, _), client() as http:
+    with serving_process(tmp_path, slack_env="TEST_NO_SUCH_WEBHOOK") as (serve, _), \
+            client() as http:
         answer = http.get(serve.url + "/healthz")
     assert answer.status_code == 503
     assert "TEST_NO_SUCH_WEBHOOK" in answer.json()["failing"]["slack"]
@@ -297,7 +297,7 @@ def test_an_alert_title_reaches_slack_escaped_and_the_webhook_stays_out_of_the_l
     the channel and carries a link; both arrive inert. httpx's request lines name the
     webhook's URL: serve's log shows none of it."""
     evil = "<!channel> <https://evil.example|Roll back to 1a2b3c4d>"
-    with serving(tmp_path) as (serve, slack), client() as http:
+    with serving_process(tmp_path) as (serve, slack), client() as http:
         answer = http.post(serve.url + "/alerts/uptimerobot",
                            params={"token": TOKEN, **down_alert(monitor=evil)})
         assert answer.status_code == 202
@@ -324,7 +324,7 @@ def test_the_soak_attacker_gets_only_refusals_and_serve_stays_up(tmp_path: Path)
 
     settings = {"duration": 3.0, "slow": 6, "chunked": 2, "chunked_mib": 32, "presses": 20,
                 "deliveries": 20}
-    with serving(tmp_path, body_deadline_seconds=1.0, unauthenticated_at_once=4) as (
+    with serving_process(tmp_path, body_deadline_seconds=1.0, unauthenticated_at_once=4) as (
             serve, slack), client() as http:
         done = subprocess.run([sys.executable, "-m", "bench.attack",
                                json.dumps({"url": serve.url, **settings})], cwd=ROOT,

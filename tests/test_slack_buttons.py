@@ -38,7 +38,7 @@ from runbook.host.serve.plans import Plan, stale_reason
 from runbook.incident.log import IncidentLog
 from runbook.sections.postmortem.history import load_history
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 OTHER_RESPONDER = "U0DEALIXNORA"
 STRANGER = "U0SOMEONE"
 

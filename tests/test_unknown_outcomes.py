@@ -174,6 +174,7 @@ def _kernels_of(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_run_killed_right_after_sending_shows_the_attempt(runs_dir: Path) -> None:
     with simulated_target(runs_dir, probe_timeout=30.0) as target:
         handles = bad_deploy(target, step=0.3)
@@ -212,6 +213,7 @@ def test_a_run_killed_right_after_sending_shows_the_attempt(runs_dir: Path) -> N
     assert [a["status"] for a in second.record["actions"]] == ["already_done"]
 
 
+@pytest.mark.slow
 def test_a_runner_killed_with_its_kernel_leaves_the_intent(runs_dir: Path) -> None:
     import subprocess
 

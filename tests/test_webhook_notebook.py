@@ -64,6 +64,7 @@ def test_notebook_is_generated_thin_and_clean(tmp_path: Path) -> None:
     ("webhook-401-whitespace", "webhook.secret_whitespace", (DASHBOARD_COPY + "\n",
                                                              DASHBOARD_COPY)),
 ])
+@pytest.mark.slow
 def test_drill_diagnoses_and_keeps_the_secrets_out(
         scenario: str, code: str, values: tuple[str, str], runs_dir: Path,
         monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +90,7 @@ def test_drill_diagnoses_and_keeps_the_secrets_out(
     assert_absent(list(values), all_bytes_under(runs_dir), out + err)
 
 
+@pytest.mark.slow
 def test_confirmed_run_fixes_the_secret(runs_dir: Path) -> None:
     with simulated_target(runs_dir) as target:
         webhook_rejecting(target, APP_COPY, DASHBOARD_COPY)

@@ -235,6 +235,7 @@ def test_banner_counts_down_and_says_overdue(tmp_path: Path) -> None:
     assert top.state(rb.incident_started)["time_left"] == "15m 00s left"
 
 
+@pytest.mark.slow
 def test_headless_banner_at_the_top_shows_the_final_sev(tmp_path: Path) -> None:
     """papermill: the banner displayed before the probes ends up showing their outcome."""
     config = write_config(tmp_path)

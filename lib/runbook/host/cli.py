@@ -17,11 +17,6 @@ from runbook.core.environ import environment_with
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.redaction import registry
 
-# jsonschema (under nbformat) imports rfc3987_syntax when it is installed, which builds ~35
-# Earley parsers at import: a second of every command's start, for the `iri` format that no
-# notebook schema uses. Without it, jsonschema skips that one format check.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
 COMMANDS = ["run", "drill", "runs", "verify", "incident", "postmortem", "due", "lab", "archive",
             "serve", "sync"]
 

@@ -13,11 +13,13 @@ import asyncio
 import logging
 import signal
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 
 from runbook.archive.location import open_archive, runs_dir
 from runbook.archive.staged import StagedStore
@@ -89,9 +91,21 @@ def press_desk(config: Config, book: IncidentBook, app_bot: SlackApp | None
     return PressDesk(config, book, app_bot, secret, child_environment(config))
 
 
-def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
+@dataclass(frozen=True)
+class Service:
+    """What `runbook serve` serves: the ASGI app (its lifespan starts and stops the dispatcher,
+    the press desk and the scheduler), the token to keep out of the access log, and where the
+    archive is."""
+
+    app: Starlette
+    token: str
+    archive: str
+
+
+def build_service(config: Config) -> Service:
+    """Everything but the socket and uvicorn: the command serves this app, the tests drive it
+    in-process (Starlette's TestClient)."""
     settings = config.serve or ServeConfig()
-    logs.configure(logging.INFO)
     if settings.body_deadline_seconds <= 0 or settings.unauthenticated_at_once < 1:
         raise BadInput("[serve] body_deadline_seconds must be above 0 and "
                        "unauthenticated_at_once at least 1")
@@ -153,16 +167,23 @@ def run_service(config: Config, host: str | None = None, port: int | None = None
                                desk, slack_status, scheduler_problem,
                                settings.body_deadline_seconds,
                                Gate(settings.unauthenticated_at_once)))
+    return Service(app, token, book.where)
+
+
+def run_service(config: Config, host: str | None = None, port: int | None = None) -> int:
+    settings = config.serve or ServeConfig()
+    logs.configure(logging.INFO)
+    service = build_service(config)
     sock = bind(host or settings.host, settings.port if port is None else port)
     server = uvicorn.Server(uvicorn.Config(
-        app, log_level="info", access_log=True, lifespan="on", timeout_graceful_shutdown=10,
-        http=with_head_deadline(settings.body_deadline_seconds)))
+        service.app, log_level="info", access_log=True, lifespan="on",
+        timeout_graceful_shutdown=10, http=with_head_deadline(settings.body_deadline_seconds)))
     # After uvicorn.Config: it (re)configures its loggers and their handlers.
-    redact_access_log(token)
+    redact_access_log(service.token)
     logs.redact_handlers()
     bound_host, bound_port = sock.getsockname()[:2]
     print(f"runbook serve: listening on http://{bound_host}:{bound_port} "
-          f"(archive {book.where})", flush=True)
+          f"(archive {service.archive})", flush=True)
     stopped_by: list[str] = []
 
     def note(signum: int, frame: FrameType | None) -> None:

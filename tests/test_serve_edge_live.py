@@ -24,6 +24,7 @@ from serve_fixtures import (
     config_text,
     down_alert,
     notebooks,
+    serving_process,
     start_serve,
     wait_for,
 )

@@ -64,7 +64,9 @@ DYNAMIC: dict[tuple[str, str], Callable[[Scan], set[str]]] = {
     ("runbook.sections.db_refused.stages._verdict", "exc.rule.code"): libpq_codes,
     ("runbook.sections.sev1_response.check_db_connection", "cause.code"): libpq_codes,
     ("runbook.sections.kit.actions._execute", "action.name"): action_names,
-    ("runbook.sections.kit.actions._guarded", "f'{action.name}.unknown'"):
+    # the planned action again, refused because its value changed: its name is an action's
+    ("runbook.sections.db_refused.action.changed_since_plan", "action.name"): action_names,
+    ("runbook.sections.kit.actions._decide", "f'{action.name}.unknown'"):
         lambda scan: {f"{name}.unknown" for name in action_names(scan)},
     ("runbook.sections.kit.actions._unknown", "f'{action.name}.unknown'"):
         lambda scan: {f"{name}.unknown" for name in action_names(scan)},

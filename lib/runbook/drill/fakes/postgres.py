@@ -265,6 +265,11 @@ class PostgresController:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(name), sql.Identifier(owner)))
 
+    def drop_database(self, name: str) -> None:
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
     def create_app(self, role: str, dbname: str, password: str | None = None) -> str:
         """A login role owning its database, as Railway's Postgres gives an app; its URL."""
         password = password or secrets.token_urlsafe(18)

@@ -4,6 +4,7 @@
     python3 bootstrap.py drill outage     # any `runbook …` command
     python3 bootstrap.py test             # ruff, mypy, then the whole pytest suite
     python3 bootstrap.py bench            # the benchmarks, writing bench/results.json
+    python3 bootstrap.py mutate           # mutation testing of the safety rules (tools/mutate.py)
 
 Needs only Python 3.11+. The install is redone when requirements.txt or pyproject.toml change.
 """
@@ -68,6 +69,9 @@ def run(argv: list[str]) -> int:
     if argv[0] == "bench":
         return subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "run.py"), *argv[1:]],
                               env=env).returncode
+    if argv[0] == "mutate":  # not part of `test` nor of CI: it takes tens of minutes
+        return subprocess.run([str(BIN / "python"), str(ROOT / "tools" / "mutate.py"),
+                               *argv[1:]], env=env, cwd=ROOT).returncode
     return subprocess.run([str(BIN / "runbook"), *argv], env=env).returncode
 
 

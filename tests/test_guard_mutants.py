@@ -75,14 +75,16 @@ def test_attempts_fold_intent_outcome_and_reconciliation(tmp_path: Path) -> None
                  base(attempt="a1", status="failed", result="no"),
                  base(status="succeeded", result="old ledger line"),
                  base(attempt="a2", phase="reconciled", status="succeeded"),
-                 base(attempt="a3", phase="intent", target="db"))
+                 base(attempt="a3", phase="intent", target="db"),
+                 base(attempt="a4", phase="intent", name="other.thing"))
     folded = actions.attempts(rb, "test.thing", "svc")
     assert [(a["attempt"], a["status"]) for a in folded] == [
         ("a1", "failed"), ("a2", "succeeded"), ("line-3", "succeeded")]
     assert folded[0]["plan"] == "p" and folded[0]["result"] == "no"
     only_intent = actions.attempts(rb, "test.thing", "db")
     assert only_intent[0]["status"] == actions.UNKNOWN
-    assert "it may have been done" in only_intent[0]["result"]
+    assert only_intent[0]["result"] == ("the run stopped after the call was sent and before "
+                                        "its outcome was written: it may have been done")
 
 
 def test_unresolved_is_unknown_unless_a_later_attempt_acted_despite_it(tmp_path: Path) -> None:
@@ -91,6 +93,27 @@ def test_unresolved_is_unknown_unless_a_later_attempt_acted_despite_it(tmp_path:
                  base(attempt="a3", phase="intent"), base(attempt="a3", status="unknown"),
                  base(attempt="a4", status="failed", despite_unknown=["a2"]))
     assert [a["attempt"] for a in actions.unresolved(rb, "test.thing", "svc")] == ["a1", "a3"]
+
+
+def test_another_action_or_target_neither_blocks_nor_counts(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    write_ledger(rb, base(attempt="o1", phase="intent", name="other.thing"),
+                 base(attempt="o2", name="other.thing", status="succeeded"),
+                 base(attempt="d1", phase="intent", target="db"),
+                 base(attempt="d2", target="db", status="succeeded"))
+    assert actions.unresolved(rb, "test.thing", "svc") == []
+    assert [a["attempt"] for a in actions.unresolved(rb, "other.thing", "svc")] == ["o1"]
+    calls = Calls()
+    dry = actions.run(rb, thing(calls))
+    assert dry.unknown == [] and dry.earlier is None
+    result = actions.run(rb, thing(calls), confirm=True)
+    assert result.status == actions.SUCCEEDED and calls.count == 1
+
+
+def test_an_intent_line_without_an_id_is_still_an_unknown_attempt(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    write_ledger(rb, base(phase="intent"))
+    assert [a["attempt"] for a in actions.unresolved(rb, "test.thing", "svc")] == ["line-0"]
 
 
 def test_the_first_success_is_the_one_reported(tmp_path: Path) -> None:
@@ -135,6 +158,7 @@ def test_a_failure_is_ledgered_and_not_taken_for_done(tmp_path: Path) -> None:
     assert actions.run(rb, thing(calls), confirm=True).status == actions.SUCCEEDED
     again = actions.run(rb, thing(calls), confirm=True)
     assert again.status == actions.ALREADY_DONE and calls.count == 2
+    assert again.actor == actions.actor_of(rb) and again.dry_run is False
     assert again.earlier is not None and again.earlier["status"] == actions.SUCCEEDED
     assert rb.actions[-1]["status"] == actions.ALREADY_DONE
 
@@ -149,6 +173,8 @@ def test_each_attempt_claims_the_next_number_once(tmp_path: Path) -> None:
         claim = rb.archive.read_json(key)
         assert claim is not None and claim["attempt"] == attempt
         assert claim["run"] == rb.run.name and claim["name"] == "test.thing"
+        assert claim["holder"] == actions.holder_identity(rb) and claim["target"] == "svc"
+        assert claim["at"].endswith("Z")
     third = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", 3)
     assert rb.archive.read_json(third) is None
 
@@ -160,8 +186,12 @@ def test_a_claim_without_a_ledger_line_is_refused_naming_who(tmp_path: Path) -> 
     calls = Calls()
     with pytest.raises(ActionRefused) as refused:
         actions.run(rb, thing(calls), confirm=True)
-    assert "already started by lina@laptop at T1" in str(refused.value)
-    assert "act_despite_unknown=True" in str(refused.value)
+    assert str(refused.value) == (
+        "test.thing on svc was already started by lina@laptop at T1 and its outcome is not "
+        "recorded yet: check the target before trying again (to act anyway: "
+        "act_despite_unknown=True)")
+    with pytest.raises(ActionRefused):
+        actions.claim_attempt(rb, thing(Calls()), "me")
     assert calls.count == 0 and rb.actions[-1]["status"] == actions.REFUSED
     forced = actions.run(rb, thing(calls), confirm=True, act_despite_unknown=True)
     assert forced.status == actions.SUCCEEDED and calls.count == 1
@@ -242,6 +272,14 @@ def test_an_unknown_attempt_is_reconciled_before_acting_again(tmp_path: Path) ->
     assert reconciled["phase"] == "reconciled" and reconciled["status"] == actions.SUCCEEDED
     assert reconciled["attempt"] == first.attempt
     assert reconciled["result"] == "reconciled: the deployment is live"
+    intent = ledger_lines(rb)[0]
+    assert reconciled["outcome"] == "done" and reconciled["attempted_at"] == intent["at"]
+    assert reconciled["holder"] == actions.holder_identity(rb)
+    assert reconciled["actor"] == actions.actor_of(rb) and reconciled["run"] == rb.run.name
+    assert result.dry_run is False and result.actor == actions.actor_of(rb)
+    assert result.earlier is not None and result.earlier["at"] == intent["at"]
+    assert result.earlier["holder"] == intent["holder"]
+    assert result.steps[-1]["at"] == reconciled["at"]
     assert actions.succeeded_before(rb, "test.thing", "svc") is not None
     assert actions.run(rb, thing(calls), confirm=True).status == actions.ALREADY_DONE
 
@@ -255,7 +293,10 @@ def test_still_unknown_is_refused_with_an_error_until_overridden(tmp_path: Path)
     assert still.status == actions.REFUSED and calls.count == 0
     assert still.findings[0].code == "test.thing.unknown"
     assert still.findings[0].status.value == "error"
-    assert "no word" in still.summary and "act_despite_unknown=True" in still.summary
+    assert "no word" in still.summary
+    assert still.summary.endswith("Check the service yourself; to act anyway, run again with "
+                                  "act_despite_unknown=True")
+    assert still.findings[0].evidence["attempts"] == [first.attempt]
     assert still.unknown[0]["attempt"] == first.attempt
     assert rb.actions[-1]["status"] == actions.REFUSED
     assert any(f.code == "test.thing.unknown" for f in rb.findings)

@@ -308,6 +308,8 @@ def test_a_failure_keeps_its_fix() -> None:
                                  "summary": "refused", "evidence": {"port": 5432},
                                  "fix": "fix DATABASE_URL"}
     assert "fix" not in passed("db.ok", "fine").to_dict()
+    assert failed("db.refused", "refused").fix == ""
+    assert "fix" not in failed("db.refused", "refused").to_dict()
 
 
 def test_a_record_without_the_optional_fields_reads_back_empty() -> None:
@@ -347,11 +349,11 @@ def test_a_bug_in_a_check_is_an_error_that_says_so(monkeypatch: pytest.MonkeyPat
     def broken() -> Finding:
         raise KeyError("railway")
 
-    _clock(monkeypatch, 100.0, 102.00049)
+    _clock(monkeypatch, 100.0, 102.25049)
     (finding,) = guarded("deploy.status", broken)
     assert finding.status is Status.ERROR
     assert finding.summary == "the check itself failed: KeyError: 'railway'"
-    assert dict(finding.evidence) == {"error": "KeyError", "seconds": 2.0}
+    assert dict(finding.evidence) == {"error": "KeyError", "seconds": 2.25}
 
 
 def test_a_check_may_return_one_finding_or_several() -> None:
@@ -361,3 +363,21 @@ def test_a_check_may_return_one_finding_or_several() -> None:
     result = guarded("a", lambda: several)
     assert result == several
     assert guarded("a", lambda: []) == []
+
+
+def test_the_table_a_responder_reads(tmp_path: Path) -> None:
+    never = {**PEOPLE[3], "verified": ""}
+    config = _config(tmp_path, PEOPLE[0], never)
+    view = contacts.who_to_call(config, [failed("health.down", ""), failed("api.not_found", ""),
+                                         failed("railway.gone", "")], TODAY)
+    assert "because health.down, api.not_found" in repr(view)
+    assert view._repr_html_() == (
+        "<h4>Who to contact</h4><table><thead><tr><th>who</th><th>issue</th>"
+        "<th>phone</th><th>channel</th><th>why</th></tr></thead><tbody>"
+        '<tr><td><b>Sami</b><br>founder</td><td>backend</td><td><a href="tel:+966 5">+966 5'
+        "</a></td><td>#x</td><td>health.down, api.not_found</td></tr>"
+        "<tr><td><b>Railway support</b><br>hosting</td><td>hosting</td><td></td><td></td>"
+        '<td>railway.gone<br><span style="color:#e8710a">never confirmed: check the details'
+        "</span></td></tr></tbody></table>")
+    nobody = contacts.who_to_call(config, [], TODAY)
+    assert nobody._repr_html_() == "<p>Nobody to call: no finding fails.</p>"

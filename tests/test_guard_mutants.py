@@ -134,7 +134,8 @@ def test_the_intent_is_written_before_the_call_and_the_outcome_after(tmp_path: P
     rb = start_session(tmp_path)
     calls = Calls()
     calls.rb = rb
-    result = actions.run(rb, thing(calls, details={"why": "w"}), confirm=True)
+    result = actions.run(rb, thing(calls, details={"why": "w"}, witness={"deployment": "d1"}),
+                         confirm=True)
     assert result.status == actions.SUCCEEDED and calls.count == 1
     assert [(a["attempt"], a["status"]) for a in calls.ledger_at_call] == [
         (result.attempt, actions.UNKNOWN)]
@@ -144,6 +145,14 @@ def test_the_intent_is_written_before_the_call_and_the_outcome_after(tmp_path: P
     assert intent["attempt"] == outcome["attempt"] == result.attempt
     assert intent["plan"] == "would do the thing" and intent["details"] == {"why": "w"}
     assert "despite_unknown" not in intent and outcome["status"] == actions.SUCCEEDED
+    assert intent["actor"] == actions.actor_of(rb) and intent["run"] == rb.run.name
+    assert intent["witness"] == {"deployment": "d1"}
+    assert len(result.attempt) == 16 and int(result.attempt, 16) >= 0
+    events = [json.loads(line) for line in
+              (rb.run_dir / "events.jsonl").read_text().splitlines()]
+    (said,) = [e for e in events if e.get("type") == "action_intent"]
+    assert said["at"] == intent["at"] and said["intent"]["attempt"] == result.attempt
+    assert "witness" not in said["intent"] and said["intent"]["plan"] == "would do the thing"
     assert outcome["holder"] == intent["holder"] and outcome["run"] == rb.run.name
     assert rb.actions[-1]["status"] == actions.SUCCEEDED and rb.actions[-1]["dry_run"] is False
     assert any(f.code == "test.thing" for f in rb.findings)
@@ -210,6 +219,10 @@ def test_a_claim_with_nothing_said_names_an_unknown_holder(tmp_path: Path) -> No
     forced = actions.run(rb, thing(Calls()), confirm=True, act_despite_unknown=True)
     assert forced.despite_unknown == ["claim 1 by an unknown holder",
                                       "claim 2 by an unknown holder"]
+    assert forced.steps[0]["step"] == (
+        "acting despite the unknown outcome of claim 1 by an unknown holder, claim 2 by an "
+        "unknown holder, as the responder said")
+    assert forced.steps[0]["at"] == ledger_lines(rb)[0]["at"]
 
 
 def test_passing_over_claims_stops_at_the_limit(tmp_path: Path) -> None:
@@ -297,6 +310,7 @@ def test_still_unknown_is_refused_with_an_error_until_overridden(tmp_path: Path)
     assert still.summary.endswith("Check the service yourself; to act anyway, run again with "
                                   "act_despite_unknown=True")
     assert still.findings[0].evidence["attempts"] == [first.attempt]
+    assert still.dry_run is False and still.actor == actions.actor_of(rb)
     assert still.unknown[0]["attempt"] == first.attempt
     assert rb.actions[-1]["status"] == actions.REFUSED
     assert any(f.code == "test.thing.unknown" for f in rb.findings)
@@ -349,6 +363,7 @@ def test_an_unreachable_archive_refuses_a_confirmed_action(tmp_path: Path,
     monkeypatch.setattr(rb.archive.store, "read_lines", unreachable)
     dry = actions.run(rb, thing(calls))
     assert dry.status == actions.DRY_RUN and dry.earlier is None
+    assert dry.actor == actions.actor_of(rb) != ""
     with pytest.raises(ActionRefused) as refused:
         actions.run(rb, thing(calls), confirm=True)
     assert "the bucket does not answer" in str(refused.value) and calls.count == 0

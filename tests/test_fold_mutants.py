@@ -441,3 +441,11 @@ def test_an_action_as_a_view_shows_it() -> None:
          "actor": "sami", "run": "r1", "dry_run": False, "intent_at": clock.iso(at(3)),
          "outcome_at": None}]
     assert ActionState("n", "t", "done").to_dict()["intent_at"] is None
+
+
+def test_missing_optional_fields_read_as_empty() -> None:
+    state = state_of(opened(0), ev("action.intent", 1, name="railway.restart", target="svc"),
+                     ev("finding.observed", 2, code="db.refused", status="fail"), now=3)
+    assert (state.actions[0].attempt, state.actions[0].run) == ("", "")
+    assert state.failing["db.refused"]["summary"] == ""
+    assert state.failing["db.refused"]["evidence"] == {}

@@ -145,9 +145,9 @@ def test_a_quoted_value_is_redacted_without_its_quotes(reg: SecretRegistry) -> N
 def test_a_short_secret_inside_a_longer_base64_blob(reg: SecretRegistry, offset: int) -> None:
     secret = "k3Y?>9z"          # 7 bytes: no whole base64 form can appear inside a blob
     reg.register("KEY", secret)
-    blob = base64.b64encode(b"\x01" * offset + secret.encode() + b"\x02\x03\x04").decode()
+    blob = base64.b64encode(b"\xf7" * offset + secret.encode() + b"\xff\xfe\xfd").decode()
     assert reg.contains_secret(blob) == "KEY", blob
-    urlsafe = base64.urlsafe_b64encode(b"\x01" * offset + secret.encode() + b"\x02").decode()
+    urlsafe = base64.urlsafe_b64encode(b"\xf7" * offset + secret.encode() + b"\xff").decode()
     assert reg.contains_secret(urlsafe) == "KEY", urlsafe
 
 
@@ -322,3 +322,10 @@ def test_keys_lists_and_tuples_are_redacted_and_keep_their_type(reg: SecretRegis
                                     7: [marker("TOKEN"), None],
                                     "n": {"status": marker("TOKEN")}}
     assert reg.redact_obj("Zq7xK9mWp2Lr5t") == marker("TOKEN")
+
+
+def test_a_match_stops_at_the_edges_of_the_text_and_of_the_secret(reg: SecretRegistry) -> None:
+    secret = "Zq7xK9mWp2Lr5tVb"
+    reg.register("KEY", secret)
+    assert reg.redact("b" + secret) == "b" + marker("KEY")           # the char before is kept
+    assert reg.redact(secret[2:] + " and q") == marker("KEY") + " and q"   # no wrap-around

@@ -3,6 +3,7 @@
     python3 bootstrap.py mutate                  # every target in TARGETS, then the score
     python3 bootstrap.py mutate fold redaction   # only the targets whose module names these
     python3 bootstrap.py mutate --list           # the targets and the tests that judge each
+    python3 bootstrap.py mutate --survivors fold # only the last run's survivors, tests anew
 
 mutmut changes one thing at a time in a target (a `<` into `<=`, a constant, a dropped call)
 and runs the fast unit tests mapped to it; a mutant the tests still pass ("survived") is a rule
@@ -94,13 +95,17 @@ def _setup_cfg(target: Target, tests: list[str]) -> str:
             "use_git_change_detection = false\n")
 
 
-def _prepare(target: Target) -> Path:
-    """A fresh folder for one target: lib/ as src/ (mutmut's layout), the tests, the config."""
+def _prepare(target: Target, fresh: bool = True) -> Path:
+    """A folder for one target: lib/ as src/ (mutmut's layout), the tests, the config. Fresh,
+    or (to retry the survivors) the one of the last run with the tests copied anew."""
     work = WORK / target.name
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    (work / "src").symlink_to(ROOT / "lib", target_is_directory=True)
+    if fresh:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        (work / "src").symlink_to(ROOT / "lib", target_is_directory=True)
+    else:
+        shutil.rmtree(work / "tests")
     shutil.copytree(ROOT / "tests", work / "tests",
                     ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
     shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
@@ -171,9 +176,15 @@ class Result:
         return not self.error and self.killed >= GOAL * self.total
 
 
-def run_target(target: Target, children: int, mutmut: str) -> Result:
-    work = _prepare(target)
-    globs = [f"{target.dotted}.x_{f}__mutmut_*" for f in target.functions]
+def run_target(target: Target, children: int, mutmut: str, retry: bool = False) -> Result:
+    """Every mutant of the target, or (`retry`) only the last run's survivors, again."""
+    retry = retry and (WORK / target.name / "survivors.txt").is_file()
+    work = _prepare(target, fresh=not retry)
+    globs = ([f"{target.dotted}.x_{f}__mutmut_*" for f in target.functions] if not retry else
+             [line.split()[1] for line in (work / "survivors.txt").read_text().splitlines()
+              if line.startswith("# ")])
+    if retry and not globs:
+        return Result(target.name, 0, _score(work, target))
     started = time.monotonic()
     with (work / "mutmut.log").open("w") as log:
         code = subprocess.run([mutmut, "run", "--max-children", str(children), *globs],
@@ -189,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("only", nargs="*", help="run only targets whose name contains this")
     parser.add_argument("--list", action="store_true", help="print the targets and exit")
+    parser.add_argument("--survivors", action="store_true",
+                        help="test only the last run's survivors again (after adding tests)")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2,
                         help="mutants tested at once (default: the number of cores)")
     args = parser.parse_args(argv)
@@ -202,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for target in chosen:
         print(f"{target.name}: mutating lib/{target.module} …", flush=True)
-        result = run_target(target, args.children, mutmut)
+        result = run_target(target, args.children, mutmut, retry=args.survivors)
         results.append(result)
         print(f"  {result.error}" if result.error else
               f"  {result.killed}/{result.total} killed in {result.seconds} s {result.counts}",

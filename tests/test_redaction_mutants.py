@@ -101,7 +101,7 @@ def test_each_encoding_is_redacted_whole(reg: SecretRegistry, disguise: object) 
     assert reg.redact(f"<{shown}>") == f"<{marker('KEY')}>", shown
 
 
-@pytest.mark.parametrize("secret", ["k3Y?>9z", "Q+r/8w~", "pässwö"])
+@pytest.mark.parametrize("secret", ["k3Y?>9z", "Q+r/8w~", "pässwö", "a?>?~~~"])
 def test_short_secrets_encoded_are_redacted_whole(reg: SecretRegistry, secret: str) -> None:
     reg.register("KEY", secret)
     raw = secret.encode()
@@ -125,8 +125,8 @@ def test_escaped_forms_are_redacted_whole(reg: SecretRegistry) -> None:
     assert reg.redact(repr(secret)) == f"'{marker('KEY')}'"
 
 
-def test_each_escape_is_its_own_form(reg: SecretRegistry) -> None:
-    secret = "k'9\"q/x"
+@pytest.mark.parametrize("secret", ["k'9\"q/x", "k'9&\"q<x"])
+def test_each_escape_is_its_own_form(reg: SecretRegistry, secret: str) -> None:
     reg.register("KEY", secret)
     for shown in (json.dumps(secret)[1:-1], json.dumps(secret)[1:-1].replace("/", "\\/"),
                   repr(secret)[1:-1], html.escape(secret),

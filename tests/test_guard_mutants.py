@@ -408,3 +408,94 @@ def test_an_outcome_the_ledger_missed_is_said(tmp_path: Path,
     result = actions.run(rb, thing(Calls()), confirm=True)
     assert result.status == actions.SUCCEEDED
     assert result.details["ledger"] == "not written: gone"
+
+
+# ---------------------------------------------------------------- what the record says
+
+def test_a_refusal_is_recorded_with_who_and_why(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    key = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", 1)
+    rb.archive.store.create(key, b"{}")
+    with pytest.raises(ActionRefused) as refused:
+        actions.run(rb, thing(Calls()), confirm=True)
+    record = rb.actions[-1]
+    assert (record["status"], record["dry_run"], record["actor"], record["result"]) == (
+        actions.REFUSED, False, actions.actor_of(rb), str(refused.value))
+
+
+def test_an_unreachable_archive_refusal_is_recorded_with_who(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(actions.ENV_ACT_WITHOUT_ARCHIVE, raising=False)
+    rb = start_session(tmp_path)
+    monkeypatch.setattr(rb.archive.store, "read_lines", unreachable)
+    with pytest.raises(ActionRefused):
+        actions.run(rb, thing(Calls()), confirm=True)
+    assert rb.actions[-1]["dry_run"] is False and rb.actions[-1]["actor"] == actions.actor_of(rb)
+    bypassed = actions.run(rb, thing(Calls()), confirm=True, without_archive=True)
+    assert bypassed.actor == actions.actor_of(rb)
+    assert bypassed.details["guards"] == (
+        "bypassed: the shared archive could not be reached (the bucket does not answer); "
+        "executed without its lock, claim or ledger by override")
+
+
+@pytest.mark.parametrize("confirm", [True, False])
+def test_a_blocked_action_keeps_its_findings_and_is_reported(tmp_path: Path,
+                                                             confirm: bool) -> None:
+    from runbook.core.findings import failed
+    rb = start_session(tmp_path)
+    why = failed("git.dirty", "the tree has changes")
+    result = actions.run(rb, thing(Calls(), blocked="dirty tree", findings=(why,)),
+                         confirm=confirm)
+    assert result.status == actions.BLOCKED and result.dry_run is (not confirm)
+    assert result.findings == [why] and result.actor == actions.actor_of(rb)
+    assert why in rb.findings and rb.actions[-1]["actor"] == actions.actor_of(rb)
+
+
+def test_a_dry_run_keeps_the_plans_findings_and_reports_them(tmp_path: Path) -> None:
+    from runbook.core.findings import passed
+    rb = start_session(tmp_path)
+    seen = passed("git.clean", "nothing to stash")
+    dry = actions.run(rb, thing(Calls(), findings=(seen,)))
+    assert dry.findings == [seen] and seen in rb.findings
+
+
+def test_already_done_is_not_reported_again_a_refusal_is(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    first = actions.run(rb, thing(Calls()), confirm=True)
+    count = len(rb.findings)
+    blocked_after = actions.run(rb, thing(Calls(), blocked="nothing to do"), confirm=True)
+    assert blocked_after.actor == actions.actor_of(rb) and len(rb.findings) == count
+    assert actions.run(rb, thing(Calls()), confirm=True).status == actions.ALREADY_DONE
+    assert len(rb.findings) == count
+    dry = actions.run(rb, thing(Calls()))
+    assert f"(already done at {first.at}: a confirmed run would not repeat it)" in dry.summary
+    rb2 = start_session(tmp_path, incident_id="inc-test-2")
+    actions.run(rb2, Action("test.thing", "svc", "p", unknown_then), confirm=True)
+    count = len(rb2.findings)
+    refused = actions.run(rb2, thing(Calls()), confirm=True)
+    assert refused.status == actions.REFUSED and len(rb2.findings) == count + 1
+
+
+def test_a_success_makes_a_dry_run_forget_older_unknowns(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    write_ledger(rb, base(attempt="a1", phase="intent"),
+                 base(attempt="a2", status="succeeded"))
+    dry = actions.run(rb, thing(Calls()))
+    assert dry.unknown == [] and dry.earlier is not None
+
+
+def test_reconciled_is_dated_and_held_as_the_attempt_was(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    write_ledger(rb, base(attempt="a1", phase="intent", holder="lina@laptop"))
+    result = actions.run(rb, thing(Calls(), reconcile=lambda a: Reconciliation(True, "live")),
+                         confirm=True)
+    assert result.status == actions.ALREADY_DONE and result.earlier is not None
+    assert result.earlier["at"] == "2026-12-01T03:00:00Z"
+    assert result.earlier["holder"] == "lina@laptop"
+    assert "by lina@laptop" in result.summary
+
+
+def test_the_lock_is_per_action_and_target(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    with actions.held(rb, "other.thing", "svc"), actions.held(rb, "test.thing", "db"):
+        assert actions.run(rb, thing(Calls()), confirm=True).status == actions.SUCCEEDED

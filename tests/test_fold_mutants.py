@@ -449,3 +449,17 @@ def test_missing_optional_fields_read_as_empty() -> None:
     assert (state.actions[0].attempt, state.actions[0].run) == ("", "")
     assert state.failing["db.refused"]["summary"] == ""
     assert state.failing["db.refused"]["evidence"] == {}
+
+
+def test_an_opening_that_names_nobody_is_detected_by_the_opening() -> None:
+    state = state_of(ev("incident.opened", 2, service="dealix"), now=3)
+    assert state.opened_by == "" and (state.detected_at, state.detected_by) == (at(2), "opened")
+
+
+def test_an_outcome_finds_its_intent_among_several() -> None:
+    state = state_of(opened(0), intent(1, "a1"), intent(2, "a2"), intent(3, "a3"),
+                     outcome(4, "done", "a2"),
+                     ev("action.outcome", 5, name="n", target="t", outcome="failed"), now=6)
+    assert [(a.attempt, a.state) for a in state.actions] == [
+        ("a1", "unknown"), ("a2", "done"), ("a3", "unknown"), ("", "failed")]
+    assert state.actions[-1].run == ""

@@ -499,3 +499,25 @@ def test_the_lock_is_per_action_and_target(tmp_path: Path) -> None:
     rb = start_session(tmp_path)
     with actions.held(rb, "other.thing", "svc"), actions.held(rb, "test.thing", "db"):
         assert actions.run(rb, thing(Calls()), confirm=True).status == actions.SUCCEEDED
+
+
+def test_another_action_or_target_may_run_while_one_is_held(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    inner: list[str] = []
+
+    def outer(log: StepLog) -> Outcome:
+        inner.append(actions.run(rb, thing(Calls()), confirm=True).status)
+        other_target = Action("test.outer", "db", "p", lambda log: Outcome(True, "ok"))
+        inner.append(actions.run(rb, other_target, confirm=True).status)
+        return Outcome(True, "outer done")
+
+    result = actions.run(rb, Action("test.outer", "svc", "p", outer), confirm=True)
+    assert inner == [actions.SUCCEEDED, actions.SUCCEEDED]
+    assert result.status == actions.SUCCEEDED
+
+
+def test_the_sessions_actor_is_who_acts(tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    rb.actor = "slack:U123"
+    assert actions.run(rb, thing(Calls())).actor == "slack:U123"
+    assert actions.run(rb, thing(Calls()), confirm=True).actor == "slack:U123"

@@ -37,7 +37,7 @@ GOAL = 0.90
 class Target:
     module: str                      # the file to mutate, under lib/
     tests: tuple[str, ...]           # the fast unit tests that exercise it (files or node ids)
-    functions: tuple[str, ...] = ()  # only these functions ("" for all of the module)
+    functions: tuple[str, ...] = ()  # only these functions (none named: the whole module)
 
     @property
     def name(self) -> str:
@@ -48,7 +48,8 @@ class Target:
         return self.module.removesuffix(".py").replace("/", ".")
 
 
-# What is mutated, and the tests that judge it: the one place to retarget when a rule moves.
+# What is mutated, and the tests that judge it: the one place to retarget when a rule moves
+# (severity, next sections and contacts are moving into incident/rules.py and incident/codes.py).
 TARGETS: tuple[Target, ...] = (
     Target("runbook/incident/fold.py",
            ("tests/test_fold_mutants.py", "tests/test_incident_log.py")),
@@ -96,8 +97,10 @@ def _setup_cfg(target: Target, tests: list[str]) -> str:
 
 
 def _prepare(target: Target, fresh: bool = True) -> Path:
-    """A folder for one target: lib/ as src/ (mutmut's layout), the tests, the config. Fresh,
-    or (to retry the survivors) the one of the last run with the tests copied anew."""
+    """A folder for one target: lib/ as src/, the tests, the config. Fresh, or (to retry the
+    survivors) the one of the last run with the tests copied anew. mutmut names a module after
+    its path less a `src.` prefix, and puts mutants/src first on sys.path: with lib/ linked in
+    as src/, the tests import the mutated `runbook`, not the installed one."""
     work = WORK / target.name
     if fresh:
         if work.exists():

@@ -5,6 +5,7 @@
     python3 bootstrap.py test             # ruff, mypy, the whole pytest suite, coverage of lib/
     python3 bootstrap.py test --fast      # the same without the browser and the slowest drills
     python3 bootstrap.py bench            # the benchmarks, writing bench/results.json
+    python3 bootstrap.py mutate           # mutation testing of the safety rules (tools/mutate.py)
 
 `test` runs pytest on two workers (pytest-xdist); any other arguments go to pytest.
 
@@ -129,6 +130,9 @@ def run(argv: list[str]) -> int:
     if argv[0] == "bench":
         return subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "run.py"), *argv[1:]],
                               env=env).returncode
+    if argv[0] == "mutate":  # not part of `test` nor of CI: it takes tens of minutes
+        return subprocess.run([str(BIN / "python"), str(ROOT / "tools" / "mutate.py"),
+                               *argv[1:]], env=env, cwd=ROOT).returncode
     return subprocess.run([str(BIN / "runbook"), *argv], env=env).returncode
 
 

@@ -49,15 +49,14 @@ class Target:
         return self.module.removesuffix(".py").replace("/", ".")
 
 
-# What is mutated, and the tests that judge it: the one place to retarget when a rule moves
-# (severity, next sections and contacts are moving into incident/rules.py and incident/codes.py).
+# What is mutated, and the tests that judge it: the one place to retarget when a rule moves.
 TARGETS: tuple[Target, ...] = (
     Target("runbook/incident/fold.py",
            ("tests/test_fold_mutants.py", "tests/test_incident_log.py")),
-    Target("runbook/core/severity.py",
-           ("tests/test_rules_mutants.py", "tests/test_findings_severity.py")),
-    Target("runbook/checks/next_sections.py",
-           ("tests/test_rules_mutants.py", "tests/test_next_and_probe.py")),
+    # Severity, next sections and contacts, read from the catalogue of codes.
+    Target("runbook/incident/rules.py",
+           ("tests/test_rules_mutants.py", "tests/test_codes_catalogue.py",
+            "tests/test_findings_severity.py", "tests/test_next_and_probe.py")),
     Target("runbook/incident/contacts.py",
            ("tests/test_rules_mutants.py", "tests/test_comms.py::test_who_to_call")),
     Target("runbook/core/findings.py",
@@ -76,7 +75,8 @@ TARGETS: tuple[Target, ...] = (
                 "test_a_dry_run_says_an_attempt_is_unknown",
                 "test_not_sent_is_a_failure_and_can_be_retried"))),
            functions=("ledger", "_lines", "attempts", "unresolved", "succeeded_before",
-                      "held", "claim_attempt", "_without_archive", "run", "_guarded")),
+                      "held", "_without_archive", "run", "_guarded", "_decide", "_folded",
+                      "_unresolved", "_succeeded", "_matching")),
 )
 
 # mutmut's exit codes, as its own `results` names them; killed and timeout count as caught.

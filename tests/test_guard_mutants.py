@@ -172,75 +172,12 @@ def test_a_failure_is_ledgered_and_not_taken_for_done(tmp_path: Path) -> None:
     assert rb.actions[-1]["status"] == actions.ALREADY_DONE
 
 
-def test_each_attempt_claims_the_next_number_once(tmp_path: Path) -> None:
-    rb = start_session(tmp_path)
-    calls = Calls(ok=False)
-    actions.run(rb, thing(calls), confirm=True)
-    actions.run(rb, thing(calls), confirm=True)
-    for attempt in (1, 2):
-        key = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", attempt)
-        claim = rb.archive.read_json(key)
-        assert claim is not None and claim["attempt"] == attempt
-        assert claim["run"] == rb.run.name and claim["name"] == "test.thing"
-        assert claim["holder"] == actions.holder_identity(rb) and claim["target"] == "svc"
-        assert claim["at"].endswith("Z")
-    third = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", 3)
-    assert rb.archive.read_json(third) is None
 
 
-def test_a_claim_without_a_ledger_line_is_refused_naming_who(tmp_path: Path) -> None:
-    rb = start_session(tmp_path)
-    key = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", 1)
-    rb.archive.store.create(key, json.dumps({"holder": "lina@laptop", "at": "T1"}).encode())
-    calls = Calls()
-    with pytest.raises(ActionRefused) as refused:
-        actions.run(rb, thing(calls), confirm=True)
-    assert str(refused.value) == (
-        "test.thing on svc was already started by lina@laptop at T1 and its outcome is not "
-        "recorded yet: check the target before trying again (to act anyway: "
-        "act_despite_unknown=True)")
-    with pytest.raises(ActionRefused):
-        actions.claim_attempt(rb, thing(Calls()), "me")
-    assert calls.count == 0 and rb.actions[-1]["status"] == actions.REFUSED
-    forced = actions.run(rb, thing(calls), confirm=True, act_despite_unknown=True)
-    assert forced.status == actions.SUCCEEDED and calls.count == 1
-    assert forced.despite_unknown == ["claim 1 by lina@laptop"]
-    assert ledger_lines(rb)[0]["despite_unknown"] == ["claim 1 by lina@laptop"]
 
 
-def test_a_claim_with_nothing_said_names_an_unknown_holder(tmp_path: Path) -> None:
-    rb = start_session(tmp_path)
-    for attempt in (1, 2):
-        key = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", attempt)
-        rb.archive.store.create(key, b"{}")
-    with pytest.raises(ActionRefused) as refused:
-        actions.run(rb, thing(Calls()), confirm=True)
-    assert "another responder at an unknown time" in str(refused.value)
-    forced = actions.run(rb, thing(Calls()), confirm=True, act_despite_unknown=True)
-    assert forced.despite_unknown == ["claim 1 by an unknown holder",
-                                      "claim 2 by an unknown holder"]
-    assert forced.steps[0]["step"] == (
-        "acting despite the unknown outcome of claim 1 by an unknown holder, claim 2 by an "
-        "unknown holder, as the responder said")
-    assert forced.steps[0]["at"] == ledger_lines(rb)[0]["at"]
 
 
-def test_passing_over_claims_stops_at_the_limit(tmp_path: Path) -> None:
-    rb = start_session(tmp_path)
-    limit = actions.MAX_PASSED_CLAIMS
-    for attempt in range(1, limit + 2):
-        key = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", attempt)
-        rb.archive.store.create(key, b"{}")
-    calls = Calls()
-    with pytest.raises(ActionRefused):
-        actions.run(rb, thing(calls), confirm=True, act_despite_unknown=True)
-    assert calls.count == 0
-    rb2 = start_session(tmp_path, incident_id="inc-test-2")
-    for attempt in range(1, limit + 1):
-        key = layout.action_claim_key(rb2.run.incident_id, "test.thing", "svc", attempt)
-        rb2.archive.store.create(key, b"{}")
-    done = actions.run(rb2, thing(calls), confirm=True, act_despite_unknown=True)
-    assert done.status == actions.SUCCEEDED and len(done.despite_unknown) == limit
 
 
 def test_a_held_lock_refuses_naming_the_holder_and_since(tmp_path: Path) -> None:
@@ -354,41 +291,8 @@ def unreachable(*args: Any, **kwargs: Any) -> Any:
     raise ArchiveUnavailable("the bucket does not answer")
 
 
-def test_an_unreachable_archive_refuses_a_confirmed_action(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
-    monkeypatch.delenv(actions.ENV_ACT_WITHOUT_ARCHIVE, raising=False)
-    rb = start_session(tmp_path)
-    calls = Calls()
-    monkeypatch.setattr(rb.archive.store, "read_lines", unreachable)
-    dry = actions.run(rb, thing(calls))
-    assert dry.status == actions.DRY_RUN and dry.earlier is None
-    assert dry.actor == actions.actor_of(rb) != ""
-    with pytest.raises(ActionRefused) as refused:
-        actions.run(rb, thing(calls), confirm=True)
-    assert "the bucket does not answer" in str(refused.value) and calls.count == 0
-    assert rb.actions[-1]["status"] == actions.REFUSED
 
 
-@pytest.mark.parametrize(("flag", "env", "acts"), [
-    (True, "", True), (None, "1", True), (None, "TRUE", True), (None, "yes", True),
-    (None, "", False), (None, "0", False), (False, "1", False)])
-def test_acting_without_the_archive_is_the_responders_override(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: bool | None, env: str,
-        acts: bool) -> None:
-    monkeypatch.setenv(actions.ENV_ACT_WITHOUT_ARCHIVE, env)
-    rb = start_session(tmp_path)
-    calls = Calls()
-    monkeypatch.setattr(rb.archive.store, "read_lines", unreachable)
-    if not acts:
-        with pytest.raises(ActionRefused):
-            actions.run(rb, thing(calls), confirm=True, without_archive=flag)
-        assert calls.count == 0
-        return
-    result = actions.run(rb, thing(calls), confirm=True, without_archive=flag)
-    assert result.status == actions.SUCCEEDED and calls.count == 1
-    assert result.details["guards"].startswith("bypassed: the shared archive could not be")
-    assert rb.actions[-1]["details"]["guards"] == result.details["guards"]
 
 
 def test_an_outcome_the_ledger_missed_is_said(tmp_path: Path,
@@ -412,30 +316,8 @@ def test_an_outcome_the_ledger_missed_is_said(tmp_path: Path,
 
 # ---------------------------------------------------------------- what the record says
 
-def test_a_refusal_is_recorded_with_who_and_why(tmp_path: Path) -> None:
-    rb = start_session(tmp_path)
-    key = layout.action_claim_key(rb.run.incident_id, "test.thing", "svc", 1)
-    rb.archive.store.create(key, b"{}")
-    with pytest.raises(ActionRefused) as refused:
-        actions.run(rb, thing(Calls()), confirm=True)
-    record = rb.actions[-1]
-    assert (record["status"], record["dry_run"], record["actor"], record["result"]) == (
-        actions.REFUSED, False, actions.actor_of(rb), str(refused.value))
 
 
-def test_an_unreachable_archive_refusal_is_recorded_with_who(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(actions.ENV_ACT_WITHOUT_ARCHIVE, raising=False)
-    rb = start_session(tmp_path)
-    monkeypatch.setattr(rb.archive.store, "read_lines", unreachable)
-    with pytest.raises(ActionRefused):
-        actions.run(rb, thing(Calls()), confirm=True)
-    assert rb.actions[-1]["dry_run"] is False and rb.actions[-1]["actor"] == actions.actor_of(rb)
-    bypassed = actions.run(rb, thing(Calls()), confirm=True, without_archive=True)
-    assert bypassed.actor == actions.actor_of(rb)
-    assert bypassed.details["guards"] == (
-        "bypassed: the shared archive could not be reached (the bucket does not answer); "
-        "executed without its lock, claim or ledger by override")
 
 
 @pytest.mark.parametrize("confirm", [True, False])

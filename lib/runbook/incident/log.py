@@ -111,10 +111,6 @@ class IncidentLog:
             None, str(record.get("actor") or "")))
         self.append_all(events)
 
-    def run_aborted(self, run: RunRef, notebook: str, status: str, reason: str = "") -> None:
-        self.append("run.aborted", {"run": run.name, "notebook": notebook, "status": status,
-                                    "reason": reason})
-
 
 def open_incident(archive: records.Archive, incident_id: str, *, opened_at: datetime,
                   opened_by: str, started_at: datetime | None = None, service: str = "",

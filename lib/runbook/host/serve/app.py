@@ -47,7 +47,6 @@ from runbook.host.serve.bodies import (
     BodyRefused,
     Gate,
     read_body,
-    refusal,
     refuse_before_body,
 )
 from runbook.host.serve.dispatch import Dispatcher, QueueFull, Stopping
@@ -80,9 +79,12 @@ def _answer(status: int, **body: object) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def _busy() -> JSONResponse:
-    return refusal(503, "too many unauthenticated requests at once; retry later",
-                   **{"Retry-After": "5"})
+async def _busy(request: Request) -> JSONResponse:
+    """Refused without a slot; a small body is still drained (outside the gate, within the
+    short drain deadline) so the sender reads the 503 rather than a connection reset."""
+    return await refuse_before_body(request, 503,
+                                    "too many unauthenticated requests at once; retry later",
+                                    **{"Retry-After": "5"})
 
 
 def _slack_timestamp_problem(value: str | None) -> str | None:
@@ -132,7 +134,7 @@ def build_app(state: ServeState) -> Starlette:
         the gate, so only a few such bodies are read at once."""
         with state.gate.slot() as held:
             if not held:
-                return _busy()
+                return await _busy(request)
             try:
                 return await read_body(request, MAX_BODY, state.body_deadline)
             except BodyRefused as exc:

@@ -50,7 +50,8 @@ DRAIN_SMALL = 64 * 1024        # a refused request's announced body this small i
 DRAIN_SECONDS = 2.0
 
 
-async def refuse_before_body(request: Request, status: int, error: str) -> JSONResponse:
+async def refuse_before_body(request: Request, status: int, error: str,
+                             **headers: str) -> JSONResponse:
     """A refusal decided before the body was read. A small announced body is read (and
     dropped) first, within a short deadline: closing a connection with unread bytes resets
     it, and the sender would see the reset instead of the answer. Anything larger, or
@@ -59,7 +60,7 @@ async def refuse_before_body(request: Request, status: int, error: str) -> JSONR
     if announced.isascii() and announced.isdigit() and 0 < int(announced) <= DRAIN_SMALL:
         with contextlib.suppress(TimeoutError, ClientDisconnect, BodyRefused):
             await read_body(request, DRAIN_SMALL, DRAIN_SECONDS)
-    return refusal(status, error)
+    return refusal(status, error, **headers)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY,

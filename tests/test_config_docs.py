@@ -34,7 +34,7 @@ def _tables(page: str) -> dict[str, str]:
 
 
 def _documented(table: str) -> set[str]:
-    return set(re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.M))
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", table, flags=re.M))
 
 
 def test_the_page_is_what_the_schema_generates() -> None:

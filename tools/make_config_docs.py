@@ -41,6 +41,10 @@ SECTIONS: dict[str, str] = {
     "git": "The Dealix checkout the `rollback` section's `git revert` plan works in.",
     "archive": "Where records, the incident logs and the postmortems go.",
     "serve": "`runbook serve`: alert webhooks in, headless runs and a Slack verdict out.",
+    "oncall": "Who is paged, in order, and the on-call timers: acknowledge, escalate, "
+              "flapping, verified mitigation, status-update reminders. Each responder is a "
+              "table `{ name = \"…\", slack_id = \"U…\", email = \"…\" }`; durations are "
+              "written `10s`, `5m`, `1h`.",
     "contacts": "The people and vendors to call, one `[[contacts]]` table each; the monthly "
                 "check flags entries not verified within 31 days.",
 }
@@ -234,6 +238,8 @@ def _type_name(hint: Any) -> str:
     hint = _without_none(hint)
     if typing.get_origin(hint) is list:
         return f"array of {_type_name(typing.get_args(hint)[0])}s"
+    if dataclasses.is_dataclass(hint):
+        return "table"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}[hint]
 
 

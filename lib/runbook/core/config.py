@@ -16,10 +16,13 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from runbook.core.durations import DurationError, parse_duration
 from runbook.core.errors import ConfigError
 from runbook.core.redaction import registry
 
@@ -164,6 +167,61 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class Responder:
+    """One person on call, in paging order: who is mentioned and emailed when nobody acks."""
+
+    name: str
+    slack_id: str                  # member id (U…/W…): what a mention and a press carry
+    email: str
+
+
+DEFAULT_TIMEZONE = "Asia/Riyadh"
+
+
+@dataclass(frozen=True)
+class OncallConfig:
+    """Acknowledge, escalate, pause flapping, verify mitigation, remind of status updates.
+    Durations are written `10s`, `5m`, `1h` (see core/durations)."""
+
+    responders: list[Responder] = field(default_factory=list)   # who is paged, in order
+    timezone: str = DEFAULT_TIMEZONE     # every time a person reads is shown in this zone
+    show_utc: bool = False               # also show UTC beside it
+    ack_timeout: str = ""                # one timeout for every SEV; "" = the per-SEV ones
+    ack_timeout_sev1: str = "5m"         # unacknowledged this long, a SEV-1 escalates
+    ack_timeout_sev2: str = "15m"        # unacknowledged this long, a SEV-2 escalates
+    repage_every: str = "5m"             # after the first escalation, page the next this often
+    flap_count: int = 4                  # a signal changing more often than this in flap_window
+    flap_window: str = "15m"             # is flapping: one notice, then quiet until it is stable
+    stabilisation: str = "2m"            # health must hold this long before `mitigated`
+    status_update_sev1: str = "30m"      # remind when the last public update is older
+    status_update_sev2: str = "60m"      # the same for a SEV-2
+
+    def ack_timeout_for(self, severity: str) -> timedelta:
+        if self.ack_timeout:
+            return parse_duration(self.ack_timeout)
+        return parse_duration(self.ack_timeout_sev1 if severity == "SEV-1"
+                              else self.ack_timeout_sev2)
+
+    def status_update_every(self, severity: str) -> timedelta:
+        return parse_duration(self.status_update_sev1 if severity == "SEV-1"
+                              else self.status_update_sev2)
+
+    def duration(self, name: str) -> timedelta:
+        """One of the duration keys (`repage_every`, `flap_window`, `stabilisation`…)."""
+        return parse_duration(getattr(self, name))
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def slack_ids(self) -> list[str]:
+        return [responder.slack_id for responder in self.responders]
+
+
+_ONCALL_DURATIONS = ("ack_timeout", "ack_timeout_sev1", "ack_timeout_sev2", "repage_every",
+                     "flap_window", "stabilisation", "status_update_sev1", "status_update_sev2")
+
+
+@dataclass(frozen=True)
 class Contact:
     name: str
     role: str
@@ -189,6 +247,7 @@ class Config:
     git: GitConfig | None = None
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     serve: ServeConfig | None = None
+    oncall: OncallConfig | None = None
     contacts: list[Contact] = field(default_factory=list)
 
     def secret_env_names(self) -> list[str]:
@@ -217,10 +276,17 @@ class Config:
         return self.service.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def runs_dir(self) -> Path:
-        """Where records go: RUNBOOK_RUNS_DIR, else `[archive] runs_dir` beside the config."""
+        """Where records go: RUNBOOK_RUNS_DIR, else `[archive] runs_dir` beside the config
+        (a relative path in the file is read from the file's folder, never the current one)."""
         override = os.environ.get("RUNBOOK_RUNS_DIR")
-        base = Path(override) if override else Path(self.archive.runs_dir)
-        return base if base.is_absolute() else (Path.cwd() / base)
+        if override:
+            return Path(override).absolute()
+        return self.resolve(self.archive.runs_dir)
+
+    def resolve(self, configured: str) -> Path:
+        """A path written in the config file, read against the file's folder."""
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else (self.path.absolute().parent / path)
 
 
 _SECTIONS: dict[str, type] = {
@@ -237,6 +303,7 @@ _SECTIONS: dict[str, type] = {
     "git": GitConfig,
     "archive": ArchiveConfig,
     "serve": ServeConfig,
+    "oncall": OncallConfig,
 }
 _REQUIRED_SECTIONS = ("service",)
 _CHOICES = {
@@ -386,6 +453,10 @@ def _coerce(value: Any, hint: Any, label: str, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {label} must be true or false, got {_type_name(value)}")
         return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {label} must be a table, got {_type_name(value)}")
+        return _build(hint, value, label, where, hint.__name__.lower())
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: {label} must be a string, got {_type_name(value)}")
@@ -421,6 +492,8 @@ def _check_client_limits(config: Config, where: str) -> None:
                               "Sentry search (e.g. \"event.type:error\")")
     if config.slack is not None:
         _check_slack(config.slack, where)
+    if config.oncall is not None:
+        _check_oncall(config.oncall, where)
     if config.moyasar is not None and not 1 <= config.moyasar.max_pages <= MAX_MOYASAR_PAGES:
         raise ConfigError(f"{where}: [moyasar] max_pages = {config.moyasar.max_pages}; expected "
                           f"1 to {MAX_MOYASAR_PAGES}")
@@ -437,3 +510,42 @@ def _check_slack(slack: SlackConfig, where: str) -> None:
                               "(U… or W…, from the profile's \"Copy member ID\")")
     if slack.plan_max_age_minutes <= 0:
         raise ConfigError(f"{where}: [slack] plan_max_age_minutes must be above 0")
+
+
+def _check_oncall(oncall: OncallConfig, where: str) -> None:
+    """Refused at start, naming the key: an escalation that cannot page anyone, or a timer
+    that cannot be read, would otherwise fail silently at 3 a.m."""
+    if not oncall.responders:
+        raise ConfigError(f"{where}: [oncall] responders is empty: list who is paged, in order, "
+                          "each as {{ name = \"…\", slack_id = \"U…\", email = \"…\" }}")
+    for index, responder in enumerate(oncall.responders):
+        label = f"[oncall] responders[{index}]"
+        if not SLACK_USER_ID.match(responder.slack_id.strip()):
+            raise ConfigError(f"{where}: {label} slack_id = {responder.slack_id!r} is not a "
+                              "Slack member id (U… or W…, from the profile's \"Copy member ID\")")
+        if not responder.name.strip():
+            raise ConfigError(f"{where}: {label} name is empty")
+        if responder.email.count("@") != 1 or not all(responder.email.split("@")):
+            raise ConfigError(f"{where}: {label} email = {responder.email!r} is not an email "
+                              "address")
+    for name in _ONCALL_DURATIONS:
+        value = getattr(oncall, name)
+        if name == "ack_timeout" and not value:
+            continue
+        try:
+            parse_duration(value)
+        except DurationError as exc:
+            raise ConfigError(f"{where}: [oncall] {name}: {exc}") from None
+    try:
+        ZoneInfo(oncall.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: [oncall] timezone = {oncall.timezone!r} is not a known time "
+                          "zone: use an IANA name such as \"Asia/Riyadh\" or \"UTC\"") from None
+    if oncall.flap_count < 1:
+        raise ConfigError(f"{where}: [oncall] flap_count must be at least 1")
+
+
+def timezone_of(config: Config) -> ZoneInfo:
+    """The team's zone: `[oncall] timezone`, else Asia/Riyadh. Every view that shows a person a
+    time asks here."""
+    return config.oncall.zone() if config.oncall is not None else ZoneInfo(DEFAULT_TIMEZONE)

@@ -9,10 +9,11 @@ write("notebooks/postmortem.ipynb", [
 # Postmortem — learning from an incident
 
 The runbook: every SEV-1 or SEV-2 needs a postmortem within 48 hours, in
-`docs/ops/postmortems/YYYY-MM-DD-summary.md`, with Timeline, Root cause, What worked, What didn't
-and Action items. This notebook builds it from the incident's archived runs (the same file as
-`runbook postmortem INCIDENT_ID`). Edit the written file freely: running this again refreshes
-only the generated parts a person has not changed.
+`docs/ops/postmortems/YYYY-MM-DD-<slug>.md`: Summary, Impact, Trigger, Root cause, Detection,
+Response and recovery, Timeline, Action items and Lessons. This notebook builds it from the
+incident's log and archived runs (the same files as `runbook postmortem INCIDENT_ID`). Your parts
+(root cause, action items, lessons) live in the `.edits.toml` beside it: running this again keeps
+them.
 """),
     params("""
 postmortem_of: str = ""  # incident to write up; empty: the most urgent one due, else the newest
@@ -28,8 +29,8 @@ pm
 """),
     md("""
 ## Timeline
-Every run, finding and action in time order. Red dashes: the severity's response deadline;
-green dashes: the first run that found nothing failing.
+Every event of the incident's log in time order. Shaded: the impact window; lines: detected,
+acknowledged, mitigated, resolved; red marks: every failing observation.
 """),
     code("""
 pm.chart()
@@ -45,14 +46,19 @@ pm.response_times()
 """),
     md("""
 ## The draft
-The root cause is a **draft** from the failing findings: confirm or correct it in the file.
+The root cause is marked TO CONFIRM and the lessons are prompts: write them in the edits file.
+What is still missing:
+"""),
+    code("""
+pm.check()
 """),
     code("""
 pm.draft()
 """),
     md("""
 ## Write it
-The markdown, the chart PNG beside it, and each archived notebook rendered to HTML.
+The markdown and its HTML twin, the edits file, the chart PNG, and the evidence folder (each
+archived notebook as HTML, its sealed record, the incident's log).
 """),
     code("""
 pm.write() if write_files else "not written: write_files is False"

@@ -392,3 +392,110 @@ CATALOGUE: dict[str, Code] = {row.code: row for row in (
 def lookup(code: str) -> Code | None:
     """The code's row; None for a code the catalogue does not hold (an old record's)."""
     return CATALOGUE.get(code)
+
+
+# --------------------------------------------------------------- what changed, and what follows
+# A postmortem names the change that set an incident off (its trigger) from a small fixed list,
+# and proposes follow-ups (work after the incident, not the steps taken during it). Only a
+# *cause* finding has a trigger: a code missing here (health.down, uptime.down, errors.spike…)
+# is a symptom, what customers saw, never the reason for it. `incident.trigger` reads these.
+
+DEPLOY, CONFIG, DEPENDENCY, TRAFFIC, INFRASTRUCTURE, DATA, UNKNOWN = (
+    "deploy", "config", "dependency", "traffic", "infrastructure", "data", "unknown")
+TRIGGER_TAGS = (DEPLOY, CONFIG, DEPENDENCY, TRAFFIC, INFRASTRUCTURE, DATA, UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A failing code read as the cause: its trigger tag and what the change did, in words
+    that follow the change's name ("Deploy 8aa2fa7 crashed on start")."""
+
+    tag: str                   # one of TRIGGER_TAGS
+    did: str
+
+
+CAUSES: dict[str, Cause] = {
+    "deploy.crashed": Cause(DEPLOY, "crashed the running service"),
+    "deploy.failed": Cause(DEPLOY, "failed to build or deploy"),
+    "errors.spike_after_deploy": Cause(DEPLOY, "raised the error rate"),
+    "deploy.start_command_wrong": Cause(CONFIG, "set a start command that is not the API's"),
+    "health.wrong_app": Cause(CONFIG, "left another app answering on the API's domain"),
+    "db.url_missing": Cause(CONFIG, "left DATABASE_URL unset"),
+    "db.url_invalid": Cause(CONFIG, "left DATABASE_URL unparseable"),
+    "db.url_mismatch": Cause(CONFIG, "pointed DATABASE_URL away from the Postgres service"),
+    "db.ssl_required": Cause(CONFIG, "made the app and Postgres disagree on TLS"),
+    "db.auth_failed": Cause(CONFIG, "gave the app a database user or password Postgres refuses"),
+    "db.database_missing": Cause(CONFIG, "named a database that does not exist"),
+    "webhook.secret_mismatch": Cause(CONFIG, "made the app's and Moyasar's webhook secrets "
+                                     "differ"),
+    "webhook.secret_whitespace": Cause(CONFIG, "left whitespace in a copy of the webhook "
+                                       "secret"),
+    "webhook.secret_missing": Cause(CONFIG, "left a copy of the webhook secret unset"),
+    "webhook.app_stale": Cause(CONFIG, "changed the webhook secret without a redeploy"),
+    "moyasar.down": Cause(DEPENDENCY, "took Moyasar's API down"),
+    "moyasar.key_rejected": Cause(CONFIG, "left a secret key Moyasar refuses"),
+    "health.degraded": Cause(DEPENDENCY, "broke a dependency the deep check names"),
+    "health.deep_timeout": Cause(DEPENDENCY, "made a dependency hang"),
+    "db.dns_failed": Cause(INFRASTRUCTURE, "made the database host stop resolving"),
+    "db.refused": Cause(INFRASTRUCTURE, "left nothing listening at the database's address"),
+    "db.timeout": Cause(INFRASTRUCTURE, "made the database stop answering in time"),
+    "db.starting_up": Cause(INFRASTRUCTURE, "restarted or recovered Postgres"),
+    "db.service_down": Cause(INFRASTRUCTURE, "left the Postgres service without a deployment"),
+    "db.connect_failed": Cause(INFRASTRUCTURE, "broke the app's connection to Postgres"),
+    "db.too_many_connections": Cause(TRAFFIC, "took every Postgres connection slot"),
+    "errors.spike": Cause(TRAFFIC, "raised the error rate with no deploy before it"),
+}
+
+PREVENT, DETECT, MITIGATE, PROCESS = "prevent", "detect", "mitigate", "process"
+FOLLOW_UP_TYPES = (PREVENT, DETECT, MITIGATE, PROCESS)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Work after the incident, proposed for a failing code: a postmortem's action item."""
+
+    type: str                  # one of FOLLOW_UP_TYPES
+    title: str
+
+
+FOLLOW_UPS: dict[str, tuple[FollowUp, ...]] = {
+    "deploy.crashed": (
+        FollowUp(PREVENT, "Add a start-up smoke test to CI that boots the image and calls "
+                          "/healthz before a deploy can go out"),
+        FollowUp(MITIGATE, "Turn on Railway's health check so a crashing deploy never "
+                           "replaces the running one")),
+    "deploy.failed": (
+        FollowUp(PREVENT, "Build the image in CI on every pull request so a broken build "
+                          "never reaches Railway"),),
+    "errors.spike_after_deploy": (
+        FollowUp(PREVENT, "Add a test for the code path the deploy broke"),
+        FollowUp(MITIGATE, "Watch Sentry for 15 minutes after each deploy, with rollback "
+                           "ready")),
+    "deploy.start_command_wrong": (
+        FollowUp(PREVENT, "Keep the start command in railway.toml under review, not in the "
+                          "dashboard"),),
+    "health.wrong_app": (
+        FollowUp(DETECT, "Alert when /api/v1 answers 404, not only when /healthz fails"),),
+    "db.url_mismatch": (
+        FollowUp(PREVENT, "Reference DATABASE_URL from the Postgres service (a Railway "
+                          "variable reference), never a pasted copy"),),
+    "webhook.secret_mismatch": (
+        FollowUp(PREVENT, "Write down the webhook secret rotation as one checklist: Moyasar, "
+                          "Railway, redeploy, test delivery"),
+        FollowUp(DETECT, "Alert on Moyasar webhook deliveries answered 401")),
+    "webhook.app_stale": (
+        FollowUp(PROCESS, "Redeploy after every change of a Railway variable"),),
+    "moyasar.down": (
+        FollowUp(MITIGATE, "Queue payment attempts while Moyasar is down and tell customers "
+                           "from the status page"),),
+    "db.too_many_connections": (
+        FollowUp(PREVENT, "Put a connection pool limit below Postgres's max_connections"),),
+    "errors.spike": (
+        FollowUp(DETECT, "Break the error alert down by Sentry issue so a spike names its "
+                         "cause"),),
+    "health.down": (
+        FollowUp(PROCESS, "Rehearse this outage as a drill (`runbook drill`) each quarter"),),
+    "uptime.down": (
+        FollowUp(DETECT, "Check UptimeRobot's interval: an alert should come within 2 minutes "
+                         "of the outage"),),
+}

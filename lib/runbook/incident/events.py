@@ -51,6 +51,9 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "post that failed)"),
     Kind("milestone.set", 1, ("milestone",), "a person set a milestone: declared, "
          "acknowledged, mitigated, resolved"),
+    Kind("postmortem.saved", 1, ("edits", "missing"), "a person's part of the postmortem "
+         "(root cause, action items, lessons) as saved, and the required fields still empty "
+         "or a prompt"),
 )}
 
 MILESTONES = ("declared", "acknowledged", "mitigated", "resolved")

@@ -90,6 +90,10 @@ class Incident:
     recovered_at: datetime | None = None   # the opening signal's last recovery
     actions: tuple[ActionState, ...] = ()
     failing: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → newest finding
+    # code → its first failing observation (with `at`), kept after it passes: what was seen
+    observed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the last `postmortem.saved`: {"at", "actor", "edits", "missing", "draft"}; None: never
+    postmortem: dict[str, Any] | None = None
     runs: tuple[dict[str, Any], ...] = ()
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     checks: tuple[tuple[datetime, bool], ...] = ()
@@ -215,6 +219,10 @@ def _finding(state: Incident, event: Event) -> Incident:
     failing = dict(state.failing)
     if status == "fail":
         failing[code] = finding
+        if code not in state.observed:
+            state = dataclasses.replace(state, observed={
+                **state.observed, code: {**finding, "at": event.at,
+                                         "run": str(event.get("run") or "")}})
         for start in impact.evidence_of(finding, event.at):
             state = _with_start(state, start)
     state = dataclasses.replace(state, failing=failing)
@@ -300,12 +308,20 @@ def _milestone(state: Incident, event: Event) -> Incident:
     return _move(state, name, event.at)
 
 
+def _postmortem_saved(state: Incident, event: Event) -> Incident:
+    return dataclasses.replace(state, postmortem={
+        "at": event.at, "actor": event.actor, "edits": event.get("edits") or {},
+        "missing": [str(m) for m in event.get("missing") or []],
+        "draft": str(event.get("draft") or "")})
+
+
 APPLY: dict[str, Apply] = {
     "incident.opened": _opened, "alert.received": _alert, "signal.recovered": _recovered,
     "check.observed": _checked, "run.started": _run_started, "run.sealed": _sealed,
     "run.aborted": _aborted, "finding.observed": _finding, "plan.offered": _plan,
     "press": _keep, "action.intent": _intent, "action.outcome": _outcome,
     "message.posted": _keep, "notice": _keep, "milestone.set": _milestone,
+    "postmortem.saved": _postmortem_saved,
 }
 
 

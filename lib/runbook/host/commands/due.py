@@ -1,4 +1,5 @@
-"""runbook due: SEV-1/SEV-2 incidents still without a postmortem, and the 48-hour clock."""
+"""runbook due: SEV-1/SEV-2 incidents still without a complete postmortem, and the 48-hour
+clock."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from runbook.sections.postmortem.due import postmortems_due
 
 def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
-        "due", help="SEV-1/SEV-2 incidents without a postmortem, with the 48 h left or overdue")
+        "due", help="SEV-1/SEV-2 incidents without a complete postmortem, with the 48 h left "
+        "or overdue")
     parser.add_argument("--out", help="folder the postmortems are in (default: the config's "
                         "[archive] postmortems_dir, else ./docs/ops/postmortems)")
     parser.add_argument("--config", help="target config (default: $RUNBOOK_CONFIG or "
@@ -31,11 +33,12 @@ def run(args: argparse.Namespace) -> int:
     due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills)
     if not due:
         print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "
-              f"one in {where.postmortems_dir}")
+              "a complete one")
         return 0
-    print(f"{len(due)} SEV-1/SEV-2 incident(s) without a postmortem in "
-          f"{where.postmortems_dir} (the runbook: within 48 hours):")
+    print(f"{len(due)} SEV-1/SEV-2 incident(s) without a complete postmortem (the runbook: "
+          "within 48 hours):")
     for item in due:
         print("  " + repr(item))
-    print("write one with: runbook postmortem INCIDENT_ID")
+    print("write one with: runbook postmortem INCIDENT_ID; see what is missing with "
+          "runbook postmortem INCIDENT_ID --check")
     return 0

@@ -1,10 +1,15 @@
-"""Postmortems built from an incident's sealed records, and the runbook's 48-hour rule.
+"""The postmortem a founder can send: written from the incident's log and sealed records, with
+the person's parts (root cause, action items, lessons) from the edits file beside it.
 
-`write_postmortem` writes `<postmortems_dir>/YYYY-MM-DD-<slug>.md` (the date is the incident's
-start, the slug its failing findings), a timeline chart PNG beside it, and each archived notebook
-as HTML in `<name>-evidence/`. The runbook's five sections (Timeline, Root cause, What worked,
-What didn't, Action items) and the response times are generated between markers; a re-run
-refreshes only those, and only where a person has not edited them (see postmortem_merge).
+`write_postmortem` writes, in the postmortems folder:
+- `YYYY-MM-DD-<slug>.md`: Markdown without raw HTML, every part saying where it came from;
+- `YYYY-MM-DD-<slug>.html`: its self-contained twin (the charts inside it);
+- `YYYY-MM-DD-<slug>.edits.toml`: the person's parts, proposed the first time, kept after;
+- the timeline chart PNG, and `<name>-evidence/`: each run's notebook as HTML, its sealed
+  record, and the incident's log, so every link is relative and the folder travels whole
+  (an archive on S3 included).
+The draft is rewritten on every run; what a person writes lives in the edits file, and is
+appended to the incident's log (`postmortem.saved`) whenever it changed.
 """
 
 from __future__ import annotations
@@ -12,37 +17,33 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from runbook.archive import layout
 from runbook.archive import record as records
 from runbook.archive.location import archive_url, default_runs_dir, open_archive
-from runbook.core import clock
-from runbook.core.config import Config, load_config, resolve_path
+from runbook.archive.store import KeyMissing
+from runbook.core.config import DEFAULT_TIMEZONE, Config, load_config, resolve_path, timezone_of
 from runbook.core.errors import BadInput
 from runbook.core.files import write_atomic
 from runbook.core.redaction import registry
-from runbook.core.severity import format_delta
-from runbook.sections.postmortem import chart, evidence
-from runbook.sections.postmortem.history import (
-    NEEDS_POSTMORTEM,
-    POSTMORTEM_WINDOW,
-    Event,
-    History,
-    Run,
-    load_history,
-)
-from runbook.sections.postmortem.merge import block, merge
+from runbook.core.severity import SEVERITIES, format_delta
+from runbook.incident import codes
+from runbook.incident.log import IncidentLog
+from runbook.incident.trigger import Trigger, symptom_codes, trigger_of
+from runbook.sections.postmortem import chart, evidence, story
+from runbook.sections.postmortem import edits as person
+from runbook.sections.postmortem.history import History, Run, load_history
 
 DEFAULT_POSTMORTEMS_DIR = "docs/ops/postmortems"
-_MARKER = "<!-- runbook-postmortem incident={incident} -->"
-_MARKER_RE = re.compile(r"<!-- runbook-postmortem incident=([A-Za-z0-9._-]+) -->")
-STANDING_ITEMS = (
-    "Confirm the root cause above and remove its DRAFT mark",
-    "Review this postmortem in the weekly team sync",
-    "Update the runbook if this incident showed a new pattern",
-)
+_MARKER = "runbook-postmortem incident={incident}"
+HEADINGS = ("## Summary", "## Impact", "## Trigger", "## Root cause", "## Detection",
+            "## Response and recovery", "## Timeline", "## Action items", "## Lessons")
+SeenBefore = Callable[[History], str]   # "" when there is nothing to say
 
 
 # --- where things are ----------------------------------------------------------------------
@@ -54,6 +55,11 @@ class Places:
     archive: records.Archive
     postmortems_dir: Path
     config: Config | None = None
+
+    @property
+    def zone(self) -> tzinfo:
+        return timezone_of(self.config) if self.config is not None \
+            else ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def places(config_path: str | None = None, out_dir: str | None = None) -> Places:
@@ -74,6 +80,10 @@ def places(config_path: str | None = None, out_dir: str | None = None) -> Places
                   open_archive(None) if archive_url(None) else records.Archive(runs), out, config)
 
 
+def _ours(text: str, incident_id: str) -> bool:
+    return f"`{_MARKER.format(incident=incident_id)}`" in text
+
+
 def existing_postmortem(directory: Path, incident_id: str) -> Path | None:
     """The postmortem already written for an incident: one carrying our marker, else any
     markdown file that names the incident (a person may write one by hand)."""
@@ -85,7 +95,7 @@ def existing_postmortem(directory: Path, incident_id: str) -> Path | None:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if _MARKER.format(incident=incident_id) in text:
+        if _ours(text, incident_id):
             return path
         if named is None and re.search(rf"(?<![A-Za-z0-9._-]){re.escape(incident_id)}"
                                        r"(?![A-Za-z0-9_-])", text):
@@ -93,7 +103,7 @@ def existing_postmortem(directory: Path, incident_id: str) -> Path | None:
     return named
 
 
-# --- the document --------------------------------------------------------------------------
+# --- small formats ---------------------------------------------------------------------------
 
 def _link(target: Path, base: Path) -> str:
     return Path(os.path.relpath(target, base)).as_posix().replace(" ", "%20")
@@ -102,15 +112,37 @@ def _link(target: Path, base: Path) -> str:
 def _cell(text: str) -> str:
     """Text from the records (a commit message, a start command, a service's answer), safe
     inside a markdown line or table cell: on one line, `|` escaped, and raw HTML escaped so
-    that a `<script>` in a commit message is shown, never run, as the HTML evidence does."""
+    that a `<script>` in a commit message is shown, never run."""
     one_line = re.sub(r"\s+", " ", text.replace("|", "\\|")).strip()
     return html.escape(one_line, quote=False)
 
 
-def when(moment: datetime) -> str:
-    """Like clock.both_zones, to the second: a drill's events are seconds apart."""
-    utc, riyadh = moment.astimezone(UTC), moment.astimezone(clock.RIYADH)
-    return f"{utc:%Y-%m-%d %H:%M:%S} UTC ({riyadh:%H:%M:%S} Riyadh)"
+def _text(text: str) -> str:
+    """A person's text (several lines allowed), with raw HTML shown, never run."""
+    return html.escape(text.strip(), quote=False)
+
+
+def when(moment: datetime, zone: tzinfo | None = None) -> str:
+    """'2026-12-05 10:31:03' in the team's zone (the document says which, once)."""
+    local = moment.astimezone(zone or ZoneInfo(DEFAULT_TIMEZONE))
+    return f"{local:%Y-%m-%d %H:%M:%S}"
+
+
+def zone_name(zone: tzinfo, at: datetime) -> str:
+    offset = at.astimezone(zone).strftime("%z")
+    name = getattr(zone, "key", None) or str(zone)
+    return f"{name} (UTC{offset[:3]}:{offset[3:]})" if offset else str(name)
+
+
+def _took(delta: timedelta | None) -> str:
+    return format_delta(delta) if delta is not None else "not reached"
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = max(0, round(delta.total_seconds() / 60))
+    if minutes < 1:
+        return f"{int(delta.total_seconds())} s"
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 @dataclass
@@ -122,6 +154,14 @@ class Paths:
         return self.markdown.parent
 
     @property
+    def html(self) -> Path:
+        return self.markdown.with_suffix(".html")
+
+    @property
+    def edits(self) -> Path:
+        return self.markdown.with_name(self.markdown.stem + ".edits.toml")
+
+    @property
     def chart(self) -> Path:
         return self.markdown.with_name(self.markdown.stem + "-timeline.png")
 
@@ -129,173 +169,346 @@ class Paths:
     def evidence(self) -> Path:
         return self.markdown.with_name(self.markdown.stem + "-evidence")
 
+    @property
+    def log(self) -> Path:
+        return self.evidence / "log.jsonl"
+
     def page(self, run: Run) -> Path:
         return self.evidence / evidence.page_name(run)
 
-
-def _links(paths: Paths, event: Event) -> str:
-    page = f"[notebook]({_link(paths.page(event.run), paths.folder)})"
-    if event.kind != "run-started":
-        return page
-    return f"{page} · [archived]({_link(event.run.notebook_path, paths.folder)})"
+    def record(self, run: Run) -> Path:
+        return self.evidence / f"{run.name}.record.json"
 
 
-def timeline_section(history: History, paths: Paths) -> str:
-    lines = [f"![Timeline chart]({_link(paths.chart, paths.folder)})", "",
-             "| When (UTC, Riyadh) | Event | Status | Evidence |", "|---|---|---|---|"]
-    for event in history.events:
-        what = event.title if event.kind != "finding" else f"`{event.code}`: {event.title}"
-        if event.kind == "action" and event.detail:
-            what += f" → {event.detail}"
-        lines.append(f"| {when(event.at)} | {_cell(what)} | {event.status} | "
-                     f"{_links(paths, event)} |")
-    return "\n".join(lines)
+# --- what the parts say ----------------------------------------------------------------------
+
+def effect(history: History) -> str:
+    """What customers saw, in a few words, from the symptoms."""
+    state = history.incident
+    observed = state.observed if state else {}
+    down = observed.get("health.down")
+    if down is not None:
+        status = (down.get("evidence") or {}).get("http_status")
+        return f"{status}s from the API" if status else "the API down"
+    for code, words in (("health.timeout", "the API not answering"),
+                        ("uptime.down", "the site down"),
+                        ("health.wrong_app", "404s from the API"),
+                        ("api.not_found", "404s from the API"),
+                        ("errors.spike_after_deploy", "an error spike"),
+                        ("errors.spike", "an error spike"),
+                        ("webhook.deliveries", "payment webhooks refused"),
+                        ("moyasar.down", "payments failing")):
+        if code in observed:
+            return words
+    return "impact"
 
 
-def root_cause_section(history: History) -> str:
-    lines = ["**DRAFT — drafted from the failing findings; a person must confirm or correct it, "
-             "then remove this mark.**", ""]
-    first: dict[str, Event] = {}
-    counts: dict[str, int] = {}
-    for event in history.findings:
-        if event.status == "fail":
-            first.setdefault(event.code, event)
-            counts[event.code] = counts.get(event.code, 0) + 1
-    if not first:
-        lines.append("No run recorded a failing finding: the records do not name a cause.")
+def title(history: History, trigger: Trigger) -> str:
+    start, end, ended = story.impact_window(history)
+    return (f"{trigger.headline}: {_minutes(end - start)} of {effect(history)}"
+            + ("" if ended else " (not over when written)"))
+
+
+def _done_actions(history: History) -> list[str]:
+    state = history.incident
+    return [f"`{a.name}`" + (f" by {a.actor}" if a.actor else "")
+            for a in (state.actions if state else ()) if a.state == "done" and not a.dry_run]
+
+
+def summary_section(history: History, trigger: Trigger, zone: tzinfo) -> str:
+    state = history.incident
+    start, end, ended = story.impact_window(history)
+    peak = (state.peak_severity if state else None) or "no SEV"
+    first = (f"On {start.astimezone(zone):%Y-%m-%d}, {trigger.headline[0].lower()}"
+             f"{trigger.headline[1:]} (trigger: {trigger.tag}).")
+    second = (f"For {_minutes(end - start)}, from {when(start, zone)} "
+              f"{'to ' + when(end, zone) if ended else 'until now (not yet over)'}, customers "
+              f"saw {effect(history)}; the incident peaked at {peak}.")
+    detect = state.time_to("detect") if state else None
+    parts = [f"It was detected by {state.detected_by or 'a person'} after {_took(detect)}"
+             if state else "Its detection is not recorded"]
+    done = _done_actions(history)
+    mitigate = state.time_to("mitigate") if state else None
+    if mitigate is not None:
+        parts.append(f"mitigated after {_took(mitigate)}"
+                     + (f" ({', '.join(done)})" if done else ""))
+    elif done:
+        parts.append(f"{', '.join(done)} was done, and mitigation is not yet confirmed")
     else:
-        lines.append("The records point to:")
-        for code, event in first.items():
-            lines.append(f"- `{code}` — {_cell(event.title)} (first seen {when(event.at)} in "
-                         f"`{event.run.notebook}`; reported {counts[code]}×)")
-    errors = [e for e in history.findings if e.status == "error"]
-    if errors:
-        lines += ["", "Checks that could not run (they neither confirm nor rule out a cause):"]
-        lines += [f"- `{e.code}` — {_cell(e.title)}" for e in errors]
+        parts.append("no mitigation is recorded yet")
+    resolve = state.time_to("resolve") if state else None
+    parts.append(f"resolved after {_took(resolve)}" if resolve is not None
+                 else "not yet resolved")
+    third = ", ".join(parts[:-1]) + " and " + parts[-1] + "."
+    return "\n".join([f"{first} {second} {third}", "",
+                      "_Source: the incident's log, folded (`runbook incident show`)._"])
+
+
+def impact_section(history: History, zone: tzinfo) -> str:
+    state = history.incident
+    start, end, ended = story.impact_window(history)
+    severity = (state.severity if state else None) or "no SEV"
+    peak = (state.peak_severity if state else None) or "no SEV"
+    level = SEVERITIES.get(peak)
+    return "\n".join([
+        f"- **Window:** {when(start, zone)} ({_cell(history.start_source)}) → "
+        + (f"{when(end, zone)} ({'resolved' if state and state.resolved_at else 'mitigated'})"
+           if ended else f"not over when written ({when(end, zone)})")
+        + f", {_minutes(end - start)}",
+        f"- **Failed requests:** {story.failed_requests(history)}",
+        f"- **Payments at risk:** {story.payments_at_risk(history)}",
+        f"- **Severity:** {severity} now, peak {peak}"
+        + (f" ({_cell(level.definition)})" if level else ""),
+        "", "_Source: the impact's start and end are the fold's; the counts are the sealed "
+        "records' evidence._"])
+
+
+def trigger_section(history: History, trigger: Trigger, zone: tzinfo,
+                    paths: Paths) -> str:
+    lines = [f"- **Tag:** `{trigger.tag}` (one of {', '.join(codes.TRIGGER_TAGS)})",
+             f"- **Change:** {_cell(trigger.change)}"]
+    if trigger.commit:
+        lines.append(f"- **Commit:** `{trigger.commit[:12]}`")
+    if trigger.deployment:
+        lines.append(f"- **Deployment:** `{trigger.deployment}`")
+    if trigger.at:
+        lines.append(f"- **When:** {when(trigger.at, zone)}, "
+                     f"{format_delta(history.started - trigger.at)} before the impact began"
+                     if trigger.at <= history.started else
+                     f"- **When:** {when(trigger.at, zone)}")
+    if trigger.code:
+        run = next((r for r in history.runs if r.name == trigger.run), None)
+        link = f" ([evidence]({_link(paths.page(run), paths.folder)}))" if run else ""
+        lines.append(f"- **Seen as:** `{trigger.code}`: {_cell(trigger.summary)}{link}")
+        source = (f"the cause finding `{trigger.code}`, tagged by the finding catalogue "
+                  "(`incident/codes.py` CAUSES)")
+    else:
+        lines.append("- No run observed a cause finding: tag it yourself if you know the "
+                     "change.")
+        source = "no cause finding in the records"
+    return "\n".join([*lines, "", f"_Source: {source}._"])
+
+
+def root_cause_section(history: History, edited: person.Edits) -> str:
+    state = history.incident
+    lines = [_text(edited.root_cause) or "_(empty)_", ""]
+    symptoms = symptom_codes(state) if state else []
+    if symptoms:
+        lines.append("Symptoms (what was seen, not the cause):")
+        for code in symptoms:
+            finding = state.observed[code] if state else {}
+            lines.append(f"- `{code}`: {_cell(str(finding.get('summary') or ''))}")
+        lines.append("")
+    confirmed = not person.is_prompt(edited.root_cause)
+    lines.append("_Source: " + ("written by a person in the edits file._" if confirmed else
+                                "the diagnosis's cause finding, to confirm in the edits "
+                                "file._"))
     return "\n".join(lines)
 
 
-def worked_section(history: History) -> str:
+def detection_section(history: History, zone: tzinfo) -> str:
+    state = history.incident
+    alert = next((e for e in history.log if e.kind == "alert.received"), None)
     lines = []
-    failure = history.first_failure()
-    if failure is not None:
-        lines.append(f"- The runbook named the fault: `{failure.code}` at {when(failure.at)}, "
-                     f"{format_delta(failure.at - history.started)} after the incident started.")
-    for event in history.actions:
-        if event.status == "succeeded":
-            lines.append(f"- {_cell(event.title)} succeeded at {when(event.at)}"
-                         + (f": {_cell(event.detail)}" if event.detail else ""))
-        elif event.status == "unknown":
-            lines.append(f"- {event.title}: outcome unknown at {when(event.at)} (sent, no "
-                         "answer seen; check Railway's deployments for whether it happened)")
-    dry = [e for e in history.actions if e.status == "dry run"]
-    if dry:
-        lines.append("- Prepared as dry runs (not carried out): "
-                     + ", ".join(f"`{e.code}`" for e in dry))
-    mitigated = history.mitigated()
-    if mitigated is not None:
-        lines.append(f"- Recovery confirmed: `{mitigated.notebook}` found nothing failing at "
-                     f"{when(mitigated.finished)}.")
-    return "\n".join(lines) or "_The records show nothing that worked yet._"
+    if state is None or state.detected_at is None:
+        lines.append("- Not recorded.")
+    else:
+        lines.append(f"- **How:** {_cell(state.detected_by)}"
+                     + (f": {_cell(str(alert.get('summary') or ''))}" if alert else ""))
+        lines.append(f"- **When:** {when(state.detected_at, zone)}")
+        lines.append(f"- **TTD:** {_took(state.time_to('detect'))} (impact start → detected)")
+    return "\n".join([*lines, "", "_Source: the first alert in the incident's log, or who "
+                      "opened it; TTD is the fold's._"])
 
 
-def didnt_section(history: History) -> str:
+def _tried(history: History) -> list[str]:
+    state = history.incident
     lines = []
-    for event in history.actions:
-        if event.status == "failed":
-            lines.append(f"- {_cell(event.title)} failed at {when(event.at)}"
-                         + (f": {_cell(event.detail)}" if event.detail else ""))
-    for event in history.findings:
-        if event.status == "error":
-            lines.append(f"- The check `{event.code}` errored at {when(event.at)}: "
-                         f"{_cell(event.title)}")
-    for run in history.runs:
-        if run.status != "completed":
-            error = str(run.record.get("error") or "")
-            lines.append(f"- Run `{run.name}` ended `{run.status}`"
-                         + (f": {_cell(error)}" if error else ""))
-    for time in history.response_times():
-        if time.verdict == "breached":
-            lines.append(f"- {time.label}: {time.took_text}, past the "
-                         f"{format_delta(time.target or time.took or POSTMORTEM_WINDOW)} target.")
-    if history.first_failure() is not None and history.mitigated() is None:
-        lines.append("- No later run confirmed recovery (no run found nothing failing).")
-    return "\n".join(lines) or "_The records show no failed action and no errored check._"
+    for action in state.actions if state else ():
+        if action.dry_run or action.state == "done":
+            continue
+        lines.append(f"- `{action.name}` on {_cell(action.target)}: {action.state}"
+                     + (f" (by {action.actor})" if action.actor else ""))
+    for event in history.log:
+        if event.kind == "finding.observed" and event.get("status") == "error":
+            lines.append(f"- The check `{event.get('code')}` could not run: "
+                         f"{_cell(str(event.get('summary') or ''))}")
+        if event.kind in ("run.aborted",) or (event.kind == "run.sealed"
+                                             and event.get("status") != "completed"):
+            lines.append(f"- Run `{event.get('notebook')}` ended {event.get('status')}")
+    return lines
 
 
-def action_items(history: History) -> list[str]:
-    """The fix steps of failing and errored findings, each once, then the runbook's own."""
-    items: dict[str, list[str]] = {}
-    for event in history.findings:
-        if event.status in ("fail", "error") and event.detail.strip():
-            codes = items.setdefault(_cell(event.detail), [])
-            if event.code not in codes:
-                codes.append(event.code)
-    for event in history.actions:
-        if event.status == "failed":
-            items.setdefault(f"Find out why `{event.code}` failed and fix it", [])
-    lines = [f"{text} (from {', '.join(f'`{c}`' for c in codes)})" if codes else text
-             for text, codes in items.items()]
-    return [*lines, *STANDING_ITEMS]
+def response_section(history: History, zone: tzinfo) -> str:
+    state = history.incident
+    rows = ["| Measure | Reached at | Took | Measured from |", "|---|---|---|---|"]
+    for label, milestone, moment, base in (
+            ("TTD: detected", "detect", state.detected_at if state else None, "impact start"),
+            ("TTA: acknowledged", "acknowledge", state.acknowledged_at if state else None,
+             "detection"),
+            ("TTM: mitigated", "mitigate", state.mitigated_at if state else None,
+             "impact start"),
+            ("TTR: resolved", "resolve", state.resolved_at if state else None,
+             "impact start")):
+        took = state.time_to(milestone) if state else None
+        rows.append(f"| {label} | {when(moment, zone) if moment else '—'} | {_took(took)} | "
+                    f"{base} |")
+    done = [f"- `{a.name}` on {_cell(a.target)}: done"
+            + (f" by {a.actor}" if a.actor else "")
+            + (f" at {when(a.outcome_at, zone)}" if a.outcome_at else "")
+            for a in (state.actions if state else ()) if a.state == "done" and not a.dry_run]
+    tried = _tried(history)
+    return "\n".join([
+        *rows, "", "What was done:", *(done or ["- No action was done."]), "",
+        "What was tried that did not work:", *(tried or ["- Nothing: no action failed, no "
+                                                        "check errored."]),
+        "", "_Source: the fold of the incident's log (the same times as `runbook incident "
+        "show`); actions with their intent and outcome._"])
 
 
-def response_section(history: History) -> str:
-    severity = history.severity
-    target = f"{severity.level}: {format_delta(severity.response_time)}" if severity else "—"
-    lines = ["| Measure | Took | Reached at | Target | Verdict |", "|---|---|---|---|---|"]
-    for time in history.response_times():
-        at = when(time.at) if time.at else "—"
-        lines.append(f"| {time.label} | {time.took_text} | {at} | {target} | {time.verdict} |")
-    lines += ["", f"Measured from the incident's start, {when(history.started)} "
-              f"({history.start_source}): detection, first response, mitigation and recovery "
-              "are separate moments."]
+def _evidence_link(line: story.Line, history: History, paths: Paths) -> str:
+    run = next((r for r in history.runs if r.name == line.run), None) if line.run else None
+    if run is not None:
+        return f"[run]({_link(paths.page(run), paths.folder)})"
+    if line.seq:
+        return f"[log line {line.seq}]({_link(paths.log, paths.folder)})"
+    return f"[log]({_link(paths.log, paths.folder)})"
+
+
+def timeline_section(history: History, paths: Paths, zone: tzinfo) -> str:
+    lines = [f"![Timeline chart]({_link(paths.chart, paths.folder)})", "",
+             f"Times in {zone_name(zone, history.started)}.", "",
+             "| When | Event | Who | Evidence |", "|---|---|---|---|"]
+    for line in story.timeline(history):
+        lines.append(f"| {when(line.at, zone)} | {_cell(line.what)} | {_cell(line.who)} | "
+                     f"{_evidence_link(line, history, paths)} |")
+    lines += ["", "_Source: every event of the incident's log, the fold's milestones, and the "
+              "Railway deploys and Sentry readings in the sealed records' evidence._"]
+    return "\n".join(lines)
+
+
+def action_items_section(edited: person.Edits) -> str:
+    if not edited.action_items:
+        return "_None yet: add follow-ups in the edits file._"
+    rows = ["| Done | Action item | Type | Owner | Due | Proposed from |",
+            "|---|---|---|---|---|---|"]
+    for item in edited.action_items:
+        rows.append(f"| {'yes' if item.done else 'no'} | {_cell(item.title)} | {item.type} | "
+                    f"{_cell(item.owner) or '**none**'} | {item.due or '**none**'} | "
+                    f"{_cell(item.source) or 'a person'} |")
+    return "\n".join([*rows, "", "_Source: proposed from the finding catalogue's follow-ups "
+                      "and the measured times; owners from `[oncall] responders`; edited in "
+                      "the edits file._"])
+
+
+def lessons_section(edited: person.Edits) -> str:
+    lines = []
+    for name, label in person.LESSONS:
+        lines += [f"### {label.capitalize()}", "", _text(getattr(edited, name)) or "_(empty)_",
+                  ""]
+    lines.append("_Source: the edits file (prompts pre-filled with the measured facts)._")
     return "\n".join(lines)
 
 
 def evidence_section(history: History, paths: Paths) -> str:
-    lines = []
+    lines = [f"- [The incident's event log]({_link(paths.log, paths.folder)}) (hash-chained; "
+             f"`runbook verify {history.incident_id}` checks the archive's copy)"]
     for run in history.runs:
-        page = _link(paths.page(run), paths.folder)
-        notebook = _link(run.notebook_path, paths.folder)
-        record = _link(run.record_path, paths.folder)
-        lines.append(f"- [{run.name}]({page}) — `{run.notebook}`, {run.status}, "
+        lines.append(f"- [{run.name}]({_link(paths.page(run), paths.folder)}): "
+                     f"`{run.notebook}`, {run.status}, "
                      f"{run.record.get('severity') or 'no severity'} "
-                     f"([archived run]({notebook}), [record]({record}))")
+                     f"([sealed record]({_link(paths.record(run), paths.folder)}))")
     return "\n".join(lines)
 
 
-def summary_section(history: History) -> str:
-    severity = history.severity
-    due = history.started + POSTMORTEM_WINDOW
-    return "\n".join([
-        f"- **Incident:** `{history.incident_id}`",
-        f"- **Severity:** {severity.level + ' — ' + severity.definition if severity else 'none'}",
-        f"- **Started:** {when(history.started)} ({history.start_source})",
-        f"- **Detected:** {when(history.detected) if history.detected else '—'}",
-        f"- **Runs:** {len(history.runs)}, "
-        f"{sum(1 for e in history.findings if e.status == 'fail')} failing findings, "
-        f"{len(history.actions)} actions",
-        f"- **Postmortem due:** {when(due)}"
-        + ("" if severity and severity.level in NEEDS_POSTMORTEM
-           else " (required for SEV-1 and SEV-2 only)"),
-    ])
+# --- proposals for the person's parts ----------------------------------------------------------
+
+def proposed_edits(history: History, trigger: Trigger, config: Config | None,
+                   zone: tzinfo | None = None) -> person.Edits:
+    """The person's parts as first proposed: the cause to confirm, follow-ups from the
+    catalogue and the measured times, and lesson prompts with the facts filled in."""
+    state = history.incident
+    severity = state.peak_severity if state else None
+    owner = ""
+    if config is not None and config.oncall is not None and config.oncall.responders:
+        owner = config.oncall.responders[0].name
+    due = person.due_date(severity, history.started.astimezone(UTC).date())
+    if trigger.code:
+        meaning = codes.CATALOGUE[trigger.code].meaning
+        cause = (f"{person.TO_CONFIRM} {trigger.headline}: {meaning}. "
+                 f"The diagnosis saw: {trigger.summary}")
+    else:
+        cause = (f"{person.TO_CONFIRM} no run observed a cause finding; write what caused "
+                 "the incident.")
+    items: list[person.ActionItem] = []
+    seen: set[str] = set()
+    observed = list(state.observed) if state else []
+    ordered = [c for c in codes.CAUSES if c in observed] + \
+        [c for c in observed if c not in codes.CAUSES]
+    for code in ordered:
+        for follow in codes.FOLLOW_UPS.get(code, ()):
+            if follow.title not in seen:
+                seen.add(follow.title)
+                items.append(person.ActionItem(follow.title, follow.type, owner, due,
+                                               source=f"catalogue: {code}"))
+    detect = state.time_to("detect") if state else None
+    if detect is not None and detect > timedelta(minutes=5):
+        items.append(person.ActionItem(
+            f"Alert within 5 minutes of impact (this time the alert came after "
+            f"{format_delta(detect)})", codes.DETECT, owner, due, source="measured: TTD"))
+    if state is not None and state.acknowledged_at is None:
+        items.append(person.ActionItem(
+            "Acknowledge every page (`runbook incident ack` or the Slack button): no "
+            "acknowledgement was recorded", codes.PROCESS, owner, due,
+            source="measured: no TTA"))
+    done = _done_actions(history)
+    mitigate = state.time_to("mitigate") if state else None
+    well = (f"{person.TO_FILL} e.g. {', '.join(done)} brought the service back"
+            + (f", mitigated {format_delta(mitigate)} after the impact began" if mitigate
+               else "") + "." if done else
+            f"{person.TO_FILL} what helped (the runbook named `{trigger.code or 'the fault'}` "
+            "in its first run?).")
+    badly = (f"{person.TO_FILL} e.g. the alert came {format_delta(detect)} after the impact "
+             "began." if detect is not None else f"{person.TO_FILL} what slowed the response.")
+    if state is not None and state.acknowledged_at is None:
+        badly += " Nobody acknowledged the page."
+    zone = zone or (timezone_of(config) if config is not None else ZoneInfo(DEFAULT_TIMEZONE))
+    lucky = (f"{person.TO_FILL} what could have made it worse and did not (it began at "
+             f"{history.started.astimezone(zone):%H:%M} {getattr(zone, 'key', zone)} time).")
+    return person.Edits(cause, items, well, badly, lucky)
 
 
-def render(history: History, paths: Paths) -> str:
-    """The whole document as generated, every generated part inside its markers."""
-    items = "\n".join(f"- [ ] {item}" for item in action_items(history))
+# --- the document -------------------------------------------------------------------------------
+
+def render(history: History, paths: Paths, edited: person.Edits | None = None,
+           zone: tzinfo | None = None, seen_before: SeenBefore | None = None,
+           config: Config | None = None) -> str:
+    """The whole Markdown document (no raw HTML)."""
+    zone = zone or ZoneInfo(DEFAULT_TIMEZONE)
+    trigger = trigger_of(history.incident) if history.incident else Trigger(codes.UNKNOWN)
+    edited = edited or proposed_edits(history, trigger, config, zone)
+    seen = seen_before(history) if seen_before is not None else ""
     parts = [
-        _MARKER.format(incident=history.incident_id),
-        f"# Postmortem: {history.slug()} ({history.started:%Y-%m-%d})",
-        "", block("summary", summary_section(history)),
-        "", "## Timeline", "", block("timeline", timeline_section(history, paths)),
-        "", "## Root cause", "", block("root-cause", root_cause_section(history)),
-        "", "## What worked", "", block("what-worked", worked_section(history)),
-        "", "## What didn't", "", block("what-didnt", didnt_section(history)),
-        "", "## Action items", "", block("action-items", items),
-        "", "## Response times", "", block("response-times", response_section(history)),
-        "", "## Evidence", "", block("evidence", evidence_section(history, paths)), "",
+        f"# {_cell(title(history, trigger))}", "",
+        f"Postmortem of incident `{history.incident_id}` · written "
+        f"{when(history.now or datetime.now(UTC), zone)} ({zone_name(zone, history.started)}) "
+        f"· `{_MARKER.format(incident=history.incident_id)}`. The parts a person writes "
+        f"(root cause, action items, lessons) come from "
+        f"[{paths.edits.name}]({_link(paths.edits, paths.folder)}); the rest is regenerated "
+        f"from the records by `runbook postmortem {history.incident_id}`.", "",
+        "## Summary", "", summary_section(history, trigger, zone), "",
+        "## Impact", "", impact_section(history, zone), "",
+        "## Trigger", "", trigger_section(history, trigger, zone, paths), "",
+        "## Root cause", "", root_cause_section(history, edited), "",
+        "## Detection", "", detection_section(history, zone), "",
+        "## Response and recovery", "", response_section(history, zone), "",
+        "## Timeline", "", timeline_section(history, paths, zone), "",
+        "## Action items", "", action_items_section(edited), "",
+        "## Lessons", "", lessons_section(edited), "",
     ]
+    if seen:
+        parts += ["## Seen before", "", seen, ""]
+    parts += ["## Evidence", "", evidence_section(history, paths), ""]
     return "\n".join(parts)
 
 
@@ -304,24 +517,32 @@ def render(history: History, paths: Paths) -> str:
 @dataclass
 class Written:
     markdown: Path
+    html: Path
+    edits: Path
     chart: Path
     evidence: Path
-    created: bool                      # a new file (False: an existing one was refreshed)
+    created: bool                      # a new file (False: an existing one was rewritten)
+    missing: list[str] = field(default_factory=list)   # what --check names
+    saved: bool = False                # the edits were appended to the incident's log
     side_file: Path | None = None      # the `.new` written beside a hand-written file
-    kept_edited: list[str] = field(default_factory=list)
     rendered: int = 0                  # notebooks rendered now (the rest were up to date)
     render_errors: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        lines = [f"postmortem: {self.markdown}" + (" (new)" if self.created else " (updated)")]
+        lines = [f"postmortem: {self.side_file or self.markdown}"
+                 + (" (new)" if self.created else " (rewritten)")]
         if self.side_file:
-            lines.append(f"{self.markdown.name} has no generated sections (written by hand): "
-                         f"left untouched; the generated version is in {self.side_file}")
-        if self.kept_edited:
-            lines.append("kept as edited: " + ", ".join(self.kept_edited))
+            lines.append(f"{self.markdown.name} was not written by runbook (by hand, or an "
+                         f"older format): left untouched; the generated one is "
+                         f"{self.side_file}")
+        lines.append(f"html: {self.html}")
+        lines.append(f"your parts: {self.edits}"
+                     + (" (saved to the incident's log)" if self.saved else ""))
         lines.append(f"chart: {self.chart}")
         lines.append(f"evidence: {self.evidence} ({self.rendered} rendered now)")
         lines += [f"evidence not rendered: {e}" for e in self.render_errors]
+        if self.missing:
+            lines.append(f"still to write ({len(self.missing)}): see --check")
         return "\n".join(lines)
 
 
@@ -338,28 +559,76 @@ def target_path(history: History, directory: Path) -> Path:
     raise BadInput(f"too many postmortems named {base}*.md in {directory}")
 
 
+def current_edits(history: History, paths: Paths, config: Config | None,
+                  zone: tzinfo | None = None) -> person.Edits:
+    """The edits file when there is one (EditsError when it does not parse), else the ones
+    last saved to the log (another machine's), else the proposals."""
+    if paths.edits.is_file():
+        return person.read(paths.edits)
+    saved = history.incident.postmortem if history.incident else None
+    if saved is not None:
+        return person.Edits.from_dict(saved["edits"], "the edits saved in the incident's log")
+    trigger = trigger_of(history.incident) if history.incident else Trigger(codes.UNKNOWN)
+    return proposed_edits(history, trigger, config, zone)
+
+
+def _copy(archive: records.Archive, key: str, target: Path) -> None:
+    try:
+        data = archive.store.read_bytes(key)
+    except KeyMissing:
+        return
+    write_atomic(target, registry().redact(data.decode("utf-8", "replace")).encode("utf-8"))
+
+
 def write_postmortem(archive: records.Archive, incident_id: str, directory: Path,
-                     evidence_engine: str = "fast") -> Written:
-    history = load_history(archive, records.check_incident_id(incident_id))
-    directory.mkdir(parents=True, exist_ok=True)
+                     evidence_engine: str = "fast", *, config: Config | None = None,
+                     now: datetime | None = None, zone: tzinfo | None = None,
+                     seen_before: SeenBefore | None = None, actor: str = "") -> Written:
+    """Write the draft, its twin, chart and evidence; keep (and save) the person's edits."""
+    history = load_history(archive, records.check_incident_id(incident_id), now)
+    if zone is None:
+        zone = timezone_of(config) if config is not None else ZoneInfo(DEFAULT_TIMEZONE)
     path = target_path(history, directory)
-    paths = Paths(path)
+    ours = not path.exists() or _ours(path.read_text(encoding="utf-8", errors="replace"),
+                                      incident_id)
+    paths = Paths(path if ours else path.with_name(path.stem + ".new.md"))
+    edited = current_edits(history, paths, config, zone)   # before anything is written
+    directory.mkdir(parents=True, exist_ok=True)
     rendered = evidence.render_all(history.runs, paths.evidence, evidence_engine)
-    chart.save(history, paths.chart)
-    fresh = registry().redact(render(history, paths))
-    written = Written(path, paths.chart, paths.evidence, created=not path.exists(),
+    for run in history.runs:
+        _copy(archive, run.ref.key(layout.RECORD), paths.record(run))
+    _copy(archive, layout.incident_key(history.incident_id, layout.LOG), paths.log)
+    chart.save(history, paths.chart, zone)
+    markdown = registry().redact(render(history, paths, edited, zone, seen_before, config))
+    written = Written(path, paths.html, paths.edits, paths.chart, paths.evidence,
+                      created=not path.exists(), missing=person.missing(edited),
+                      side_file=None if ours else paths.markdown,
                       rendered=sum(1 for r in rendered if r.fresh),
                       render_errors=[f"{r.run}: {r.error}" for r in rendered if r.error])
-    if written.created:
-        write_atomic(path, fresh.encode("utf-8"))
-        return written
-    merged = merge(path.read_text(encoding="utf-8"), fresh)
-    if merged is None:
-        side = path.with_name(path.name + ".new")
-        write_atomic(side, fresh.encode("utf-8"))
-        written.side_file = side
-        return written
-    written.kept_edited = merged.kept_edited
-    if merged.text != path.read_text(encoding="utf-8"):
-        write_atomic(path, merged.text.encode("utf-8"))
+    from runbook.sections.postmortem import twin
+
+    write_atomic(paths.markdown, markdown.encode("utf-8"))
+    write_atomic(paths.html, twin.page(markdown, paths).encode("utf-8"))
+    if not paths.edits.is_file():
+        write_atomic(paths.edits, person.to_toml(edited, history.incident_id).encode("utf-8"))
+    saved = history.incident.postmortem if history.incident else None
+    if saved is None or saved.get("edits") != edited.as_dict() or \
+            saved.get("missing") != written.missing:
+        IncidentLog(archive, history.incident_id).append(
+            "postmortem.saved", {"edits": edited.as_dict(), "missing": written.missing,
+                                 "draft": paths.markdown.name}, actor=actor)
+        written.saved = True
     return written
+
+
+def check(archive: records.Archive, incident_id: str, directory: Path,
+          config: Config | None = None) -> list[str]:
+    """What the postmortem still lacks: every required field empty or a prompt (from the
+    edits file beside the draft, else the edits saved in the log); nothing is written."""
+    history = load_history(archive, records.check_incident_id(incident_id))
+    found = existing_postmortem(directory, history.incident_id)
+    if found is None and (history.incident is None or history.incident.postmortem is None):
+        return [f"no postmortem in {directory}: write it with `runbook postmortem "
+                f"{incident_id}`"]
+    paths = Paths(found or target_path(history, directory))
+    return person.missing(current_edits(history, paths, config))

@@ -18,14 +18,19 @@ from runbook.archive import record as records
 from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
 from runbook.core import clock
-from runbook.core.errors import RecordError
+from runbook.core.errors import BadInput
 from runbook.core.severity import SEVERITIES, Severity, format_delta
+from runbook.incident import events as log_events
 from runbook.incident.fold import Incident
 from runbook.incident.log import IncidentLog
 
 POSTMORTEM_WINDOW = timedelta(hours=48)  # the runbook: every SEV-1/SEV-2 within 48 hours
 NEEDS_POSTMORTEM = ("SEV-1", "SEV-2")
 _FAILED_ACTION_STATES = {"failed", "error", "refused", "rejected", "timed_out"}
+
+
+class NoSealedRun(BadInput):
+    """An incident with no sealed run: nothing to write a postmortem from (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,8 @@ class History:
     detected: datetime | None = None     # the first alert, or a person or a run opening it
     recovered: datetime | None = None    # the opening signal's last recovery
     incident: Incident | None = None     # the fold: every time below is its
+    log: list[log_events.Event] = field(default_factory=list)   # the incident's event log
+    now: datetime | None = None          # when the fold was judged
 
     @property
     def severity(self) -> Severity | None:
@@ -248,20 +255,26 @@ def _run_events(run: Run) -> list[Event]:
     return events
 
 
-def load_history(archive: records.Archive, incident_id: str) -> History:
-    """Every sealed record of the incident, and its timeline in time order."""
+def load_history(archive: records.Archive, incident_id: str,
+                 now: datetime | None = None) -> History:
+    """Every sealed record of the incident, its log, its fold at `now` (default: the clock),
+    and its runs' timeline in time order."""
     sealed = records.incident_records(archive, incident_id)
     if not sealed:
-        raise RecordError(f"incident {incident_id!r} has no sealed records under "
-                          f"{archive.location()}: nothing to write a postmortem from")
+        raise NoSealedRun(f"incident {incident_id!r} has no sealed run under "
+                          f"{archive.location()}: nothing to write a postmortem from yet; "
+                          "let its run finish (or `runbook archive` a lab session), then "
+                          "run this again")
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))
-    state = IncidentLog(archive, incident_id).fold()
+    log = IncidentLog(archive, incident_id)
+    moment = now or clock.now()
+    state = log.fold(moment)
     history = History(incident_id, archive, state.started_at or runs[0].started, runs,
                       start_source=state.start_source or "the incident's first run",
                       detected=state.detected_at, recovered=state.recovered_at,
-                      incident=state)
+                      incident=state, log=log.events(), now=moment)
     order = {"run-started": 0, "finding": 1, "action": 1, "run-finished": 2}
     events = [e for run in runs for e in _run_events(run)]
     # Stable: within one second the run's own order (started, findings, finished) is kept.

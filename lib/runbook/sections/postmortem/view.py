@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 from runbook.core.errors import BadInput
 from runbook.incident.log import IncidentLog
 from runbook.sections import postmortem
-from runbook.sections.postmortem import chart
+from runbook.sections.postmortem import chart, story
+from runbook.sections.postmortem.document import current_edits
 from runbook.sections.postmortem.due import postmortems_due
+from runbook.sections.postmortem.edits import missing
 from runbook.sections.postmortem.history import History, load_history
 
 __all__ = ["Chart", "Draft", "PostmortemView", "open_postmortem"]
@@ -54,15 +56,16 @@ class PostmortemView:
         return postmortem.target_path(self.history, self.places.postmortems_dir)
 
     def chart(self) -> Chart:
-        return Chart(chart.png(self.history))
+        return Chart(chart.png(self.history, self.places.zone))
 
     def timeline(self) -> pd.DataFrame:
+        """Every event of the incident's log, its milestones, deploys and Sentry readings."""
         import pandas as pd
 
-        rows = [{"when": postmortem.when(e.at), "run": e.run.name, "event": e.kind,
-                 "code": e.code, "status": e.status, "what": e.title}
-                for e in self.history.events]
-        return pd.DataFrame(rows, columns=["when", "run", "event", "code", "status", "what"])
+        zone = self.places.zone
+        rows = [{"when": postmortem.when(line.at, zone), "event": line.kind, "what": line.what,
+                 "who": line.who, "run": line.run} for line in story.timeline(self.history)]
+        return pd.DataFrame(rows, columns=["when", "event", "what", "who", "run"])
 
     def response_times(self) -> pd.DataFrame:
         import pandas as pd
@@ -75,18 +78,28 @@ class PostmortemView:
 
     def draft(self) -> Draft:
         """The document as it would be generated now (edit the file itself: re-runs keep it)."""
-        path = self.path
-        return Draft(postmortem.render(self.history, postmortem.Paths(path)), path)
+        paths = postmortem.Paths(self.path)
+        edited = current_edits(self.history, paths, self.places.config, self.places.zone)
+        return Draft(postmortem.render(self.history, paths, edited, self.places.zone,
+                                       config=self.places.config), paths.markdown)
+
+    def check(self) -> list[str]:
+        """What is still empty or a prompt in the person's parts (the edits file)."""
+        paths = postmortem.Paths(self.path)
+        return missing(current_edits(self.history, paths, self.places.config,
+                                     self.places.zone))
 
     def write(self) -> postmortem.Written:
         return postmortem.write_postmortem(self.places.archive, self.history.incident_id,
-                                           self.places.postmortems_dir)
+                                           self.places.postmortems_dir,
+                                           config=self.places.config, zone=self.places.zone)
 
     def __repr__(self) -> str:
         severity = self.history.severity
         return (f"Incident {self.history.incident_id}: {len(self.history.runs)} runs, "
                 f"{severity.level if severity else 'no severity'}, started "
-                f"{postmortem.when(self.history.started)}. Postmortem: {self.path}")
+                f"{postmortem.when(self.history.started, self.places.zone)}. "
+                f"Postmortem: {self.path}")
 
 
 def open_postmortem(incident_id: str = "", config_path: str = "",

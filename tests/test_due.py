@@ -9,6 +9,7 @@ from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding
 from runbook.archive.record import Archive
 from runbook.sections.postmortem.due import postmortems_due
+from s3_fixtures import Bucket, bucket  # noqa: F401 - the fixture
 
 
 def incidents(runs_dir: Path) -> Archive:
@@ -65,3 +66,49 @@ def test_cli_due(runs_dir: Path, tmp_path: Path) -> None:
     assert "overdue by 1h 00m" in late.stdout and "inc-sev3" not in late.stdout
     bad = run_cli("due", "--now", "tomorrow", cwd=tmp_path)
     assert bad.returncode == 2 and "ISO-8601" in bad.stderr
+
+
+def test_a_postmortem_failing_the_check_is_still_due(runs_dir: Path, tmp_path: Path) -> None:
+    from runbook.sections import postmortem
+    from runbook.sections.postmortem import edits as person
+
+    archive = incidents(runs_dir)
+    folder = tmp_path / "pm"
+    written = postmortem.write_postmortem(archive, "inc-sev1", folder, now=T0)
+    late = T0 + timedelta(hours=49)
+    [sev1] = [d for d in postmortems_due(archive, folder, late) if d.incident_id == "inc-sev1"]
+    assert sev1.written and sev1.overdue and any("lessons" in m for m in sev1.missing)
+    assert "postmortem incomplete" in repr(sev1)
+    edited = person.read(written.edits)
+    edited.root_cause = "A bad deploy."
+    edited.went_well = edited.went_badly = edited.got_lucky = "Noted."
+    for item in edited.action_items:
+        item.owner = "Sami"
+    written.edits.write_text(person.to_toml(edited, "inc-sev1"))
+    postmortem.write_postmortem(archive, "inc-sev1", folder, now=T0)
+    assert "inc-sev1" not in {d.incident_id for d in postmortems_due(archive, folder, late)}
+
+
+def test_due_and_the_postmortem_on_an_s3_archive(bucket: Bucket, tmp_path: Path) -> None:  # noqa: F811
+    from postmortem_fixtures import local_links
+    from runbook.archive.location import open_archive
+    from runbook.sections import postmortem
+
+    archive = open_archive(None, url=bucket.url, staged=False)
+    add_run(archive, "inc-s3", "sev1_response", T0, severity="SEV-1",
+            findings=[finding("health.down", "fail"), finding("deploy.crashed", "fail")])
+    folder = tmp_path / "pm"
+    assert [d.incident_id for d in postmortems_due(archive, folder, T0)] == ["inc-s3"]
+    written = postmortem.write_postmortem(archive, "inc-s3", folder, now=T0)
+    text = written.markdown.read_text()
+    assert "s3://" not in text and "file://" not in text
+    links = local_links(written.markdown)
+    assert links and all(link.exists() and folder in link.parents for link in links)
+    # Another machine, with no postmortems folder: the log says it is written but incomplete.
+    [due] = postmortems_due(archive, tmp_path / "elsewhere", T0 + timedelta(hours=49))
+    assert due.written and due.missing
+    env = {"RUNBOOK_ARCHIVE": bucket.url}
+    shown = run_cli("due", "--now", "2026-03-03T10:00:00Z", cwd=tmp_path, env=env)
+    assert shown.returncode == 0 and "inc-s3" in shown.stdout and "incomplete" in shown.stdout
+    checked = run_cli("postmortem", "inc-s3", "--check", cwd=tmp_path, env=env)
+    assert checked.returncode == 1 and "lessons" in checked.stdout, checked.stdout

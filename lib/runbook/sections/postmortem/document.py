@@ -593,6 +593,14 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
                                       incident_id)
     paths = Paths(path if ours else path.with_name(path.stem + ".new.md"))
     edited = current_edits(history, paths, config, zone)   # before anything is written
+    missing = person.missing(edited)
+    saved = history.incident.postmortem if history.incident else None
+    changed = saved is None or saved.get("edits") != edited.as_dict() or \
+        saved.get("missing") != missing
+    if changed:     # first, so the log copied into the evidence holds it
+        IncidentLog(archive, history.incident_id).append(
+            "postmortem.saved", {"edits": edited.as_dict(), "missing": missing,
+                                 "draft": paths.markdown.name}, actor=actor)
     directory.mkdir(parents=True, exist_ok=True)
     rendered = evidence.render_all(history.runs, paths.evidence, evidence_engine)
     for run in history.runs:
@@ -601,7 +609,7 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
     chart.save(history, paths.chart, zone)
     markdown = registry().redact(render(history, paths, edited, zone, seen_before, config))
     written = Written(path, paths.html, paths.edits, paths.chart, paths.evidence,
-                      created=not path.exists(), missing=person.missing(edited),
+                      created=not path.exists(), missing=missing, saved=changed,
                       side_file=None if ours else paths.markdown,
                       rendered=sum(1 for r in rendered if r.fresh),
                       render_errors=[f"{r.run}: {r.error}" for r in rendered if r.error])
@@ -611,13 +619,6 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
     write_atomic(paths.html, twin.page(markdown, paths).encode("utf-8"))
     if not paths.edits.is_file():
         write_atomic(paths.edits, person.to_toml(edited, history.incident_id).encode("utf-8"))
-    saved = history.incident.postmortem if history.incident else None
-    if saved is None or saved.get("edits") != edited.as_dict() or \
-            saved.get("missing") != written.missing:
-        IncidentLog(archive, history.incident_id).append(
-            "postmortem.saved", {"edits": edited.as_dict(), "missing": written.missing,
-                                 "draft": paths.markdown.name}, actor=actor)
-        written.saved = True
     return written
 
 

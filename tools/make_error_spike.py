@@ -12,7 +12,8 @@ write("notebooks/error_spike.ipynb", [
 # High error rate in Sentry
 
 Likely cause: a new deploy or a traffic spike. The error series (5-minute buckets, last 24
-hours) and Railway's latest deploy are fetched at once.
+hours) and Railway's latest deploy are fetched at once; the record keeps the last 6 hours of the
+series, so the postmortem can draw it.
 
 **Spike rule**: the recent 5-minute buckets are above both Dealix's alert rule (more than 10
 events in 5 minutes) and 5× the 24-hour median, in at least 2 buckets of the last 30 minutes.
@@ -33,10 +34,14 @@ rb = session.start("error_spike", incident_id=incident_id, config_path=config_pa
 report = error_spike.check_errors(rb.config, rb.timeouts)
 """),
     md("""
-## Errors per 5 minutes, with the latest deploy marked
+## Errors per 5 minutes around the impact
+From 1 hour before the impact to now, in the team's time zone: the alert threshold dashed, the
+latest deploy as a red line, a last bucket still counting hatched (not a recovery).
 """),
     code("""
-report.chart()
+from runbook.core.config import timezone_of
+
+report.chart(impact_start=rb.impact_start().at, zone=timezone_of(rb.config))
 """),
     md("""
 ## The verdict

@@ -166,6 +166,10 @@ class Paths:
         return self.markdown.with_name(self.markdown.stem + "-timeline.png")
 
     @property
+    def errors_chart(self) -> Path:
+        return self.markdown.with_name(self.markdown.stem + "-errors.png")
+
+    @property
     def evidence(self) -> Path:
         return self.markdown.with_name(self.markdown.stem + "-evidence")
 
@@ -244,7 +248,7 @@ def summary_section(history: History, trigger: Trigger, zone: tzinfo) -> str:
                       "_Source: the incident's log, folded (`runbook incident show`)._"])
 
 
-def impact_section(history: History, zone: tzinfo) -> str:
+def impact_section(history: History, zone: tzinfo, paths: Paths | None = None) -> str:
     state = history.incident
     start, end, ended = story.impact_window(history)
     severity = (state.severity if state else None) or "no SEV"
@@ -259,6 +263,8 @@ def impact_section(history: History, zone: tzinfo) -> str:
         f"- **Payments at risk:** {story.payments_at_risk(history)}",
         f"- **Severity:** {severity} now, peak {peak}"
         + (f" ({_cell(level.definition)})" if level else ""),
+        *(["", f"![Sentry errors around the impact]({_link(paths.errors_chart, paths.folder)})"]
+          if paths is not None and story.error_chart(history, zone) is not None else []),
         "", "_Source: the impact's start and end are the fold's; the counts are the sealed "
         "records' evidence._"])
 
@@ -497,7 +503,7 @@ def render(history: History, paths: Paths, edited: person.Edits | None = None,
         f"[{paths.edits.name}]({_link(paths.edits, paths.folder)}); the rest is regenerated "
         f"from the records by `runbook postmortem {history.incident_id}`.", "",
         "## Summary", "", summary_section(history, trigger, zone), "",
-        "## Impact", "", impact_section(history, zone), "",
+        "## Impact", "", impact_section(history, zone, paths), "",
         "## Trigger", "", trigger_section(history, trigger, zone, paths), "",
         "## Root cause", "", root_cause_section(history, edited), "",
         "## Detection", "", detection_section(history, zone), "",
@@ -607,6 +613,9 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
         _copy(archive, run.ref.key(layout.RECORD), paths.record(run))
     _copy(archive, layout.incident_key(history.incident_id, layout.LOG), paths.log)
     chart.save(history, paths.chart, zone)
+    errors = story.error_chart(history, zone)
+    if errors is not None:
+        write_atomic(paths.errors_chart, errors._repr_png_())
     markdown = registry().redact(render(history, paths, edited, zone, seen_before, config))
     written = Written(path, paths.html, paths.edits, paths.chart, paths.evidence,
                       created=not path.exists(), missing=missing, saved=changed,

@@ -8,11 +8,13 @@ Nothing here judges the incident: its times and states are the fold's (`History.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from runbook.core import clock
 from runbook.incident.events import Event as LogEvent
+from runbook.sections import error_spike
+from runbook.sections.error_spike import ErrorChart
 from runbook.sections.postmortem.history import History
 
 BEFORE_IMPACT = timedelta(hours=1)     # the window a reader needs around the impact
@@ -30,6 +32,7 @@ class Line:
     who: str = ""
     run: str = ""        # the run whose page is the evidence ("" : the log line is)
     seq: int = 0         # the log line (0: from a record's evidence, or the fold)
+    name: str = ""       # a deploy's short name (its commit, else its deployment id)
 
 
 def impact_window(history: History) -> tuple[datetime, datetime, bool]:
@@ -135,14 +138,16 @@ def deploys(history: History) -> list[Line]:
             seen[deployment] = Line(
                 at, f"Railway deploy {deployment[:8]}"
                 + (f" (commit {commit}: {message})" if commit else "")
-                + (f", later seen {status}" if status else ""), "deploy", run=run.name)
+                + (f", later seen {status}" if status else ""), "deploy", run=run.name,
+                name=commit or deployment[:8])
         for action in run.record.get("actions") or []:
             details = action.get("details") if isinstance(action, dict) else None
             new = str(details.get("new deployment") or "") if isinstance(details, dict) else ""
             at = clock.moment_or_none(action.get("at"))
             if new and at is not None and new not in seen:
                 seen[new] = Line(at, f"Railway deploy {new[:8]} started by "
-                                 f"`{action.get('name')}`", "deploy", run=run.name)
+                                 f"`{action.get('name')}`", "deploy", run=run.name,
+                                 name=new[:8])
     return sorted(seen.values(), key=lambda line: line.at)
 
 
@@ -199,6 +204,25 @@ def timeline(history: History) -> list[Line]:
     logged = [line for event in history.log if (line := _log_line(event)) is not None]
     lines = [*milestones(history), *deploys(history), *sentry_lines(history), *logged]
     return sorted(lines, key=lambda line: (line.at, order.get(line.kind, 1), line.seq))
+
+
+def error_chart(history: History, zone: tzinfo) -> ErrorChart | None:
+    """Sentry's error series as the newest record kept it, drawn over the incident's window
+    with its deploys; None when no run read the series."""
+    buckets = []
+    fetched = None
+    for run in history.runs:
+        for finding in run.record.get("findings") or []:
+            evidence = finding.get("evidence") if isinstance(finding, dict) else None
+            series = error_spike.series_of(evidence)
+            if series and isinstance(evidence, dict):
+                buckets, fetched = series, clock.moment_or_none(evidence.get("fetched_at"))
+    if not buckets:
+        return None
+    start, end, ended = impact_window(history)
+    marks = [error_spike.DeployMark(line.at, line.name) for line in deploys(history)]
+    return error_spike.ErrorChart(buckets, marks, start, end if ended else None,
+                                  fetched or history.now, zone=zone)
 
 
 # --- what the records counted --------------------------------------------------------------

@@ -290,3 +290,54 @@ def test_acceptance_after_the_alert_outage_rollback_drill(tmp_path: Path) -> Non
     again = run_cli("postmortem", incident, "--now", now, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "Sami pressed the button within a minute." in markdown.read_text()
+
+
+@pytest.mark.slow
+def test_postmortem_notebook(archive: Archive, tmp_path: Path) -> None:
+    import nbformat
+
+    from runbook.core.config import load_config
+    from runbook.host.runner import run_notebook
+
+    config_path = tmp_path / "runbook.toml"
+    config_path.write_text('[service]\nname = "dealix"\nbase_url = "https://api.dealix.me"\n')
+    out = tmp_path / "pm"
+    result = run_notebook("postmortem", [("postmortem_of", INCIDENT), ("out_dir", str(out))],
+                          load_config(config_path), progress=False)
+    assert result.status == "completed", result.error
+    assert len(list(out.glob("*.md"))) == 1 and list(out.glob("*.edits.toml"))
+    nb = nbformat.read(str(result.run_dir / "notebook.ipynb"), as_version=4)
+    kinds = {mime for cell in nb.cells for output in cell.get("outputs", [])
+             for mime in output.get("data", {})}
+    assert {"image/png", "text/markdown", "text/html"} <= kinds
+
+
+@pytest.mark.slow
+def test_the_error_spike_drill_keeps_its_series_for_the_postmortem(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    spike = run_drill("error-spike", runs, incident_id="inc-spike")
+    assert spike.matched, spike.reasons
+    written = postmortem.write_postmortem(Archive(runs), "inc-spike", tmp_path / "pm")
+    errors = written.markdown.with_name(written.markdown.stem + "-errors.png")
+    assert errors.read_bytes()[:4] == b"\x89PNG"
+    assert "errors per 5 minutes in Sentry" in written.markdown.read_text()
+
+
+def test_owners_and_times_follow_the_oncall_config(tmp_path: Path, runs_dir: Path) -> None:
+    from runbook.core.config import parse_config
+
+    archive = Archive(runs_dir)
+    add_run(archive, "inc-tz", "sev1_response", T0, severity="SEV-1",
+            findings=[finding("deploy.crashed", "fail"), finding("health.down", "fail")])
+    config = parse_config({
+        "service": {"name": "dealix", "base_url": "https://api.example"},
+        "oncall": {"timezone": "UTC", "responders": [
+            {"name": "Sara", "slack_id": "U01SARA", "email": "sara@dealix.example"}]}},
+        tmp_path / "runbook.toml")
+    written = postmortem.write_postmortem(archive, "inc-tz", tmp_path / "pm", config=config,
+                                          now=T0 + timedelta(hours=1))
+    items = person.read(written.edits).action_items
+    assert items and {(i.owner, i.due) for i in items} == {("Sara", "2026-03-29")}  # 4 weeks
+    assert {i.type for i in items} <= {"prevent", "detect", "mitigate", "process"}
+    text = written.markdown.read_text()
+    assert "Times in UTC" in text and "| 2026-03-01 09:00:00 | Impact began" in text

@@ -59,7 +59,8 @@ def _log_line(event: LogEvent) -> Line | None:
     kind, who, run = event.kind, event.actor, _body(event, "run")
     if kind == "incident.opened":
         drill = " (a drill)" if event.get("drill") else ""
-        return Line(event.at, f"Incident opened by {_body(event, 'opened_by') or who}{drill}",
+        by = _body(event, "opened_by") or who
+        return Line(event.at, f"Incident opened{' by ' + by if by else ''}{drill}",
                     "milestone", who, seq=event.seq)
     if kind == "alert.received":
         what = _body(event, "summary") or f"{_body(event, 'signal')} alerted"

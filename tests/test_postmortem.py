@@ -341,3 +341,26 @@ def test_owners_and_times_follow_the_oncall_config(tmp_path: Path, runs_dir: Pat
     assert {i.type for i in items} <= {"prevent", "detect", "mitigate", "process"}
     text = written.markdown.read_text()
     assert "Times in UTC" in text and "| 2026-03-01 09:00:00 | Impact began" in text
+
+
+def test_the_catalogue_names_causes_follow_ups_and_effects_it_holds() -> None:
+    from runbook.incident import codes
+
+    for table in (codes.CAUSES, codes.FOLLOW_UPS, codes.EFFECTS):
+        assert set(table) <= set(codes.CATALOGUE)
+    assert {cause.tag for cause in codes.CAUSES.values()} <= set(codes.TRIGGER_TAGS)
+    assert {f.type for ups in codes.FOLLOW_UPS.values() for f in ups} == \
+        set(codes.FOLLOW_UP_TYPES)
+    # A symptom (the service's own health) is never read as the cause.
+    assert not [c for c in codes.CAUSES if codes.CATALOGUE[c].health]
+
+
+def test_a_seen_before_part_is_filled_by_the_callable_given(archive: Archive,
+                                                            tmp_path: Path) -> None:
+    written = postmortem.write_postmortem(
+        archive, INCIDENT, tmp_path / "pm",
+        seen_before=lambda history: f"- `{history.incident_id}`: new (first of its kind)")
+    parts = sections(written.markdown.read_text())
+    assert "new (first of its kind)" in parts["## Seen before"]
+    plain = postmortem.write_postmortem(archive, INCIDENT, tmp_path / "other")
+    assert "## Seen before" not in plain.markdown.read_text()

@@ -499,3 +499,22 @@ FOLLOW_UPS: dict[str, tuple[FollowUp, ...]] = {
         FollowUp(DETECT, "Check UptimeRobot's interval: an alert should come within 2 minutes "
                          "of the outage"),),
 }
+
+# What customers saw, in a postmortem's title, for the failing symptom codes (first that
+# failed, in this order); health.down says its HTTP status when its evidence has one.
+EFFECTS: dict[str, str] = {
+    "health.down": "the API down",
+    "health.timeout": "the API not answering",
+    "uptime.down": "the site down",
+    "health.wrong_app": "404s from the API",
+    "api.not_found": "404s from the API",
+    "errors.spike_after_deploy": "an error spike",
+    "errors.spike": "an error spike",
+    "webhook.deliveries": "payment webhooks refused",
+    "moyasar.down": "payments failing",
+    "health.degraded": "a degraded API",
+    "db.refused": "the database unreachable",
+}
+HEALTH_DOWN = "health.down"
+ERROR_RATE_CODES = ("errors.normal", "errors.spike", "errors.spike_after_deploy")
+PAYMENTS_AT_RISK = "webhook.deliveries"   # the webhook section's count of payments to reconcile

@@ -190,20 +190,11 @@ def effect(history: History) -> str:
     """What customers saw, in a few words, from the symptoms."""
     state = history.incident
     observed = state.observed if state else {}
-    down = observed.get("health.down")
-    if down is not None:
-        status = (down.get("evidence") or {}).get("http_status")
-        return f"{status}s from the API" if status else "the API down"
-    for code, words in (("health.timeout", "the API not answering"),
-                        ("uptime.down", "the site down"),
-                        ("health.wrong_app", "404s from the API"),
-                        ("api.not_found", "404s from the API"),
-                        ("errors.spike_after_deploy", "an error spike"),
-                        ("errors.spike", "an error spike"),
-                        ("webhook.deliveries", "payment webhooks refused"),
-                        ("moyasar.down", "payments failing")):
-        if code in observed:
-            return words
+    for code, words in codes.EFFECTS.items():
+        if code not in observed:
+            continue
+        status = (observed[code].get("evidence") or {}).get("http_status")
+        return f"{status}s from the API" if code == codes.HEALTH_DOWN and status else words
     return "impact"
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from runbook.core import clock
+from runbook.incident import codes
 from runbook.incident.events import Event as LogEvent
 from runbook.sections import error_spike
 from runbook.sections.error_spike import ErrorChart
@@ -228,15 +229,15 @@ def error_chart(history: History, zone: tzinfo) -> ErrorChart | None:
 
 # --- what the records counted --------------------------------------------------------------
 
-def _findings_with(history: History, prefix: str) -> list[dict[str, Any]]:
+def _findings_with(history: History, *names: str) -> list[dict[str, Any]]:
     return [f for run in history.runs for f in run.record.get("findings") or []
-            if isinstance(f, dict) and str(f.get("code", "")).startswith(prefix)
+            if isinstance(f, dict) and str(f.get("code", "")) in names
             and isinstance(f.get("evidence"), dict)]
 
 
 def failed_requests(history: History) -> str:
     """What Sentry counted, from the error-spike findings' evidence."""
-    counted = [f["evidence"] for f in _findings_with(history, "errors.")
+    counted = [f["evidence"] for f in _findings_with(history, *codes.ERROR_RATE_CODES)
                if f["evidence"].get("recent_max_per_5m") is not None]
     if not counted:
         return ("not counted: no Sentry error series in this incident's records (run the "
@@ -249,7 +250,7 @@ def failed_requests(history: History) -> str:
 
 def payments_at_risk(history: History) -> str:
     """What the Moyasar delivery log showed, from the webhook section's finding."""
-    readings = [f for f in _findings_with(history, "webhook.deliveries")
+    readings = [f for f in _findings_with(history, codes.PAYMENTS_AT_RISK)
                 if "payments" in f["evidence"]]
     if not readings:
         return ("none recorded: no run read Moyasar's delivery log (the `webhook_401` section "

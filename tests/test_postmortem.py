@@ -161,6 +161,8 @@ def test_a_hand_written_postmortem_is_left_alone(archive: Archive, tmp_path: Pat
     out.mkdir()
     mine = out / "2026-01-01-outage.md"
     mine.write_text(f"# Outage\n\nIncident {INCIDENT}: written by hand.\n")
+    assert postmortem.check(archive, INCIDENT, out) == []   # counted as written, as due does
+    assert postmortem.check(archive, INCIDENT, tmp_path / "none")[0].startswith("no postmortem")
     written = postmortem.write_postmortem(archive, INCIDENT, out)
     assert written.markdown == mine and written.side_file == out / "2026-01-01-outage.new.md"
     assert mine.read_text().endswith("written by hand.\n")

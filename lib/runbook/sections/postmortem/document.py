@@ -631,5 +631,9 @@ def check(archive: records.Archive, incident_id: str, directory: Path,
     if found is None and (history.incident is None or history.incident.postmortem is None):
         return [f"no postmortem in {directory}: write it with `runbook postmortem "
                 f"{incident_id}`"]
+    saved = history.incident.postmortem if history.incident else None
+    if found is not None and saved is None and \
+            not _ours(found.read_text(encoding="utf-8", errors="replace"), incident_id):
+        return []     # written by hand: `runbook due` counts it as written, and so does this
     paths = Paths(found or target_path(history, directory))
     return person.missing(current_edits(history, paths, config))

@@ -122,6 +122,8 @@ def test_the_postmortem_draws_the_error_series_its_record_kept(runs_dir: Path,
     assert errors.read_bytes()[:4] == b"\x89PNG"
     text = written.markdown.read_text()
     assert f"]({errors.name})" in text and "up to 40 errors per 5 minutes" in text
+    assert "Sentry: errors first above the alert rule" in text
+    assert "Sentry: errors last above the alert rule" in text
     history = load_history(archive, "inc-e", now)
     from runbook.sections.postmortem import story
 

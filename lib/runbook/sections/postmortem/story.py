@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from runbook.checks.sentry import ALERT_THRESHOLD
+from runbook.clients.sentry import Bucket
 from runbook.core import clock
 from runbook.incident import codes
 from runbook.incident.events import Event as LogEvent
@@ -165,6 +167,16 @@ def sentry_lines(history: History) -> list[Line]:
         if len(alerts) > 1:
             lines.append(Line(alerts[-1].at, "Sentry: last alert in the window", "sentry",
                               seq=alerts[-1].seq))
+    series, run_name, _ = _series(history)
+    start, end = chart_window(history)
+    hot = [b for b in series if b.count > ALERT_THRESHOLD and start <= b.at <= end]
+    if hot:
+        lines.append(Line(hot[0].at, f"Sentry: errors first above the alert rule ({hot[0].count} "
+                          "in 5 min)", "sentry", run=run_name))
+        if len(hot) > 1:
+            lines.append(Line(hot[-1].at, f"Sentry: errors last above the alert rule "
+                              f"({hot[-1].count} in 5 min)", "sentry", run=run_name))
+        return lines
     for run in history.runs:
         for finding in run.record.get("findings") or []:
             evidence = finding.get("evidence") if isinstance(finding, dict) else None
@@ -175,8 +187,20 @@ def sentry_lines(history: History) -> list[Line]:
                 lines.append(Line(started, f"Sentry: errors above the alert rule from here "
                                   f"(up to {evidence.get('recent_max_per_5m')} per 5 min)",
                                   "sentry", run=run.name))
-                break
+                return lines
     return lines
+
+
+def _series(history: History) -> tuple[list[Bucket], str, datetime | None]:
+    """The newest error series a record kept, the run that kept it, and when it was read."""
+    found: tuple[list[Bucket], str, datetime | None] = ([], "", None)
+    for run in history.runs:
+        for finding in run.record.get("findings") or []:
+            evidence = finding.get("evidence") if isinstance(finding, dict) else None
+            series = error_spike.series_of(evidence)
+            if series and isinstance(evidence, dict):
+                found = (series, run.name, clock.moment_or_none(evidence.get("fetched_at")))
+    return found
 
 
 def milestones(history: History) -> list[Line]:
@@ -211,14 +235,7 @@ def timeline(history: History) -> list[Line]:
 def error_chart(history: History, zone: tzinfo) -> ErrorChart | None:
     """Sentry's error series as the newest record kept it, drawn over the incident's window
     with its deploys; None when no run read the series."""
-    buckets = []
-    fetched = None
-    for run in history.runs:
-        for finding in run.record.get("findings") or []:
-            evidence = finding.get("evidence") if isinstance(finding, dict) else None
-            series = error_spike.series_of(evidence)
-            if series and isinstance(evidence, dict):
-                buckets, fetched = series, clock.moment_or_none(evidence.get("fetched_at"))
+    buckets, _, fetched = _series(history)
     if not buckets:
         return None
     start, end, ended = impact_window(history)

@@ -39,9 +39,7 @@ From 1 hour before the impact to now, in the team's time zone: the alert thresho
 latest deploy as a red line, a last bucket still counting hatched (not a recovery).
 """),
     code("""
-from runbook.core.config import timezone_of
-
-report.chart(impact_start=rb.impact_start().at, zone=timezone_of(rb.config))
+report.chart(impact_start=rb.impact_start().at)
 """),
     md("""
 ## The verdict

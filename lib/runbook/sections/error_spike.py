@@ -16,7 +16,7 @@ from runbook.clients.railway import Deployment, RailwayClient
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.concurrency import run_concurrently
-from runbook.core.config import Config
+from runbook.core.config import Config, timezone_of
 from runbook.core.findings import Finding, Status, passed, skipped
 
 __all__ = ["DeployMark", "ErrorChart", "ErrorReport", "check_errors", "series_of"]
@@ -28,6 +28,7 @@ class ErrorReport:
     deployment: Deployment | None = None
     findings: list[Finding] = field(default_factory=list)
     fetched_at: datetime | None = None     # when the series was read: its last bucket's end
+    zone: tzinfo = UTC                     # the team's (`[oncall] timezone`)
 
     @property
     def verdict(self) -> Finding | None:
@@ -43,7 +44,7 @@ class ErrorReport:
         marks = [DeployMark.of(self.deployment)] if self.deployment else []
         return ErrorChart(self.buckets, marks,
                           min(starts) if starts else None, resolved, self.fetched_at,
-                          zone=zone or UTC)
+                          zone=zone or self.zone)
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def series_of(evidence: Any) -> list[sentry.Bucket]:
 
 def check_errors(config: Config, timeouts: Timeouts) -> ErrorReport:
     """Fetch the error series and the latest deploy concurrently, then judge the spike."""
-    report = ErrorReport()
+    report = ErrorReport(zone=timezone_of(config))
     reason = sentry.configured(config)
     if reason:
         report.findings.append(spike.not_configured_finding(reason))

@@ -35,7 +35,7 @@ from runbook.core.severity import SEVERITIES, format_delta
 from runbook.incident import codes
 from runbook.incident.log import IncidentLog
 from runbook.incident.trigger import Trigger, symptom_codes, trigger_of
-from runbook.sections.postmortem import chart, evidence, story
+from runbook.sections.postmortem import chart, evidence, story, twin
 from runbook.sections.postmortem import edits as person
 from runbook.sections.postmortem.history import History, Run, load_history
 
@@ -613,10 +613,8 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
                       side_file=None if ours else paths.markdown,
                       rendered=sum(1 for r in rendered if r.fresh),
                       render_errors=[f"{r.run}: {r.error}" for r in rendered if r.error])
-    from runbook.sections.postmortem import twin
-
     write_atomic(paths.markdown, markdown.encode("utf-8"))
-    write_atomic(paths.html, twin.page(markdown, paths).encode("utf-8"))
+    write_atomic(paths.html, twin.page(markdown, paths.folder).encode("utf-8"))
     if not paths.edits.is_file():
         write_atomic(paths.edits, person.to_toml(edited, history.incident_id).encode("utf-8"))
     return written

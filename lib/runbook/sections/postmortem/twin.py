@@ -8,10 +8,8 @@ import base64
 import functools
 import html
 import re
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from runbook.sections.postmortem.document import Paths
+from pathlib import Path
+from typing import Any
 
 _STYLE = """body { font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto;
 padding: 0 1em; line-height: 1.45; color: #202124; }
@@ -29,11 +27,12 @@ def _renderer() -> Any:
     return mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 
 
-def page(markdown: str, paths: Paths) -> str:
+def page(markdown: str, folder: Path) -> str:
+    """The page of `markdown`, its PNG images (relative to `folder`) inlined."""
     body = str(_renderer()(markdown))
 
     def inline(match: re.Match[str]) -> str:
-        target = (paths.folder / html.unescape(match.group(1)).replace("%20", " "))
+        target = (folder / html.unescape(match.group(1)).replace("%20", " "))
         try:
             data = base64.b64encode(target.read_bytes()).decode("ascii")
         except OSError:
@@ -42,6 +41,6 @@ def page(markdown: str, paths: Paths) -> str:
 
     body = _IMAGE.sub(inline, body)
     heading = re.search(r"^# (.+)$", markdown, re.M)
-    name = html.escape(heading.group(1) if heading else paths.markdown.stem)
+    name = html.escape(heading.group(1) if heading else "Postmortem")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<title>{name}'
             f"</title>\n<style>\n{_STYLE}\n</style></head><body>\n{body}\n</body></html>\n")

@@ -4,7 +4,7 @@ each is the fold's (`incident.fold`), formatted."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from runbook.core import clock
@@ -105,3 +105,51 @@ def one_line(incident: Incident, now: datetime) -> str:
     if incident.drill:
         parts.append("drill")
     return f"{incident.id}: " + " · ".join(parts)
+
+
+# ---------------------------------------------------------------- the handoff digest
+
+def digest_entry(incident: Incident, now: datetime, zone: tzinfo) -> list[str]:
+    """One open incident for the next responder: SEV and clock, who holds it, what was done,
+    what is next. Every fact is the fold's."""
+    def at(moment: datetime | None) -> str:
+        return f"{moment.astimezone(zone):%H:%M} {moment.astimezone(zone).tzname()}" \
+            if moment else "—"
+
+    severity = incident.peak_severity or incident.severity or "no SEV"
+    head = f"{severity} · {incident.id} · {incident.state}" + (
+        f" · {incident.service}" if incident.service else "") + (
+        " · DRILL" if incident.drill else "")
+    lines = [head]
+    clock_text = sev_clock(incident, now)
+    lines.append(f"  clock: started {at(incident.started_at)}"
+                 + (f" · {clock_text}" if clock_text else ""))
+    if incident.acks:
+        holder_at, holder = incident.acks[-1]
+        lines.append(f"  acknowledged by {holder} at {at(holder_at)}"
+                     + (f" (first: {incident.acknowledged_by}, TTA "
+                        f"{format_delta(incident.time_to('acknowledge') or timedelta(0))})"
+                        if len(incident.acks) > 1 else ""))
+    else:
+        lines.append(f"  NOT acknowledged ({len(incident.pages)} page(s) sent)")
+    done = [a for a in incident.actions if not a.dry_run]
+    lines.append("  done: " + ("; ".join(
+        f"{a.name} on {a.target}: {a.state}" + (f" by {a.actor}" if a.actor else "")
+        for a in done) if done else "nothing yet"))
+    sections = next_of(incident)
+    lines.append("  next: " + (", ".join(s["notebook"] for s in sections)
+                               if sections else "nothing the findings call for"))
+    return lines
+
+
+def digest(incidents: list[Incident], now: datetime, zone: tzinfo) -> str:
+    """Every open incident, oldest first; or a line saying there is none."""
+    open_ones = sorted((i for i in incidents if i.is_open),
+                       key=lambda i: i.detected_at or i.opened_at or now)
+    if not open_ones:
+        return "No open incident."
+    lines = [f"Handoff digest · {len(open_ones)} open incident(s) · "
+             f"{now.astimezone(zone):%Y-%m-%d %H:%M %Z}"]
+    for incident in open_ones:
+        lines += digest_entry(incident, now, zone)
+    return "\n".join(lines)

@@ -78,8 +78,21 @@ def status_due(incident: Incident, every: timedelta, now: datetime) -> bool:
     return not reminded or now - reminded[-1] >= every
 
 
+def zone_name(zone: tzinfo) -> str:
+    """"Riyadh" for Asia/Riyadh, "UTC" for UTC: the place a person knows the zone by."""
+    key = str(getattr(zone, "key", "") or zone)
+    return key.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def at_zone(moment: datetime, zone: tzinfo, seconds: bool = False) -> str:
+    """"03:12 Riyadh" (or "03:12:09 Riyadh"): a moment as the team reads it."""
+    local = moment.astimezone(zone)
+    return f"{local:%H:%M:%S} {zone_name(zone)}" if seconds else \
+        f"{local:%H:%M} {zone_name(zone)}"
+
+
 def _at(moment: datetime, zone: tzinfo) -> str:
-    return f"{moment.astimezone(zone):%H:%M} ({moment.astimezone(zone).tzname()})"
+    return at_zone(moment, zone)
 
 
 def status_draft(incident: Incident, service_label: str, every: timedelta, now: datetime,

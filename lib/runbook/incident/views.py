@@ -4,6 +4,7 @@ each is the fold's (`incident.fold`), formatted."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -11,6 +12,7 @@ from runbook.core import clock
 from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, format_delta
 from runbook.incident.fold import Incident
+from runbook.incident.oncall import at_zone
 from runbook.incident.rules import next_sections
 
 
@@ -109,12 +111,13 @@ def one_line(incident: Incident, now: datetime) -> str:
 
 # ---------------------------------------------------------------- the handoff digest
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 def digest_entry(incident: Incident, now: datetime, zone: tzinfo) -> list[str]:
     """One open incident for the next responder: SEV and clock, who holds it, what was done,
     what is next. Every fact is the fold's."""
     def at(moment: datetime | None) -> str:
-        return f"{moment.astimezone(zone):%H:%M} {moment.astimezone(zone).tzname()}" \
-            if moment else "—"
+        return at_zone(moment, zone) if moment else "—"
 
     severity = incident.peak_severity or incident.severity or "no SEV"
     head = f"{severity} · {incident.id} · {incident.state}" + (
@@ -134,8 +137,8 @@ def digest_entry(incident: Incident, now: datetime, zone: tzinfo) -> list[str]:
         lines.append(f"  NOT acknowledged ({len(incident.pages)} page(s) sent)")
     done = [a for a in incident.actions if not a.dry_run]
     lines.append("  done: " + ("; ".join(
-        f"{a.name} on {a.target}: {a.state}" + (f" by {a.actor}" if a.actor else "")
-        for a in done) if done else "nothing yet"))
+        f"{a.name} on {_UUID.sub(lambda m: m.group()[:8], a.target)}: {a.state}"
+        + (f" by {a.actor}" if a.actor else "") for a in done) if done else "nothing yet"))
     sections = next_of(incident)
     lines.append("  next: " + (", ".join(s["notebook"] for s in sections)
                                if sections else "nothing the findings call for"))
@@ -149,7 +152,7 @@ def digest(incidents: list[Incident], now: datetime, zone: tzinfo) -> str:
     if not open_ones:
         return "No open incident."
     lines = [f"Handoff digest · {len(open_ones)} open incident(s) · "
-             f"{now.astimezone(zone):%Y-%m-%d %H:%M %Z}"]
+             f"{now.astimezone(zone):%Y-%m-%d} {at_zone(now, zone)}"]
     for incident in open_ones:
         lines += digest_entry(incident, now, zone)
     return "\n".join(lines)

@@ -428,10 +428,7 @@ class OnCall:
         return posted
 
     def _at(self, moment: datetime | None) -> str:
-        if moment is None:
-            return "—"
-        local = moment.astimezone(self.zone)
-        return f"{local:%H:%M:%S} {local.tzname()}"
+        return duty.at_zone(moment, self.zone, seconds=True) if moment else "—"
 
 
 def _ephemeral(text: str) -> dict[str, Any]:

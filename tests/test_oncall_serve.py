@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.testclient import TestClient
 
 from runbook.archive import record as records
 from runbook.archive.location import open_archive
+from runbook.core import clock
 from runbook.core.config import load_config
 from runbook.core.environ import environment_with
 from runbook.drill.fakes.server import LoopbackServer
@@ -27,7 +29,7 @@ from runbook.drill.target import to_toml
 from runbook.host.serve.service import build_service
 from runbook.incident.events import Event
 from runbook.incident.fold import Incident
-from runbook.incident.log import IncidentLog
+from runbook.incident.log import IncidentLog, open_incident
 from serve_fixtures import SENTRY_SECRET, TOKEN, down_alert, notebooks, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -75,6 +77,7 @@ class OnCallServe:
 
 @contextlib.contextmanager
 def oncall_serve(tmp_path: Path, statuspage: bool = False,
+                 seed: Callable[[records.Archive], None] | None = None,
                  **oncall: object) -> Iterator[OnCallServe]:
     slack = FakeSlack()
     with contextlib.ExitStack() as stack:
@@ -107,6 +110,8 @@ def oncall_serve(tmp_path: Path, statuspage: bool = False,
         config.write_text(to_toml(sections))
         stack.enter_context(environment_with(env))
         loaded = load_config(config)
+        if seed is not None:
+            seed(open_archive(loaded, staged=False))
         http = stack.enter_context(TestClient(build_service(loaded).app))
         yield OnCallServe(http, slack, smtp, page, open_archive(loaded, staged=False))
 
@@ -248,3 +253,39 @@ def test_a_status_draft_is_published_and_a_reminder_follows_the_cadence(
         assert wait_for(lambda: any("Status update due" in t for t in s.texts()), 15)
         stages = [u["stage"] for u in s.fold(incident_id).status_updates]
         assert stages[:2] == ["drafted", "published"] and "reminded" in stages
+
+
+def test_a_restarted_serve_reads_who_is_due_next_from_the_log(tmp_path: Path) -> None:
+    """The timers are the log: an incident paged once (step 1, Nora) before serve stopped is
+    paged again by the next serve at step 2 (Sami), not from the start; another service's
+    open incident is left to its own serve."""
+    now = clock.now()
+
+    def seed(archive: records.Archive) -> None:
+        for incident_id, service in (("inc-restart", "dealix"), ("inc-other", "other-app")):
+            open_incident(archive, incident_id, opened_at=now - timedelta(minutes=2),
+                          opened_by="alert uptimerobot", service=service,
+                          signal="uptimerobot:777")
+            log = IncidentLog(archive, incident_id)
+            log.append("alert.received", {"signal": "uptimerobot:777", "service": service,
+                                          "notebook": "sev1_response", "outcome": "run"},
+                       at=now - timedelta(minutes=2), actor="uptimerobot")
+            log.append("run.sealed", {"run": "r1", "notebook": "sev1_response",
+                                      "status": "completed", "severity": "SEV-1"},
+                       at=now - timedelta(seconds=100))
+            log.append("page.sent", {"responder": "Nora", "slack_id": NORA, "via": "slack",
+                                     "step": 1, "ok": True}, at=now - timedelta(seconds=90))
+            log.append("page.sent", {"responder": "Nora", "email": "nora@dealix.example",
+                                     "via": "email", "step": 1, "ok": True},
+                       at=now - timedelta(seconds=90))
+
+    with oncall_serve(tmp_path, seed=seed, ack_timeout="10s", repage_every="60s") as s:
+        assert wait_for(lambda: any("you are paged" in t for t in s.texts()), 20)
+        time.sleep(1)
+        pages = [t for t in s.texts() if "you are paged" in t]
+        assert len(pages) == 1 and f"<@{SAMI}>" in pages[0] and "inc-restart" in pages[0], pages
+        assert [(p["step"], p["slack_id"]) for p in s.fold("inc-restart").pages] == [
+            (1, NORA), (2, SAMI)]
+        assert wait_for(lambda: any("sami@dealix.example" in m.rcpt_tos
+                                    for m in s.smtp.messages), 10)
+        assert len(s.fold("inc-other").pages) == 1

@@ -183,7 +183,9 @@ class OnCall:
     def tend(self, incident_id: str, now: datetime) -> None:
         with self._tending:
             incident = self.book.fold(incident_id, now)
-            if not incident.is_open:
+            if not incident.is_open or (incident.service and
+                                        incident.service != self.config.service.name):
+                # closed, or another service's (its own serve pages for it)
                 with self._lock:
                     self._watched.discard(incident_id)
                 return

@@ -171,3 +171,17 @@ def test_the_digest_lists_each_open_incident_from_the_fold() -> None:
     unacked = fold("inc-3", opened(), at(120))
     assert "NOT acknowledged" in views.digest([unacked], at(120), RIYADH)
     assert views.digest([closed], at(120), RIYADH) == "No open incident."
+
+
+def test_show_carries_the_acknowledgements_pages_and_flapping() -> None:
+    events = [*flaps([0, 60, 120, 180, 240]), page(250, 1, "U2"),
+              page(250, 1, "U2", via="email")]
+    incident = fold("inc-1", events, at(260))
+    shown = views.as_json(incident)
+    assert [p["via"] for p in shown["pages"]] == ["slack", "email"]
+    assert shown["flapping"] == {SIGNAL: at(240).isoformat().replace("+00:00", "Z")}
+    text = views.as_text(incident, at(260))
+    assert "paged        1 time(s), last x" in text and f"flapping     {SIGNAL}" in text
+    held = fold("inc-1", [*opened(), ack(30, "U1")], at(60))
+    assert views.as_json(held)["acknowledgements"] == [
+        {"at": at(30).isoformat().replace("+00:00", "Z"), "by": "U1"}]

@@ -49,6 +49,11 @@ def as_json(incident: Incident) -> dict[str, Any]:
         "actions": [action.to_dict() for action in incident.actions],
         "runs": [{**run, "at": _iso(run.get("at"))} for run in incident.runs],
         "events": incident.events, "chain_head": incident.chain_head,
+        "acknowledgements": [{"at": _iso(moment), "by": who} for moment, who in incident.acks],
+        "pages": [{"at": _iso(page["at"]), "step": page.get("step"), "via": page.get("via"),
+                   "responder": page.get("responder"), "ok": page.get("ok")}
+                  for page in (*incident.pages, *incident.emails)],
+        "flapping": {signal: _iso(since) for signal, since in incident.flapping.items()},
     }
 
 
@@ -79,6 +84,12 @@ def as_text(incident: Incident, now: datetime) -> str:
                  + (f"  ({incident.detected_by})" if incident.detected_by else ""))
     lines.append(f"  acknowledged {when(incident.acknowledged_at)}"
                  + (f"  by {incident.acknowledged_by}" if incident.acknowledged_by else ""))
+    if incident.pages and incident.acknowledged_at is None:
+        last = incident.pages[-1]
+        lines.append(f"  paged        {len(incident.pages)} time(s), last "
+                     f"{last.get('responder')} at {when(last['at'])}")
+    for signal, since in incident.flapping.items():
+        lines.append(f"  flapping     {signal} since {when(since)}")
     lines.append(f"  mitigated    {when(incident.mitigated_at)}")
     lines.append(f"  resolved     {when(incident.resolved_at)}")
     for label, milestone in (("TTD", "detect"), ("TTA", "acknowledge"),

@@ -159,7 +159,10 @@ class OnCall:
             self._watched.add(incident_id)
             if self._stopping:
                 return
-        self._pool.submit(self._tend_safely, incident_id)
+            try:
+                self._pool.submit(self._tend_safely, incident_id)
+            except RuntimeError:      # shut down meanwhile: the log keeps what is owed
+                log.info("on call is stopping: %s is left to the next serve", incident_id)
 
     def stop(self) -> None:
         with self._lock:

@@ -289,3 +289,22 @@ def test_a_restarted_serve_reads_who_is_due_next_from_the_log(tmp_path: Path) ->
         assert wait_for(lambda: any("sami@dealix.example" in m.rcpt_tos
                                     for m in s.smtp.messages), 10)
         assert len(s.fold("inc-other").pages) == 1
+
+
+@pytest.mark.parametrize(("oncall", "named"), [
+    ('responders = []', "[oncall] responders is empty"),
+    ('responders = [{ name = "Sami", email = "s@dealix.example" }]', "slack_id"),
+    (f'responders = [{{ name = "Sami", slack_id = "{SAMI}", email = "s@dealix.example" }}]\n'
+     'ack_timeout = "ten seconds"', "[oncall] ack_timeout"),
+    (f'responders = [{{ name = "Sami", slack_id = "{SAMI}", email = "s@dealix.example" }}]\n'
+     'timezone = "Mars/Olympus"', "[oncall] timezone"),
+])
+def test_serve_refuses_a_bad_oncall_at_start_with_exit_2(tmp_path: Path, oncall: str,
+                                                          named: str) -> None:
+    from conftest import run_cli
+
+    config = tmp_path / "runbook.toml"
+    config.write_text('[service]\nname = "dealix"\nbase_url = "https://api.example"\n'
+                      f'[oncall]\n{oncall}\n')
+    done = run_cli("serve", "--config", str(config), "--port", "0", timeout=60)
+    assert done.returncode == 2 and named in done.stderr, done.stderr

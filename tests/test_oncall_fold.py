@@ -69,7 +69,8 @@ def test_no_page_once_acknowledged_closed_or_below_sev2() -> None:
     timeout, every = timedelta(seconds=10), timedelta(seconds=60)
     assert oncall.next_page(folded([*opened(), ack(5, "U1")], 30), 2, timeout, every) is None
     assert oncall.next_page(folded(opened("SEV-3"), 30), 2, timeout, every) is None
-    assert oncall.next_page(folded(opened(None), 30), 2, timeout, every) is None
+    by_hand = [ev("incident.opened", 0, service="dealix", opened_by="sami")]
+    assert oncall.next_page(folded(by_hand, 30), 2, timeout, every) is None
     resolved = [*opened(), ev("milestone.set", 25, "sami", milestone="resolved")]
     assert oncall.next_page(folded(resolved, 30), 2, timeout, every) is None
     assert oncall.next_page(folded(opened(), 30), 0, timeout, every) is None
@@ -185,3 +186,13 @@ def test_show_carries_the_acknowledgements_pages_and_flapping() -> None:
     held = fold("inc-1", [*opened(), ack(30, "U1")], at(60))
     assert views.as_json(held)["acknowledgements"] == [
         {"at": at(30).isoformat().replace("+00:00", "Z"), "by": "U1"}]
+
+
+def test_an_alert_no_run_has_rated_yet_still_escalates() -> None:
+    """A slow or failed diagnosis must not keep the founders from being paged."""
+    unrated = folded(opened(None), 30)
+    assert oncall.escalation_level(unrated) == oncall.UNRATED
+    assert oncall.paged_severity(unrated) is None        # no status update for it
+    due = oncall.next_page(unrated, 2, timedelta(seconds=10), timedelta(seconds=60))
+    assert due is not None and due.step == 1 and due.responder == 1
+    assert oncall.escalation_level(folded(opened("SEV-3"), 30)) is None

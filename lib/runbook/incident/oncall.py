@@ -2,10 +2,10 @@
 when a public status update is due. Pure: the log is the only state, so a restarted serve
 finds the same answers (no timer lives only in memory).
 
-Escalation: a SEV-1/SEV-2 incident nobody acknowledged pages the next responder `ack_timeout`
-after it was detected, then another every `repage_every`, cycling through the responders in
-order (the first is the one the verdict reaches; step 1 pages the second). An acknowledgement
-stops it.
+Escalation: a SEV-1/SEV-2 incident nobody acknowledged (or one an alert opened that no run has
+rated yet) pages the next responder `ack_timeout` after it was detected, then another every
+`repage_every`, cycling through the responders in order (the first is the one the verdict
+reaches; step 1 pages the second). An acknowledgement stops it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,20 @@ def paged_severity(incident: Incident) -> str | None:
     return level if level in PAGED_SEVERITIES else None
 
 
+UNRATED = "unrated"
+
+
+def escalation_level(incident: Incident) -> str | None:
+    """What an unacknowledged incident escalates as: its SEV-1/SEV-2, or `unrated` for one an
+    alert opened that no run has rated yet (a slow or failed diagnosis must not keep the
+    founders from being paged); None when it does not page (SEV-3/SEV-4, a person's)."""
+    level = paged_severity(incident)
+    if level is not None:
+        return level
+    rated = incident.peak_severity or incident.severity
+    return UNRATED if rated is None and incident.opened_by.startswith("alert") else None
+
+
 @dataclass(frozen=True)
 class PageDue:
     step: int            # 1: the first escalation
@@ -35,9 +49,10 @@ class PageDue:
 
 def next_page(incident: Incident, responders: int, ack_timeout: timedelta,
               repage_every: timedelta) -> PageDue | None:
-    """The next escalation page, or None (not paging: acknowledged, closed, not SEV-1/2)."""
+    """The next escalation page, or None (not paging: acknowledged, closed, rated below
+    SEV-2, or not opened by an alert)."""
     if responders < 1 or not incident.is_open or incident.acknowledged_at is not None or \
-            paged_severity(incident) is None or incident.detected_at is None:
+            escalation_level(incident) is None or incident.detected_at is None:
         return None
     step = len(incident.pages) + 1
     if step == 1:

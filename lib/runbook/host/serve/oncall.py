@@ -108,13 +108,17 @@ def incident_channels(config: Config, book: IncidentBook, incident_id: str) -> s
 
 def channel_refusal(config: Config, book: IncidentBook, incident_id: str,
                     channel: str) -> str | None:
-    """Why a press from `channel` is refused (not the incident's channel), or None."""
+    """Why a press from `channel` is refused (not the incident's channel), or None. A press
+    that names no channel is judged by its user alone (Slack names it for every message
+    button)."""
+    if not channel:
+        return None
     for attempt in range(2):
         if channel and channel in incident_channels(config, book, incident_id):
             return None
         if attempt == 0:
             time.sleep(CHANNEL_GRACE_SECONDS)
-    return (f"this press came from channel {channel or '(none)'}, not the incident's channel "
+    return (f"this press came from channel {channel}, not the incident's channel "
             f"({config.slack.channel if config.slack else 'none configured'})")
 
 
@@ -218,16 +222,19 @@ class OnCall:
                      "posted" if posted.ok else f"failed: {posted.error}")
 
     def _escalate(self, incident: Incident, now: datetime) -> None:
-        severity = duty.paged_severity(incident)
-        if severity is None:
+        level = duty.escalation_level(incident)
+        if level is None:
             return
+        # Not rated yet: the SEV-2 timeout (the shorter SEV-1 one once a run says SEV-1).
         due = duty.next_page(incident, len(self.settings.responders),
-                             self.settings.ack_timeout_for(severity),
+                             self.settings.ack_timeout_for(
+                                 "SEV-2" if level == duty.UNRATED else level),
                              self.settings.duration("repage_every"))
         if due is None or due.due_at > now:
             return
         responder = self.settings.responders[due.responder]
         waited = now - (incident.detected_at or now)
+        severity = "not yet rated" if level == duty.UNRATED else level
         text = (f":rotating_light: <@{responder.slack_id}> you are paged: *{esc(severity)}* "
                 f"incident `{esc(incident.id)}`"
                 + (f" ({esc(incident.service)})" if incident.service else "")

@@ -116,6 +116,16 @@ def _log_line(event: LogEvent) -> Line | None:
         note = _body(event, "note")
         return Line(event.at, f"{_body(event, 'milestone').capitalize()} by {who or 'a person'}"
                     + (f": {note}" if note else ""), "milestone", who, seq=event.seq)
+    if kind == "page.sent":
+        failed = "" if event.get("ok", True) else f" (did not get through: {_body(event, 'error')})"
+        return Line(event.at, f"Paged {_body(event, 'responder')} by {_body(event, 'via')} "
+                    f"(step {_body(event, 'step')}){failed}", "page", who, seq=event.seq)
+    if kind == "flap.noticed":
+        return Line(event.at, f"{_body(event, 'signal')} found flapping: one notice posted",
+                    "notice", who, seq=event.seq)
+    if kind == "status.update":
+        return Line(event.at, f"Status update {_body(event, 'stage')}", "message", who,
+                    seq=event.seq)
     if kind == "postmortem.saved":
         return Line(event.at, f"Postmortem edits saved by {who or 'a person'}", "postmortem",
                     who, seq=event.seq)

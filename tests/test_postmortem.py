@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding, local_links
+from runbook.archive import layout
 from runbook.archive.record import Archive
 from runbook.core.errors import UnknownIncident
 from runbook.core.redaction import registry
@@ -37,7 +38,8 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def archive(drilled: Path, runs_dir: Path) -> Archive:
-    shutil.copytree(drilled, runs_dir)
+    # The drills' archive, read here as an archive of incidents.
+    shutil.copytree(drilled / layout.DRILLS, runs_dir)
     return Archive(runs_dir)
 
 

@@ -71,6 +71,7 @@ class Incident:
     id: str
     service: str = ""
     drill: bool = False
+    scenario: str = ""                     # the drill's scenario ("" for an incident)
     state: str = OPEN
     opened_by: str = ""
     opened_at: datetime | None = None
@@ -90,6 +91,8 @@ class Incident:
     recovered_at: datetime | None = None   # the opening signal's last recovery
     actions: tuple[ActionState, ...] = ()
     failing: dict[str, dict[str, Any]] = field(default_factory=dict)  # code → newest finding
+    # code → its first failing finding, kept once it passes: what the diagnosis found.
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: tuple[dict[str, Any], ...] = ()
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     checks: tuple[tuple[datetime, bool], ...] = ()
@@ -164,6 +167,7 @@ def _opened(state: Incident, event: Event) -> Incident:
     state = dataclasses.replace(
         state, service=str(event.get("service") or state.service),
         drill=bool(event.get("drill", state.drill)), opened_by=str(event.get("opened_by", "")),
+        scenario=str(event.get("scenario") or state.scenario),
         opened_at=state.opened_at or event.at,
         signal=state.signal or str(event.get("signal") or ""))
     by = str(event.get("opened_by", ""))
@@ -215,6 +219,9 @@ def _finding(state: Incident, event: Event) -> Incident:
     failing = dict(state.failing)
     if status == "fail":
         failing[code] = finding
+        if code not in state.failed:
+            state = dataclasses.replace(state, failed={**state.failed, code: {
+                **finding, "at": event.at}})
         for start in impact.evidence_of(finding, event.at):
             state = _with_start(state, start)
     state = dataclasses.replace(state, failing=failing)

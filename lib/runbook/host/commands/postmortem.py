@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from runbook.archive.location import archive_holding
 from runbook.host.commands import Subcommands
 from runbook.sections.postmortem import places, write_postmortem
 
@@ -27,8 +28,10 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     where = places(args.config, args.out)
-    where.archive.check_reachable()
-    written = write_postmortem(where.archive, args.incident, where.postmortems_dir,
+    # A drill's incident is in the drills' archive: found there all the same.
+    archive = archive_holding(args.incident, where.config)
+    archive.check_reachable()
+    written = write_postmortem(archive, args.incident, where.postmortems_dir,
                                evidence_engine=args.evidence)
     print(repr(written))
     return 0

@@ -18,7 +18,7 @@ from runbook.core.errors import BadInput, RunbookError
 from runbook.core.redaction import registry
 
 COMMANDS = ["run", "drill", "runs", "verify", "incident", "postmortem", "due", "lab", "archive",
-            "serve", "sync"]
+            "serve", "sync", "similar", "report"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

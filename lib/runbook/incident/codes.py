@@ -392,3 +392,29 @@ CATALOGUE: dict[str, Code] = {row.code: row for row in (
 def lookup(code: str) -> Code | None:
     """The code's row; None for a code the catalogue does not hold (an old record's)."""
     return CATALOGUE.get(code)
+
+
+# --------------------------------------------------------------- triggers
+# What set an incident off, as a small fixed list of tags (the postmortem's trigger, the
+# comparison with incidents before it). A failing code here names a cause and its kind of
+# change; a code not here is a symptom (the site is down, errors spike), which says nothing of
+# the trigger. A mitigation that worked says it too: a rollback undid a deploy.
+TRIGGERS = ("deploy", "config", "dependency", "traffic", "infrastructure", "data", "unknown")
+TRIGGER_OF: dict[str, str] = {
+    "deploy.crashed": "deploy", "deploy.failed": "deploy",
+    "deploy.start_command_wrong": "deploy", "errors.spike_after_deploy": "deploy",
+    "health.wrong_app": "deploy",
+    "webhook.secret_mismatch": "config", "webhook.secret_whitespace": "config",
+    "webhook.secret_missing": "config", "webhook.app_stale": "config",
+    "db.url_missing": "config", "db.url_invalid": "config", "db.url_mismatch": "config",
+    "db.ssl_required": "config", "db.auth_failed": "config", "db.database_missing": "config",
+    "moyasar.key_rejected": "config",
+    "moyasar.down": "dependency",
+    "db.too_many_connections": "traffic",
+    "db.dns_failed": "infrastructure", "db.refused": "infrastructure",
+    "db.timeout": "infrastructure", "db.service_down": "infrastructure",
+    "db.starting_up": "infrastructure", "db.connect_failed": "infrastructure",
+}
+TRIGGER_OF_MITIGATION: dict[str, str] = {
+    "railway.rollback": "deploy", "git.revert": "deploy", "railway.variable_upsert": "config",
+}

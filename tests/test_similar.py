@@ -133,3 +133,6 @@ def test_a_second_outage_drill_finds_the_first(runs_dir: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert f"{first} (" in shown.stdout and "deploy.crashed" in shown.stdout
     assert run_cli("similar", first).stdout.count("No earlier drill alike") == 1
+    # The drills' SEV-1s owe no postmortem, and list with the runs only when asked.
+    assert first not in run_cli("due").stdout and first not in run_cli("runs").stdout
+    assert first in run_cli("runs", "--drills").stdout

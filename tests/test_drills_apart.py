@@ -105,3 +105,14 @@ def test_a_drill_files_into_the_configs_archive_read_from_its_folder(
     listed = run_cli("runs", "--drills", "--config", str(config), cwd=elsewhere)
     assert f"{incident} (drill)" in listed.stdout
     assert incident not in run_cli("runs", "--config", str(config), cwd=elsewhere).stdout
+
+
+def test_runs_says_where_the_drills_are_when_only_drills_ran(runs_dir: Path) -> None:
+    make_incident(open_archive(None, drills=True), "inc-drill", NOW, drill=True,
+                  scenario="outage")
+    listed = run_cli("runs")
+    assert listed.returncode == 0 and "inc-drill" not in listed.stdout
+    assert "1 drill run(s) are kept apart: runbook runs --drills" in listed.stdout
+    # A drill's own process (its world's shell) sees the drills as well.
+    seen = run_cli("runs", env={"RUNBOOK_DRILL": "1"})
+    assert "inc-drill (drill)" in seen.stdout

@@ -136,3 +136,14 @@ def test_a_second_outage_drill_finds_the_first(runs_dir: Path) -> None:
     # The drills' SEV-1s owe no postmortem, and list with the runs only when asked.
     assert first not in run_cli("due").stdout and first not in run_cli("runs").stdout
     assert first in run_cli("runs", "--drills").stdout
+
+
+def test_every_trigger_names_a_catalogued_code_and_a_tag_of_the_list() -> None:
+    from runbook.incident import codes
+
+    assert set(codes.TRIGGER_OF) <= set(codes.CATALOGUE)
+    assert set(codes.TRIGGER_OF_MITIGATION) <= set(codes.CATALOGUE)
+    assert set(codes.TRIGGER_OF.values()) | set(codes.TRIGGER_OF_MITIGATION.values()) <= \
+        set(codes.TRIGGERS)
+    # A cause weighs on the SEV: a code that says nothing of customers names no trigger.
+    assert all(codes.CATALOGUE[code].weight is not None for code in codes.TRIGGER_OF)

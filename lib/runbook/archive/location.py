@@ -115,9 +115,11 @@ def open_archive(config: Config | None = None, url: str | None = None,
 
 def open_archives(config: Config | None = None, url: str | None = None,
                   staged: bool = True, drills: bool = False) -> list[Archive]:
-    """The incidents' archive, and the drills' after it when `drills`: what a listing reads."""
+    """The incidents' archive, and the drills' after it when `drills` (or when this process
+    works for a drill, which sees its own): what a listing reads."""
     main = open_archive(config, url, staged, drills=False)
-    return [main, open_archive(config, url, staged, drills=True)] if drills else [main]
+    return [main, open_archive(config, url, staged, drills=True)] if drills or drilling() \
+        else [main]
 
 
 def archive_holding(incident_id: str, config: Config | None = None, url: str | None = None,

@@ -66,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs under {archive.location()}" + (f" for incident {args.incident}"
                                                       if args.incident else ""))
+        if not args.incident and not args.drills:
+            drilled = len(list_runs(open_archive(command_config(args.config), staged=False,
+                                                 drills=True)))
+            if drilled:
+                print(f"{drilled} drill run(s) are kept apart: runbook runs --drills")
         return 0
     if len(archives) > 1:
         rows.sort(key=lambda listed_row: (listed_row.started_at, listed_row.run))

@@ -116,3 +116,24 @@ def test_runs_says_where_the_drills_are_when_only_drills_ran(runs_dir: Path) -> 
     # A drill's own process (its world's shell) sees the drills as well.
     seen = run_cli("runs", env={"RUNBOOK_DRILL": "1"})
     assert "inc-drill (drill)" in seen.stdout
+
+
+def test_configured_folders_are_read_from_the_configs_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What serve, the lab, a run and a drill open: the config's folders, never the cwd's."""
+    from runbook.core.config import load_config
+
+    monkeypatch.delenv("RUNBOOK_RUNS_DIR")
+    home = tmp_path / "ops"
+    home.mkdir()
+    config_path = home / "runbook.toml"
+    config_path.write_text('[service]\nname = "dealix"\nbase_url = "https://api.dealix.me"\n\n'
+                           '[archive]\nruns_dir = "team-runs"\n')
+    monkeypatch.chdir(tmp_path)
+    config = load_config(config_path)
+    assert open_archive(config, drills=False).root == home / "team-runs"
+    assert open_archive(config, drills=True).root == home / "team-runs" / layout.DRILLS
+    config_path.write_text(config_path.read_text() + 'url = "shared"\n')
+    shared = load_config(config_path)
+    assert open_archive(shared, drills=False).root == home / "shared"
+    assert open_archive(shared, drills=True).root == home / "shared" / layout.DRILLS

@@ -30,6 +30,7 @@ def one_of_each(url: str | None = None) -> None:
 
 
 def assert_kept_apart(*archive: str) -> None:
+    """runs, due, verify and report leave the drill out unless --drills; its id finds it."""
     runs = run_cli("runs", *archive)
     assert runs.returncode == 0 and "inc-real" in runs.stdout and "inc-drill" not in runs.stdout
     both = run_cli("runs", "--drills", *archive)
@@ -48,15 +49,18 @@ def assert_kept_apart(*archive: str) -> None:
     assert shown["drill"] is True and shown["scenario"] == "outage"
     assert run_cli("verify", "inc-drill", *archive).returncode == 0
     assert "inc-drill" in run_cli("runs", "--incident", "inc-drill", *archive).stdout
+    for counted, flags in ((1, []), (2, ["--drills"])):
+        out = Path.cwd() / f"report-{counted}"
+        made = run_cli("report", *flags, "--since", "7d", *NOW_ARG, "--out", str(out), *archive)
+        assert made.returncode == 0, made.stderr
+        assert f"{counted} incident(s)" in made.stdout and "1 drill(s) run" in made.stdout
 
 
 def test_a_drill_is_kept_apart_on_a_filesystem(runs_dir: Path, tmp_path: Path) -> None:
     one_of_each()
     assert (runs_dir / "inc-real").is_dir() and (runs_dir / layout.DRILLS / "inc-drill").is_dir()
     assert_kept_apart()
-    report = run_cli("report", "--since", "7d", *NOW_ARG, "--out", str(tmp_path / "r"))
-    assert report.returncode == 0, report.stderr
-    (text,) = [p.read_text() for p in (tmp_path / "r").glob("*.md")]
+    (text,) = [p.read_text() for p in (tmp_path / "report-1").glob("*.md")]
     assert "1 incidents (drills apart)" in text and "| inc-drill | outage |" in text
     assert "| inc-drill (drill) |" not in text
 

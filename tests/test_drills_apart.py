@@ -141,3 +141,14 @@ def test_configured_folders_are_read_from_the_configs_folder(
     shared = load_config(config_path)
     assert open_archive(shared, drills=False).root == home / "shared"
     assert open_archive(shared, drills=True).root == home / "shared" / layout.DRILLS
+
+
+def test_the_digest_lists_open_drills_only_when_asked(runs_dir: Path) -> None:
+    make_incident(open_archive(None, drills=False), "inc-real", NOW, ttm=None, ttr=None)
+    make_incident(open_archive(None, drills=True), "inc-drill", NOW, drill=True,
+                  scenario="outage", ttm=None, ttr=None)
+    plain = run_cli("digest", "--since", "3650d")
+    assert plain.returncode == 0, plain.stderr
+    assert "inc-real" in plain.stdout and "inc-drill" not in plain.stdout
+    both = run_cli("digest", "--drills", "--since", "3650d").stdout
+    assert "inc-real" in both and "inc-drill · open · dealix · DRILL" in both

@@ -17,8 +17,8 @@ from runbook.core.environ import environment_with
 from runbook.core.errors import BadInput, RunbookError
 from runbook.core.redaction import registry
 
-COMMANDS = ["run", "drill", "runs", "verify", "incident", "postmortem", "due", "lab", "archive",
-            "serve", "sync", "similar", "report"]
+COMMANDS = ["run", "drill", "runs", "verify", "incident", "digest", "postmortem", "due", "lab",
+            "archive", "serve", "sync", "similar", "report"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -51,6 +51,14 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "post that failed)"),
     Kind("milestone.set", 1, ("milestone",), "a person set a milestone: declared, "
          "acknowledged, mitigated, resolved"),
+    Kind("page.sent", 1, ("responder", "via", "step"), "nobody acknowledged in time: the next "
+         "responder was paged (`via` slack: a mention; email: through the configured SMTP), "
+         "with `ok` and the error when it did not get through"),
+    Kind("flap.noticed", 1, ("signal",), "a signal found flapping: one notice was posted, and "
+         "its alerts only update the log until it is stable"),
+    Kind("status.update", 1, ("stage",), "a public status update: `drafted` (posted to Slack "
+         "with a Publish button), `published` (at Statuspage), `failed`, or `reminded` (the "
+         "last published update is older than the cadence)"),
 )}
 
 MILESTONES = ("declared", "acknowledged", "mitigated", "resolved")

@@ -35,6 +35,8 @@ from runbook.incident.events import Event
 
 STABILISATION = timedelta(minutes=2)
 REOPEN_WINDOW = timedelta(minutes=30)
+FLAP_COUNT = 4                       # a signal changing more often than this …
+FLAP_WINDOW = timedelta(minutes=15)  # … within this is flapping, until it is still this long
 OPEN, MITIGATED, RESOLVED = "open", "mitigated", "resolved"
 # (state, what happened) → the new state; anything not here leaves the state as it is.
 TRANSITIONS: dict[tuple[str, str], str] = {
@@ -102,6 +104,25 @@ class Incident:
     declared_start: datetime | None = None
     starts: tuple[impact.ImpactStart, ...] = ()
     reopen_window: timedelta = REOPEN_WINDOW
+    # On call: every acknowledgement (at, who), in the log's order; the first is TTA's.
+    acks: tuple[tuple[datetime, str], ...] = ()
+    pages: tuple[dict[str, Any], ...] = ()              # each escalation step's Slack page
+    emails: tuple[dict[str, Any], ...] = ()             # each escalation step's email
+    changes: tuple[tuple[datetime, str, bool], ...] = ()   # (at, signal, down): each change
+    flapping: dict[str, datetime] = field(default_factory=dict)   # signal → flapping since
+    flap_noticed: dict[str, datetime] = field(default_factory=dict)  # signal → last notice
+    status_updates: tuple[dict[str, Any], ...] = ()     # drafted, published, reminded…
+
+    @property
+    def acknowledged_now_by(self) -> str:
+        """Who holds the incident: the latest to acknowledge it ("" before anyone did)."""
+        return self.acks[-1][1] if self.acks else ""
+
+    @property
+    def last_published(self) -> dict[str, Any] | None:
+        """The newest status update published at Statuspage, with its `statuspage_id`."""
+        published = [u for u in self.status_updates if u.get("stage") == "published"]
+        return published[-1] if published else None
 
     @property
     def is_open(self) -> bool:
@@ -174,8 +195,19 @@ def _opened(state: Incident, event: Event) -> Incident:
     return state if by.startswith("alert") else _detect(state, event, by or "opened")
 
 
+def _changed(state: Incident, event: Event, down: bool) -> Incident:
+    """A signal's change of state (down, or up), kept for flapping; the same state again is
+    no change."""
+    signal = str(event.get("signal"))
+    previous = [c for c in state.changes if c[1] == signal]
+    if previous and previous[-1][2] == down:
+        return state
+    return dataclasses.replace(state, changes=(*state.changes, (event.at, signal, down)))
+
+
 def _alert(state: Incident, event: Event) -> Incident:
     signal = str(event.get("signal"))
+    state = _changed(state, event, True)
     state = dataclasses.replace(state, signal=state.signal or signal, last_alert_at=event.at)
     if signal == state.signal:     # down again: an earlier recovery no longer counts
         state = dataclasses.replace(state, recovered_at=None)
@@ -190,6 +222,7 @@ def _alert(state: Incident, event: Event) -> Incident:
 
 
 def _recovered(state: Incident, event: Event) -> Incident:
+    state = _changed(state, event, False)
     if str(event.get("signal")) != state.signal:
         return state          # another monitor's recovery: kept in the log, closes nothing
     return dataclasses.replace(state, recovered_at=event.at)
@@ -300,11 +333,30 @@ def _milestone(state: Incident, event: Event) -> Incident:
         return dataclasses.replace(_with_start(state, impact.ImpactStart(
             start, "the declared start", corrected=True)), declared_start=start)
     if name == "acknowledged":
+        who = event.actor or str(event.get("responder") or "a person")
+        state = dataclasses.replace(state, acks=(*state.acks, (event.at, who)))
         if state.acknowledged_at is None:
             state = dataclasses.replace(state, acknowledged_at=event.at,
                                         acknowledged_by=event.actor)
         return state
     return _move(state, name, event.at)
+
+
+def _paged(state: Incident, event: Event) -> Incident:
+    page = {**event.body, "at": event.at}
+    if event.get("via") == "email":
+        return dataclasses.replace(state, emails=(*state.emails, page))
+    return dataclasses.replace(state, pages=(*state.pages, page))
+
+
+def _flap_noticed(state: Incident, event: Event) -> Incident:
+    return dataclasses.replace(state, flap_noticed={**state.flap_noticed,
+                                                    str(event.get("signal")): event.at})
+
+
+def _status(state: Incident, event: Event) -> Incident:
+    return dataclasses.replace(state, status_updates=(*state.status_updates,
+                                                      {**event.body, "at": event.at}))
 
 
 APPLY: dict[str, Apply] = {
@@ -313,7 +365,27 @@ APPLY: dict[str, Apply] = {
     "run.aborted": _aborted, "finding.observed": _finding, "plan.offered": _plan,
     "press": _keep, "action.intent": _intent, "action.outcome": _outcome,
     "message.posted": _keep, "notice": _keep, "milestone.set": _milestone,
+    "page.sent": _paged, "flap.noticed": _flap_noticed, "status.update": _status,
 }
+
+
+def _flapping(state: Incident, now: datetime, count: int,
+              window: timedelta) -> dict[str, datetime]:
+    """Each signal that changed (down, up) more than `count` times within `window`, and has
+    not since been still for `window`: since when it flaps."""
+    flapping: dict[str, datetime] = {}
+    for signal in dict.fromkeys(c[1] for c in state.changes):
+        times = sorted(c[0] for c in state.changes if c[1] == signal)
+        since: datetime | None = None
+        for index, at in enumerate(times):
+            if since is not None and at - times[index - 1] >= window:
+                since = None          # it was still for a window: that episode ended
+            recent = [t for t in times[:index + 1] if at - t < window]
+            if since is None and len(recent) > count:
+                since = at
+        if since is not None and times and now - times[-1] < window:
+            flapping[signal] = since
+    return flapping
 
 
 def _verified_mitigation(state: Incident, now: datetime,
@@ -340,12 +412,15 @@ def _verified_mitigation(state: Incident, now: datetime,
 
 def fold(incident_id: str, events: Iterable[Event], now: datetime, *,
          stabilisation: timedelta = STABILISATION, reopen_window: timedelta = REOPEN_WINDOW,
+         flap_count: int = FLAP_COUNT, flap_window: timedelta = FLAP_WINDOW,
          chain_head: str = "") -> Incident:
-    """The incident as its events tell it at `now`."""
+    """The incident as its events tell it at `now`; a signal flaps when it changed more than
+    `flap_count` times within `flap_window`, until it has been still for `flap_window`."""
     state = Incident(incident_id, reopen_window=reopen_window)
     count = 0
     for event in events:      # in the log's order; each milestone carries its own time
         state = APPLY[event.kind](state, event)
         count += 1
     state = _verified_mitigation(state, now, stabilisation)
-    return dataclasses.replace(state, events=count, chain_head=chain_head)
+    return dataclasses.replace(state, events=count, chain_head=chain_head,
+                               flapping=_flapping(state, now, flap_count, flap_window))

@@ -4,13 +4,15 @@ each is the fold's (`incident.fold`), formatted."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from runbook.core import clock
 from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, format_delta
 from runbook.incident.fold import Incident
+from runbook.incident.oncall import at_zone
 from runbook.incident.rules import next_sections
 
 
@@ -48,6 +50,11 @@ def as_json(incident: Incident) -> dict[str, Any]:
         "actions": [action.to_dict() for action in incident.actions],
         "runs": [{**run, "at": _iso(run.get("at"))} for run in incident.runs],
         "events": incident.events, "chain_head": incident.chain_head,
+        "acknowledgements": [{"at": _iso(moment), "by": who} for moment, who in incident.acks],
+        "pages": [{"at": _iso(page["at"]), "step": page.get("step"), "via": page.get("via"),
+                   "responder": page.get("responder"), "ok": page.get("ok")}
+                  for page in (*incident.pages, *incident.emails)],
+        "flapping": {signal: _iso(since) for signal, since in incident.flapping.items()},
     }
 
 
@@ -78,6 +85,12 @@ def as_text(incident: Incident, now: datetime) -> str:
                  + (f"  ({incident.detected_by})" if incident.detected_by else ""))
     lines.append(f"  acknowledged {when(incident.acknowledged_at)}"
                  + (f"  by {incident.acknowledged_by}" if incident.acknowledged_by else ""))
+    if incident.pages and incident.acknowledged_at is None:
+        last = incident.pages[-1]
+        lines.append(f"  paged        {len(incident.pages)} time(s), last "
+                     f"{last.get('responder')} at {when(last['at'])}")
+    for signal, since in incident.flapping.items():
+        lines.append(f"  flapping     {signal} since {when(since)}")
     lines.append(f"  mitigated    {when(incident.mitigated_at)}")
     lines.append(f"  resolved     {when(incident.resolved_at)}")
     for label, milestone in (("TTD", "detect"), ("TTA", "acknowledge"),
@@ -106,3 +119,52 @@ def one_line(incident: Incident, now: datetime) -> str:
     if incident.drill:
         parts.append("drill")
     return f"{incident.id}: " + " · ".join(parts)
+
+
+# ---------------------------------------------------------------- the handoff digest
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+def digest_entry(incident: Incident, now: datetime, zone: tzinfo) -> list[str]:
+    """One open incident for the next responder: SEV and clock, who holds it, what was done,
+    what is next. Every fact is the fold's."""
+    def at(moment: datetime | None) -> str:
+        return at_zone(moment, zone) if moment else "—"
+
+    severity = incident.peak_severity or incident.severity or "no SEV"
+    head = f"{severity} · {incident.id} · {incident.state}" + (
+        f" · {incident.service}" if incident.service else "") + (
+        " · DRILL" if incident.drill else "")
+    lines = [head]
+    clock_text = sev_clock(incident, now)
+    lines.append(f"  clock: started {at(incident.started_at)}"
+                 + (f" · {clock_text}" if clock_text else ""))
+    if incident.acks:
+        holder_at, holder = incident.acks[-1]
+        lines.append(f"  acknowledged by {holder} at {at(holder_at)}"
+                     + (f" (first: {incident.acknowledged_by}, TTA "
+                        f"{format_delta(incident.time_to('acknowledge') or timedelta(0))})"
+                        if len(incident.acks) > 1 else ""))
+    else:
+        lines.append(f"  NOT acknowledged ({len(incident.pages)} page(s) sent)")
+    done = [a for a in incident.actions if not a.dry_run]
+    lines.append("  done: " + ("; ".join(
+        f"{a.name} on {_UUID.sub(lambda m: m.group()[:8], a.target)}: {a.state}"
+        + (f" by {a.actor}" if a.actor else "") for a in done) if done else "nothing yet"))
+    sections = next_of(incident)
+    lines.append("  next: " + (", ".join(s["notebook"] for s in sections)
+                               if sections else "nothing the findings call for"))
+    return lines
+
+
+def digest(incidents: list[Incident], now: datetime, zone: tzinfo) -> str:
+    """Every open incident, oldest first; or a line saying there is none."""
+    open_ones = sorted((i for i in incidents if i.is_open),
+                       key=lambda i: i.detected_at or i.opened_at or now)
+    if not open_ones:
+        return "No open incident."
+    lines = [f"Handoff digest · {len(open_ones)} open incident(s) · "
+             f"{now.astimezone(zone):%Y-%m-%d} {at_zone(now, zone)}"]
+    for incident in open_ones:
+        lines += digest_entry(incident, now, zone)
+    return "\n".join(lines)

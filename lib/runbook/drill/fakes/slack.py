@@ -129,6 +129,16 @@ class FakeSlack(FakeService):
               secret: str | None = None) -> httpx.Response:
         """Press `button` of `message` as `user_id`: Slack's signed block_actions POST to
         the app's request URL. `timestamp` and `secret` let a test replay or forge one."""
+        body, headers = self.press_request(message, button, user_id, timestamp=timestamp,
+                                           secret=secret)
+        with httpx.Client(timeout=10, trust_env=False) as http:
+            return http.post(request_url, content=body, headers=headers)
+
+    def press_request(self, message: AppMessage, button: dict[str, Any], user_id: str, *,
+                      timestamp: float | None = None, secret: str | None = None,
+                      channel: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """The signed body and headers of a press (for an app served in-process); `channel`
+        makes it come from another channel than the message's."""
         response_id = _random.token_hex(8)
         with self.lock:
             self.state.responses.setdefault(response_id, [])
@@ -136,8 +146,8 @@ class FakeSlack(FakeService):
             "type": "block_actions", "user": {"id": user_id, "username": user_id.lower()},
             "team": {"id": "T0DEALIX"}, "api_app_id": "A0RUNBOOK",
             "container": {"type": "message", "message_ts": message.ts,
-                          "channel_id": message.channel},
-            "channel": {"id": message.channel, "name": "dealix-alerts"},
+                          "channel_id": channel or message.channel},
+            "channel": {"id": channel or message.channel, "name": "dealix-alerts"},
             "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
             "response_url": f"{self.url}/response/{response_id}",
             "trigger_id": _random.token_hex(8),
@@ -149,8 +159,7 @@ class FakeSlack(FakeService):
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    **sign_request(self.signing_secret if secret is None else secret, body,
                                   moment)}
-        with httpx.Client(timeout=10, trust_env=False) as http:
-            return http.post(request_url, content=body, headers=headers)
+        return body, headers
 
     # ------------------------------------------------------------ every request
 

@@ -149,9 +149,6 @@ def exercise(target: Target, config_path: Path, deadline: float | None
 
 def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
             reasons: list[str]) -> tuple[RunResult, list[str]]:
-    runs = records.list_runs(archive, incident_id) if incident_id else []
-    if len(runs) != 1:
-        reasons.append(f"expected one run for the incident, got {len(runs)}")
     posted = len(slack.state.posted)
     if posted != 1:
         reasons.append(f"expected one Slack message, got {posted}")
@@ -160,6 +157,15 @@ def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
     else:
         reasons += _clock_agrees(archive, incident_id,
                                  str(slack.state.posted[0].payload.get("text", "")))
+    return _graded_run(archive, incident_id, reasons)
+
+
+def _graded_run(archive: records.Archive, incident_id: str, reasons: list[str]
+                ) -> tuple[RunResult, list[str]]:
+    """The incident's one run (the notebook serve started), judged with `reasons`."""
+    runs = records.list_runs(archive, incident_id) if incident_id else []
+    if len(runs) != 1:
+        reasons.append(f"expected one run for the incident, got {len(runs)}")
     if not runs:
         return _no_run(archive, incident_id, reasons)
     run = RunRef.parse(runs[0].run)

@@ -15,6 +15,8 @@ a verdict's button by an allow-listed responder, and then through the notebooks'
     plans       the mitigations offered as buttons, planned exactly, re-checked on a press
     buttons     the Slack blocks of the verdict's buttons and of a press's outcome
     presses     a press: allow-list, one at a time, re-check, the guarded notebook run, answers
+    oncall      Acknowledge, escalation pages (Slack and email), the flapping notice, status
+                drafts with Publish and their reminder, the handoff digest ([oncall])
     slack       the functions that post to Slack (webhook or Slack app, with retries)
     schedule    the monthly monitoring check and the daily postmortem reminder
     app         the Starlette routes (alerts, /slack/actions, /healthz, /livez)

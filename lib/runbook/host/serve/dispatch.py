@@ -119,6 +119,9 @@ class Dispatcher:
     last_run: LastRun | None = None
     outbox: Outbox | None = None          # verdicts owed, on disk (None: kept nowhere)
     slack_status: SlackStatus | None = None
+    # The on-call desk ([oncall]): told of each verdict posted and each alert it may owe a
+    # notice for; it decides off the alert's path (None: no on-call loop).
+    watcher: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         self.settings = self.config.serve or ServeConfig()
@@ -201,6 +204,7 @@ class Dispatcher:
                 if incident is None:
                     return Decision("ignored")
                 self.book.record_recovered(incident, alert)
+                self._watch(incident.incident_id)
                 if alert.signal != incident.signal:
                     # Another monitor's "up", or a Sentry rule resolving: kept, closes nothing.
                     return Decision("recorded", incident.incident_id)
@@ -211,6 +215,13 @@ class Dispatcher:
             if incident is None:
                 incident = self._reopenable(alert, moment)
             notebook = notebook_for(self.settings, alert)
+            if incident is not None and self.watcher is not None and \
+                    self.book.flapping_with(incident.incident_id, alert, moment):
+                # Flapping: the alert updates the log, and posts and runs nothing.
+                incident.last_alert = moment
+                self.book.record_alert(incident, alert, notebook, "paused: flapping")
+                self._watch(incident.incident_id)
+                return Decision("paused", incident.incident_id, notebook)
             due = incident is None or self._due(incident, notebook, moment)
             if due and self._queue.full():
                 raise QueueFull(f"{self._queue.qsize()} runs already wait")
@@ -244,6 +255,10 @@ class Dispatcher:
         self._open[self.service] = resolved
         log.info("incident %s reopened by %s", resolved.incident_id, alert.summary)
         return resolved
+
+    def _watch(self, incident_id: str) -> None:
+        if self.watcher is not None:
+            self.watcher(incident_id)
 
     def _checker(self, incident: OpenIncident) -> None:
         """After the opening signal recovered: check /healthz (off the alert's path); the
@@ -358,6 +373,7 @@ class Dispatcher:
         if posted.ok:
             self.book.record_message(job.incident_id, posted.channel or "slack",
                                      posted.ts or "", f"the verdict of {job.notebook}")
+        self._watch(job.incident_id)     # a SEV-1/SEV-2 now has an acknowledgement clock
         with self._lock:
             if posted.ok:
                 self.counters.slack_posted += 1
@@ -529,8 +545,10 @@ class Dispatcher:
             timeouts = Timeouts(self.config.probes.connect_timeout,
                                 self.config.probes.read_timeout)
             offered = plans.plans_for(self.config, timeouts, incident_id, record, sections)
-        posted = post_with_app(self.config, self.slack_app, text,
-                               buttons.verdict_blocks(text, offered), attempts,
+        blocks = buttons.verdict_blocks(text, offered)
+        if self.watcher is not None and record is not None:
+            blocks = verdict.with_acknowledge(blocks, incident_id, record.get("severity"))
+        posted = post_with_app(self.config, self.slack_app, text, blocks, attempts,
                                self.settings.slack_backoff_seconds)
         if posted.ok:
             for plan in offered:

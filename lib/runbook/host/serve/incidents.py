@@ -24,7 +24,7 @@ from runbook.core import clock
 from runbook.core.errors import RunbookError
 from runbook.host.serve.alerts import Alert
 from runbook.incident.events import Event
-from runbook.incident.fold import RESOLVED, Incident
+from runbook.incident.fold import FLAP_COUNT, FLAP_WINDOW, RESOLVED, Incident, fold
 from runbook.incident.log import IncidentLog, open_incident
 
 UNFINISHED = ("aborted", "interrupted")   # a run that never gave its diagnosis
@@ -43,9 +43,12 @@ class OpenIncident:
 
 class IncidentBook:
     def __init__(self, archive: records.Archive,
-                 reopen_window: timedelta = timedelta(minutes=30)) -> None:
+                 reopen_window: timedelta = timedelta(minutes=30),
+                 flap_count: int = FLAP_COUNT, flap_window: timedelta = FLAP_WINDOW) -> None:
         self.archive = archive
         self.reopen_window = reopen_window
+        self.flap_count = flap_count
+        self.flap_window = flap_window
 
     @property
     def where(self) -> str:
@@ -70,7 +73,19 @@ class IncidentBook:
         return IncidentLog(self.archive, incident_id)
 
     def fold(self, incident_id: str, now: datetime | None = None) -> Incident:
-        return self.log(incident_id).fold(now, reopen_window=self.reopen_window)
+        return self.log(incident_id).fold(now, reopen_window=self.reopen_window,
+                                          flap_count=self.flap_count,
+                                          flap_window=self.flap_window)
+
+    def flapping_with(self, incident_id: str, alert: Alert, now: datetime) -> bool:
+        """Whether `alert`'s signal flaps once this down alert is counted: the fold of the
+        log with the alert as its next event (decided before the alert is written, so its
+        line says what was done with it)."""
+        coming = Event("alert.received", now, {"signal": alert.signal}, actor=alert.source)
+        state = fold(incident_id, [*self.log(incident_id).events(), coming], now,
+                     reopen_window=self.reopen_window, flap_count=self.flap_count,
+                     flap_window=self.flap_window)
+        return alert.signal in state.flapping
 
     def open_new(self, service: str, alert: Alert, opened_by: str) -> OpenIncident:
         incident_id = records.new_incident_id(clock.now())

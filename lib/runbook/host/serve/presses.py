@@ -39,12 +39,16 @@ from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
 from runbook.core.errors import RecordError
 from runbook.core.redaction import registry
-from runbook.host.serve import buttons, child
+from runbook.host.serve import buttons, child, oncall
 from runbook.host.serve.incidents import IncidentBook
 from runbook.host.serve.plans import Plan, fresh_plan, replanned, stale_reason
 
 log = logging.getLogger("runbook.serve")
 VALUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})/([0-9a-f]{12})$")
+ACK_VALUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})/(ack)$")
+PLAN, ACK, PUBLISH = "plan", "ack", "publish"
+# action_id → what the press is: a plan's mitigation, Acknowledge, or Publish (on call)
+ACTIONS = {oncall.ACK_ACTION: (ACK, ACK_VALUE), oncall.PUBLISH_ACTION: (PUBLISH, VALUE)}
 USER_ID = re.compile(r"^[A-Za-z0-9_]{1,40}$")    # Slack's ids (U0…, W0…): safe in <@…>
 # A press's run waits on Railway (up to the rollback notebook's 600 s) and then /healthz.
 PRESS_DEADLINE_SECONDS = 900.0
@@ -66,6 +70,7 @@ class Press:
     message_ts: str
     message_blocks: list[dict[str, Any]]
     at: datetime
+    action: str = PLAN        # plan, ack or publish
 
 
 def parse_press(body: bytes, received: datetime) -> Press:
@@ -79,10 +84,12 @@ def parse_press(body: bytes, received: datetime) -> Press:
         raise BadPress("not a block_actions payload")
     actions = payload.get("actions")
     action = actions[0] if isinstance(actions, list) and actions else None
-    if not isinstance(action, dict) or not str(action.get("action_id", "")).startswith(
-            buttons.ACTION_PREFIX):
+    action_id = str(action.get("action_id", "")) if isinstance(action, dict) else ""
+    kind, pattern = ACTIONS.get(action_id, (PLAN, VALUE))
+    if not isinstance(action, dict) or (kind == PLAN and not action_id.startswith(
+            buttons.ACTION_PREFIX)):
         raise BadPress("not a press of a runbook button")
-    found = VALUE.match(str(action.get("value", "")))
+    found = pattern.match(str(action.get("value", "")))
     if found is None:
         raise BadPress("the button's value is not <incident>/<plan>")
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
@@ -98,7 +105,7 @@ def parse_press(body: bytes, received: datetime) -> Press:
                  str((channel or {}).get("id") or (container or {}).get("channel_id") or ""),
                  str((message or {}).get("ts") or (container or {}).get("message_ts") or ""),
                  [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else [],
-                 received)
+                 received, kind)
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ class PressDesk:
         self._process: subprocess.Popen[str] | None = None
         self._stopping = False
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="serve-press")
+        self.oncall: oncall.OnCall | None = None     # Acknowledge and Publish, with [oncall]
 
     # ------------------------------------------------------------ the service's life
 
@@ -192,7 +200,22 @@ class PressDesk:
     def _handle(self, press: Press) -> None:
         who = {"user": press.user_id, "user_name": press.user_name, "plan_id": press.plan_id,
                "pressed_at": clock.iso(press.at)}
+        if press.action != PLAN:
+            if self.oncall is None:
+                self._refuse(press, "on call is not configured ([oncall]). Nothing was done.")
+            else:
+                self.oncall.handle_press(press, self._respond)
+            return
         known = self.book.has_incident(press.incident_id)
+        refused_channel = oncall.channel_refusal(self.config, self.book, press.incident_id,
+                                                 press.channel) if known else None
+        if refused_channel:
+            log.warning("press by %s refused: %s", press.user_id, refused_channel)
+            self.book.record_press(press.incident_id, **who, outcome=REFUSED,
+                                   reason=refused_channel)
+            self._refuse(press, f"{esc(refused_channel)}. Nothing was done; the attempt is "
+                         "recorded.")
+            return
         if press.user_id not in self.responders:
             log.warning("press by %s refused: not in [slack] responders", press.user_id)
             if known:

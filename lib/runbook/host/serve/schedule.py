@@ -1,6 +1,7 @@
 """The scheduled work serve does in the same process, on APScheduler's cron triggers (UTC):
 the monthly `monitoring_check` (queued like any run, so it never overlaps an incident's run)
-and the daily reminder of overdue postmortems (posted to Slack). `[serve] monitoring_check_cron`
+and the daily reminder of overdue postmortems (posted to Slack); with `[oncall]`, the on-call
+loop's tick every few seconds (`every`). `[serve] monitoring_check_cron`
 and `due_cron` set each schedule; an empty string turns it off."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.core import clock
@@ -20,7 +22,7 @@ from runbook.core.errors import BadInput
 
 log = logging.getLogger("runbook.serve")
 
-MONITORING_JOB, DUE_JOB = "monitoring_check", "postmortems_due"
+MONITORING_JOB, DUE_JOB, ONCALL_JOB = "monitoring_check", "postmortems_due", "oncall"
 # crontab counts weekdays from Sunday = 0 (7 too); APScheduler 3 from Monday = 0. Numbers are
 # given to it as names, so a crontab line means what it says.
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -62,6 +64,13 @@ def build_scheduler(config: Config, run_monitoring: Callable[[], None],
             scheduler.add_job(func, cron, id=job_id, name=job_id, coalesce=True,
                               max_instances=1, misfire_grace_time=3600)
     return scheduler
+
+
+def every(scheduler: BackgroundScheduler, job_id: str, seconds: float,
+          func: Callable[[], None]) -> None:
+    """An interval job (the on-call loop): one at a time, a late one run once, not queued."""
+    scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone=UTC), id=job_id,
+                      name=job_id, coalesce=True, max_instances=1, misfire_grace_time=None)
 
 
 def monitoring_incident_id() -> str:

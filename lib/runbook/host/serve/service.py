@@ -34,6 +34,7 @@ from runbook.host.serve.auth import redact_access_log
 from runbook.host.serve.bodies import Gate
 from runbook.host.serve.dispatch import Dispatcher, child_environment
 from runbook.host.serve.incidents import IncidentBook
+from runbook.host.serve.oncall import OnCall
 from runbook.host.serve.outbox import Outbox
 from runbook.host.serve.presses import PressDesk
 from runbook.host.serve.protocol import with_head_deadline
@@ -112,6 +113,9 @@ def build_service(config: Config) -> Service:
     token, sentry_secret = credentials(config)
     book = IncidentBook(open_archive(config),
                         timedelta(minutes=settings.reopen_window_minutes))
+    if config.oncall is not None:
+        book.flap_count = config.oncall.flap_count
+        book.flap_window = config.oncall.duration("flap_window")
     # Refused before serving, naming the cause: a wrong bucket, endpoint or credentials.
     book.archive.ensure_writable()
     if isinstance(book.archive.store, StagedStore):
@@ -127,6 +131,11 @@ def build_service(config: Config) -> Service:
     dispatcher = Dispatcher(config, book, child_environment(config), slack_app=app_bot,
                             outbox=outbox, slack_status=slack_status)
     desk = press_desk(config, book, app_bot)
+    duty = OnCall(config, book, app_bot, slack_status) if config.oncall is not None else None
+    if duty is not None:
+        dispatcher.watcher = duty.watch
+        if desk is not None:
+            desk.oncall = duty
     postmortems = _postmortems_dir(config)
 
     def run_monitoring() -> None:
@@ -144,9 +153,13 @@ def build_service(config: Config) -> Service:
                      "posted" if posted.ok else f"failed: {posted.error}")
 
     scheduler = schedule.build_scheduler(config, run_monitoring, remind_due)
+    if duty is not None:
+        schedule.every(scheduler, schedule.ONCALL_JOB, duty.tick_seconds, duty.tick)
 
     def on_start() -> None:
         dispatcher.start()
+        if duty is not None:
+            duty.resume()      # the timers are the logs: who is due next is read from them
         scheduler.start()
 
     def on_stop() -> None:
@@ -154,6 +167,8 @@ def build_service(config: Config) -> Service:
             scheduler.shutdown(wait=False)
         if desk is not None:
             desk.stop()
+        if duty is not None:
+            duty.stop()
         dispatcher.stop()
 
     def scheduler_problem() -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.core.findings import Finding, Status
 from runbook.core.severity import SEVERITIES, format_delta, time_left
+from runbook.host.serve import oncall
 from runbook.incident import rules
 
 MAX_FINDINGS = 8
@@ -127,3 +128,18 @@ def _listed(head: str, findings: list[Finding]) -> list[str]:
 def _last_line(output: str) -> str:
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+def with_acknowledge(blocks: list[dict[str, Any]], incident_id: str,
+                     severity: object) -> list[dict[str, Any]]:
+    """A SEV-1/SEV-2 verdict's blocks with the secondary **Acknowledge** button (`[oncall]`):
+    appended to its actions, or as actions of its own when it offers no plan."""
+    if severity not in ("SEV-1", "SEV-2"):
+        return blocks
+    button = oncall.acknowledge_button(incident_id)
+    out = [dict(block) for block in blocks]
+    for block in out:
+        if block.get("type") == "actions":
+            block["elements"] = [*block.get("elements", []), button]
+            return out
+    return [*out, {"type": "actions", "block_id": "runbook_oncall", "elements": [button]}]

@@ -51,12 +51,13 @@ def test_drill_leaves_its_record_in_the_bucket(bucket: Bucket, tmp_path: Path) -
     assert f"record: {bucket.url}/" in drill.stdout
     incident = drill.stdout.rsplit("incident: ", 1)[1].strip()
     keys = bucket.objects()
-    assert f"team/{incident}/chain.jsonl" in keys
+    assert f"team/drills/{incident}/chain.jsonl" in keys      # kept apart from incidents
     assert any(k.endswith("/record.json") for k in keys)
 
-    listed = run_cli("runs", "--archive", bucket.url)
+    assert incident not in run_cli("runs", "--archive", bucket.url).stdout
+    listed = run_cli("runs", "--drills", "--archive", bucket.url)
     assert listed.returncode == 0 and incident in listed.stdout and "completed" in listed.stdout
-    verified = run_cli("verify", "--archive", bucket.url)
+    verified = run_cli("verify", "--drills", "--archive", bucket.url)
     assert verified.returncode == 0 and f"{incident}: intact" in verified.stdout
     # Another machine (no staging copy of its own) writes the postmortem from the bucket.
     elsewhere = {"RUNBOOK_RUNS_DIR": str(tmp_path / "elsewhere" / "runs")}

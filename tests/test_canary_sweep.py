@@ -125,7 +125,7 @@ def test_no_canary_in_postmortems_and_their_html(sweep: dict) -> None:  # type: 
 
 
 def test_every_archived_notebook_stays_under_1mb(sweep: dict) -> None:  # type: ignore[type-arg]
-    for path in sweep["runs"].glob("*/*/notebook.ipynb"):
+    for path in sweep["runs"].glob("drills/*/*/notebook.ipynb"):
         assert path.stat().st_size < MAX_NOTEBOOK_BYTES, path
 
 

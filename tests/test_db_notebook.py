@@ -43,7 +43,9 @@ def assert_absent(secret: str, runs: Path) -> None:
 
 
 def records(runs: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(runs.glob("*/*/record.json"))]
+    """Every record: the incidents' and the drills' (kept apart, under drills/)."""
+    return [json.loads(p.read_text()) for pattern in ("*/*/record.json", "drills/*/*/record.json")
+            for p in sorted(runs.glob(pattern))]
 
 
 def codes(record: dict[str, Any], status: str) -> set[str]:

@@ -11,7 +11,7 @@ from conftest import all_bytes_under, run_cli
 
 
 def records(runs: Path) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(p.read_text()) for p in runs.glob("*/*/record.json")]
+    return [json.loads(p.read_text()) for p in runs.glob("drills/*/*/record.json")]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ def test_scenario_exits_0(runs_dir: Path, scenario: str) -> None:
     result = run_cli("drill", scenario)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: PASS" in result.stdout
-    (record,) = [json.loads(p.read_text()) for p in runs_dir.glob("*/*/record.json")]
+    (record,) = [json.loads(p.read_text()) for p in runs_dir.glob("drills/*/*/record.json")]
     failing = {f["code"] for f in record["findings"] if f["status"] in ("fail", "error")}
     if scenario in ("healthy-minimal", "deploy-sleeping"):
         assert record["severity"] is None and not failing

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from runbook.archive import layout
 from runbook.archive import record as records
 from runbook.drill.scenarios.oncall import SECOND
 from runbook.incident.log import IncidentLog
@@ -26,7 +27,9 @@ def test_the_on_call_drill_passes(scenario: str, tmp_path: Path) -> None:
     done = run_cli("drill", scenario, "--archive", str(runs), timeout=240, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"verdict: PASS: the diagnosis names the injected fault ({scenario})" in done.stdout
-    incident = IncidentLog(records.Archive(runs), _incident(done.stdout)).fold()
+    # The drill keeps to the drills' archive.
+    incident = IncidentLog(records.Archive(runs / layout.DRILLS),
+                           _incident(done.stdout)).fold()
     assert incident.drill and incident.severity == "SEV-1"
     if scenario == "alert-escalation":
         assert incident.acknowledged_at is None

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding, local_links
+from runbook.archive import layout
 from runbook.archive.record import Archive
 from runbook.core.errors import BadInput, UnknownIncident
 from runbook.core.redaction import registry
@@ -39,7 +40,8 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def archive(drilled: Path, runs_dir: Path) -> Archive:
-    shutil.copytree(drilled, runs_dir)
+    # The drills' archive, read here as an archive of incidents.
+    shutil.copytree(drilled / layout.DRILLS, runs_dir)
     return Archive(runs_dir)
 
 
@@ -279,7 +281,7 @@ def test_acceptance_after_the_alert_outage_rollback_drill(tmp_path: Path) -> Non
     from runbook.archive.record import Archive as Archived
     from runbook.core.severity import format_delta
 
-    state = IncidentLog(Archived(tmp_path / "runs"), incident).fold(
+    state = IncidentLog(Archived(tmp_path / "runs" / layout.DRILLS), incident).fold(
         datetime.fromisoformat(now))
     assert ttd.group(1).strip() == format_delta(state.time_to("detect") or timedelta(0))
     assert ttm.group(1).strip() == format_delta(state.time_to("mitigate") or timedelta(0))
@@ -319,7 +321,8 @@ def test_the_error_spike_drill_keeps_its_series_for_the_postmortem(tmp_path: Pat
     runs = tmp_path / "runs"
     spike = run_drill("error-spike", runs, incident_id="inc-spike")
     assert spike.matched, spike.reasons
-    written = postmortem.write_postmortem(Archive(runs), "inc-spike", tmp_path / "pm")
+    written = postmortem.write_postmortem(Archive(runs / layout.DRILLS), "inc-spike",
+                                          tmp_path / "pm")
     errors = written.markdown.with_name(written.markdown.stem + "-errors.png")
     assert errors.read_bytes()[:4] == b"\x89PNG"
     assert "errors per 5 minutes in Sentry" in written.markdown.read_text()
@@ -364,5 +367,11 @@ def test_a_seen_before_part_is_filled_by_the_callable_given(archive: Archive,
         seen_before=lambda history: f"- `{history.incident_id}`: new (first of its kind)")
     parts = sections(written.markdown.read_text())
     assert "new (first of its kind)" in parts["## Seen before"]
-    plain = postmortem.write_postmortem(archive, INCIDENT, tmp_path / "other")
-    assert "## Seen before" not in plain.markdown.read_text()
+    # By default: the incidents before it in the same archive (here, none).
+    plain = sections(postmortem.write_postmortem(archive, INCIDENT, tmp_path / "other")
+                     .markdown.read_text())
+    assert "Seen before: NEW" in plain["## Seen before"]
+    assert "No earlier" in plain["## Seen before"]
+    quiet = postmortem.write_postmortem(archive, INCIDENT, tmp_path / "quiet",
+                                        seen_before=lambda history: "")
+    assert "## Seen before" not in quiet.markdown.read_text()

@@ -74,7 +74,7 @@ def test_drill_diagnoses_and_keeps_the_secrets_out(
     out, err = capfd.readouterr()
     assert exit_code == 0, out + err
     assert f"verdict: PASS: the diagnosis names the injected fault ({scenario})" in out
-    (record_path,) = runs_dir.glob("*/*/record.json")
+    (record_path,) = runs_dir.glob("drills/*/*/record.json")
     record = json.loads(record_path.read_text())
     assert record["status"] == "completed"
     findings = {f["code"]: f for f in record["findings"]}

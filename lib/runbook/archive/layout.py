@@ -22,6 +22,9 @@ an object store:
         events.jsonl                     findings, actions, severity: appended as they happen
         notebook.ipynb                   the executed notebook, redacted, saved after each cell
         record.json                      the sealed record (the design's contract)
+    drills/                              the drills' own archive, laid out as above (its own
+                                         index, incidents and runs): a drill never mixes with
+                                         the incidents, locally or in a bucket
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ STARTED = "started.json"
 EVENTS = "events.jsonl"
 NOTEBOOK = "notebook.ipynb"
 RECORD = "record.json"
+
+# The drills' archive, under the incidents': no incident may take this name.
+DRILLS = "drills"
 
 
 def incident_key(incident_id: str, name: str = "") -> str:

@@ -51,12 +51,13 @@ def check_incident_id(incident_id: str) -> str:
     # fullmatch: `$` would also accept a trailing newline ("inc-1\n" is not "inc-1").
     if not is_incident_id(incident_id):
         raise BadInput(f"incident id {incident_id!r} is not valid: use letters, digits, '.', '_' "
-                       "or '-' (at most 64), starting with a letter or digit")
+                       "or '-' (at most 64), starting with a letter or digit, and not "
+                       f"{layout.DRILLS!r} (the drills' archive)")
     return incident_id
 
 
 def is_incident_id(name: str) -> bool:
-    return INCIDENT_ID.fullmatch(name) is not None
+    return INCIDENT_ID.fullmatch(name) is not None and name.casefold() != layout.DRILLS
 
 
 def misnamed_reason(folder: str) -> str:

@@ -9,6 +9,7 @@ ENV_INCIDENT_STARTED = "RUNBOOK_INCIDENT_STARTED"  # the incident's start, when 
 ENV_NOTEBOOK = "RUNBOOK_NOTEBOOK"                  # which notebook the runner started
 ENV_CONFIG = "RUNBOOK_CONFIG"                      # the target config's absolute path
 ENV_DRILL = "RUNBOOK_DRILL"                        # "1": everything opened is a drill's
+ENV_DRILL_SCENARIO = "RUNBOOK_DRILL_SCENARIO"      # the drill's scenario, kept in its incident
 
 # What `runbook lab` tells every kernel it starts: the incident each of its notebooks is filed
 # under (given by --incident, or allocated when the lab starts, so the first run opens one

@@ -9,7 +9,7 @@ from pathlib import Path
 from runbook.core.config import load_config
 from runbook.core.environ import environment_with
 from runbook.core.findings import Status
-from runbook.core.run_env import ENV_DRILL
+from runbook.core.run_env import ENV_DRILL, ENV_DRILL_SCENARIO
 from runbook.drill import scenarios
 from runbook.drill.target import simulated_target
 from runbook.host.runner import RunResult, run_notebook
@@ -61,13 +61,18 @@ def judge(scenario: scenarios.Scenario, run: RunResult) -> list[str]:
 
 
 def run_drill(name: str, runs_dir: Path, incident_id: str | None = None,
-              deadline: float | None = None, probe_timeout: float = 2.0) -> DrillResult:
+              deadline: float | None = None, probe_timeout: float = 2.0,
+              archive: dict[str, str] | None = None) -> DrillResult:
+    """Run a scenario, archived in the drills' archive under `runs_dir` (or, with `archive`'s
+    `url`, under the bucket's)."""
     scenario = scenarios.get(name)
-    with simulated_target(runs_dir, probe_timeout) as target:
+    with simulated_target(runs_dir, probe_timeout, archive) as target:
         scenario.setup(target)
         config_path = target.write_config()
-        # Everything the drill opens, here and in every process it starts, is a drill's.
-        with target.environment(), environment_with({ENV_DRILL: "1"}):
+        # Everything the drill opens, here and in every process it starts, is a drill's, and
+        # says which scenario it rehearses.
+        with target.environment(), environment_with({ENV_DRILL: "1",
+                                                     ENV_DRILL_SCENARIO: scenario.name}):
             extra: list[str] = []
             if scenario.exercise is not None:
                 result, extra = scenario.exercise(target, config_path, deadline)

@@ -80,8 +80,10 @@ class Target:
 
 
 @contextlib.contextmanager
-def simulated_target(runs_dir: Path, probe_timeout: float = 2.0) -> Iterator[Target]:
-    """The Dealix app on loopback and a config for it; scenarios add fakes and faults."""
+def simulated_target(runs_dir: Path, probe_timeout: float = 2.0,
+                     archive: dict[str, str] | None = None) -> Iterator[Target]:
+    """The Dealix app on loopback and a config for it; scenarios add fakes and faults.
+    `archive`: more of the config's `[archive]` (a bucket's url and endpoint_url)."""
     with contextlib.ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="runbook-drill-"))
         stack.callback(shutil.rmtree, workdir, True)
@@ -93,5 +95,6 @@ def simulated_target(runs_dir: Path, probe_timeout: float = 2.0) -> Iterator[Tar
         target.sections["service"] = {"name": "dealix", "base_url": app_server.url}
         target.sections["probes"] = {"connect_timeout": probe_timeout,
                                      "read_timeout": probe_timeout}
-        target.sections["archive"] = {"runs_dir": str(runs_dir.resolve())}
+        target.sections["archive"] = {"runs_dir": str(runs_dir.resolve()),
+                                      **{k: v for k, v in (archive or {}).items() if v}}
         yield target

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from runbook.archive.location import ENV_ARCHIVE
 from runbook.core.config import CONFIG_ENV
-from runbook.core.run_env import ENV_DRILL
+from runbook.core.run_env import ENV_DRILL, ENV_DRILL_SCENARIO
 from runbook.drill import scenarios
 from runbook.drill.target import Target, simulated_target
 from runbook.sections.postmortem.document import DEFAULT_POSTMORTEMS_DIR
@@ -56,7 +56,8 @@ def drill_world(name: str, runs_dir: Path, probe_timeout: float = 2.0) -> Iterat
         # The config's folder goes with the world; the postmortems written from it must not.
         target.sections["archive"]["postmortems_dir"] = str(Path.cwd() / DEFAULT_POSTMORTEMS_DIR)
         config_path = target.write_config()
-        env = {CONFIG_ENV: str(config_path), ENV_DRILL: "1", **target.env}
+        env = {CONFIG_ENV: str(config_path), ENV_DRILL: "1", ENV_DRILL_SCENARIO: name,
+               **target.env}
         if os.environ.get(ENV_ARCHIVE):    # `--archive s3://…`: the world's runs go there too
             env[ENV_ARCHIVE] = os.environ[ENV_ARCHIVE]
         env_file = target.workdir / ENV_FILE

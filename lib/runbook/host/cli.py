@@ -18,7 +18,7 @@ from runbook.core.errors import BadInput, RunbookError
 from runbook.core.redaction import registry
 
 COMMANDS = ["run", "drill", "runs", "verify", "incident", "digest", "postmortem", "due", "lab",
-            "archive", "serve", "sync"]
+            "archive", "serve", "sync", "similar", "report"]
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -193,7 +193,8 @@ def run_notebook(notebook: str, given: list[tuple[str, str]], config: Config, *,
     env = {ENV_RUN_DIR: str(run_dir), ENV_INCIDENT: incident_id,
            ENV_INCIDENT_STARTED: header["started_at"], ENV_NOTEBOOK: name,
            ENV_CONFIG: str(config.path.resolve()),
-           "RUNBOOK_RUNS_DIR": str(archive.root)}
+           # The archives' folder, not this archive's: a drill's kernel opens the drills' in it.
+           "RUNBOOK_RUNS_DIR": str(config.runs_dir())}
     if archive_url(config):
         # The kernel opens the same archive: the bucket, staged under the same folder.
         env.update({ENV_ARCHIVE: archive_url(config), "RUNBOOK_RUNS_DIR": str(config.runs_dir())})

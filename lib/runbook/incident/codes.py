@@ -518,3 +518,11 @@ EFFECTS: dict[str, str] = {
 HEALTH_DOWN = "health.down"
 ERROR_RATE_CODES = ("errors.normal", "errors.spike", "errors.spike_after_deploy")
 PAYMENTS_AT_RISK = "webhook.deliveries"   # the webhook section's count of payments to reconcile
+
+# The trigger tag of each cause code, and what a mitigation that worked says of the trigger when
+# no cause was observed (a rollback undid a deploy). Views of `CAUSES`, for comparisons.
+TRIGGERS = TRIGGER_TAGS
+TRIGGER_OF: dict[str, str] = {code: cause.tag for code, cause in CAUSES.items()}
+TRIGGER_OF_MITIGATION: dict[str, str] = {
+    "railway.rollback": DEPLOY, "git.revert": DEPLOY, "railway.variable_upsert": CONFIG,
+}

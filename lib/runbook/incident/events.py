@@ -31,7 +31,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("incident.opened", 1, ("service",), "the incident was opened (by an alert, a run or a "
-         "person); `drill` says a drill opened it"),
+         "person); `drill` says a drill opened it, `scenario` which one"),
     Kind("alert.received", 1, ("signal",), "a monitor or Sentry said something is wrong; "
          "`down_since` is when the monitor saw it start"),
     Kind("signal.recovered", 1, ("signal",), "a monitor or Sentry said its signal recovered"),

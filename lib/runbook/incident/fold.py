@@ -73,6 +73,7 @@ class Incident:
     id: str
     service: str = ""
     drill: bool = False
+    scenario: str = ""                     # the drill's scenario ("" for an incident)
     state: str = OPEN
     opened_by: str = ""
     opened_at: datetime | None = None
@@ -189,6 +190,7 @@ def _opened(state: Incident, event: Event) -> Incident:
     state = dataclasses.replace(
         state, service=str(event.get("service") or state.service),
         drill=bool(event.get("drill", state.drill)), opened_by=str(event.get("opened_by", "")),
+        scenario=str(event.get("scenario") or state.scenario),
         opened_at=state.opened_at or event.at,
         signal=state.signal or str(event.get("signal") or ""))
     by = str(event.get("opened_by", ""))

@@ -18,7 +18,7 @@ from runbook.archive.layout import RunRef
 from runbook.archive.store import KeyMissing
 from runbook.core import clock
 from runbook.core.redaction import registry
-from runbook.core.run_env import ENV_DRILL
+from runbook.core.run_env import ENV_DRILL, ENV_DRILL_SCENARIO
 from runbook.incident import fold as folding
 from runbook.incident.events import Event, LogError, decode, payload
 from runbook.incident.upcast import legacy_events
@@ -126,9 +126,12 @@ def open_incident(archive: records.Archive, incident_id: str, *, opened_at: date
         # The header's hash: incident.json is a local file, vouched for by the log from here.
         header_sha256 = archive.sha256(layout.incident_key(incident_id,
                                                            layout.INCIDENT_HEADER))
+        drill = os.environ.get(ENV_DRILL) == "1"
         log.append("incident.opened", {"service": service, "opened_by": opened_by,
-                                       "drill": os.environ.get(ENV_DRILL) == "1",
-                                       "signal": signal, "header_sha256": header_sha256},
+                                       "drill": drill, "signal": signal,
+                                       "header_sha256": header_sha256,
+                                       **({"scenario": os.environ.get(ENV_DRILL_SCENARIO, "")}
+                                          if drill else {})},
                    at=opened_at, actor=opened_by)
         if started_at is not None and started_at != opened_at:
             log.append("milestone.set", {"milestone": "declared", "start": clock.iso(started_at),

@@ -3,7 +3,9 @@
 The catalogue (`codes.CAUSES`) says which failing codes are causes and with which tag from the
 fixed list (deploy, config, dependency, traffic, infrastructure, data, unknown); every other
 failing code is a symptom. The cause is the first of the catalogue's order that failed (a
-crashed deploy explains a down site, not the other way round); none failing: `unknown`.
+crashed deploy explains a down site, not the other way round). With no cause observed, an
+action that mitigated it says what it undid (a rollback: a deploy); else the trigger is
+`unknown`, for a person to set. Read from the fold alone (`Incident.observed`, its actions).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from runbook.core import clock
 from runbook.incident import codes
 from runbook.incident.fold import Incident
 
+UNKNOWN = codes.UNKNOWN
 CHANGE_OF_TAG = {
     codes.DEPLOY: "A deploy",
     codes.CONFIG: "A configuration change",
@@ -38,11 +41,17 @@ class Trigger:
     run: str = ""                  # the run that observed it
     commit: str = ""
     deployment: str = ""
+    causes: tuple[str, ...] = ()   # every failing code that names a cause, catalogue order
+    symptoms: tuple[str, ...] = ()  # the other failing codes, first observed first
+    source: str = "no finding names a cause"   # what says so, for a person
 
     @property
     def headline(self) -> str:
         return f"{self.change} {self.did}".strip() if self.did else \
             "No cause finding: the trigger is not known yet"
+
+    def __str__(self) -> str:
+        return f"{self.tag} ({self.source})"
 
 
 def _deploy_name(evidence: dict[str, Any]) -> tuple[str, str, str]:
@@ -67,9 +76,15 @@ def symptom_codes(incident: Incident) -> list[str]:
 
 
 def trigger_of(incident: Incident) -> Trigger:
-    causes = cause_codes(incident)
+    causes = tuple(cause_codes(incident))
+    symptoms = tuple(symptom_codes(incident))
     if not causes:
-        return Trigger(codes.UNKNOWN)
+        for action in incident.actions:
+            tag = codes.TRIGGER_OF_MITIGATION.get(action.name)
+            if tag and action.state == "done" and not action.dry_run:
+                return Trigger(tag, change=CHANGE_OF_TAG[tag], causes=causes,
+                               symptoms=symptoms, source=f"{action.name} mitigated it")
+        return Trigger(codes.UNKNOWN, causes=causes, symptoms=symptoms)
     code = causes[0]
     cause = codes.CAUSES[code]
     finding = incident.observed[code]
@@ -81,4 +96,10 @@ def trigger_of(incident: Incident) -> Trigger:
         change, commit, deployment = _deploy_name(evidence)
         at = clock.moment_or_none(evidence.get("created_at") or evidence.get("deploy_at"))
     return Trigger(cause.tag, code, change, cause.did, str(finding.get("summary") or ""), at,
-                   str(finding.get("run") or ""), commit, deployment)
+                   str(finding.get("run") or ""), commit, deployment, causes, symptoms,
+                   f"the finding {code}")
+
+
+def trigger_tag(incident: Incident) -> str:
+    """The incident's trigger tag, one of `codes.TRIGGER_TAGS`."""
+    return trigger_of(incident).tag

@@ -33,6 +33,7 @@ def as_json(incident: Incident) -> dict[str, Any]:
         ("ttd", "detect"), ("tta", "acknowledge"), ("ttm", "mitigate"), ("ttr", "resolve"))}
     return {
         "id": incident.id, "service": incident.service, "drill": incident.drill,
+        "scenario": incident.scenario or None,
         "state": incident.state, "severity": incident.severity,
         "peak_severity": incident.peak_severity, "opened_by": incident.opened_by,
         "signal": incident.signal or None,

@@ -12,7 +12,7 @@ from runbook.core.durations import DurationError, parse_duration
 from runbook.core.errors import BadInput
 from runbook.core.redaction import registry
 from runbook.host.commands import Subcommands
-from runbook.host.commands.runs import command_archive
+from runbook.host.commands.runs import command_archives
 
 
 def register(sub: Subcommands) -> None:
@@ -43,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--post needs a config with a [slack] section (--config or "
                        "$RUNBOOK_CONFIG): it says where to post")
     zone = config.oncall.zone() if config and config.oncall else ZoneInfo(DEFAULT_TIMEZONE)
-    archive = command_archive(args.config)
+    # Drills keep to their own archive: read it too when asked.
+    archive, *drills = command_archives(args.config, args.drills)
     archive.check_reachable()
     text = open_digest(IncidentBook(archive), clock.now(), zone, drills=args.drills,
-                       since=since)
+                       since=since, also=tuple(IncidentBook(each) for each in drills))
     print(text)
     if not args.post:
         return 0

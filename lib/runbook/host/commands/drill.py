@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import time
 from pathlib import Path
 from types import FrameType
 
+from runbook.archive.location import default_runs_dir, is_bucket
 from runbook.core.errors import BadInput
 from runbook.drill import scenarios
 from runbook.drill.run import run_drill
 from runbook.drill.world import World, drill_world
 from runbook.host.commands import Subcommands
+from runbook.host.commands.runs import command_config
 from runbook.host.runner import deadline_seconds, describe
 
 
@@ -25,6 +26,9 @@ def register(sub: Subcommands) -> None:
     parser.add_argument("--incident", help="incident id to file the drill under (default: new)")
     parser.add_argument("--deadline", type=deadline_seconds,
                         help="bound on the whole run, in seconds")
+    parser.add_argument("--config", help="the team's config whose archive keeps the drill "
+                        "(under its drills/; default: $RUNBOOK_CONFIG or ./runbook.toml when "
+                        "present, else $RUNBOOK_RUNS_DIR or ./runs)")
     parser.add_argument("--world", action="store_true",
                         help="run nothing: keep the scenario's simulated world up until "
                         "Ctrl-C, and write its config and throwaway secrets (a file to "
@@ -34,7 +38,12 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     scenario = scenarios.get(args.scenario)
-    runs_dir = Path(os.environ.get("RUNBOOK_RUNS_DIR") or "runs")
+    # The team's archive, as its config names it (paths read from the config's folder); the
+    # drill's own config points there, and the run files itself under its drills/.
+    config = command_config(args.config)
+    runs_dir = config.runs_dir() if config is not None else default_runs_dir()
+    archive = {"url": config.archive.url, "endpoint_url": config.archive.endpoint_url} \
+        if config is not None and is_bucket(config.archive.url) else {}
     if args.world:
         if args.incident or args.deadline:
             raise BadInput("--world runs nothing: --incident and --deadline are for a drill's "
@@ -42,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return hold_world(scenario.name, runs_dir)
     print(f"drill {scenario.name}: {scenario.description}")
     result = run_drill(scenario.name, runs_dir, incident_id=args.incident,
-                       deadline=args.deadline)
+                       deadline=args.deadline, archive=archive)
     print(describe(result.run))
     if result.run.status != "completed":
         print(f"verdict: the run did not complete ({result.run.status})")
@@ -50,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"verdict: PASS: the diagnosis names the injected fault ({scenario.name})")
     else:
         print("verdict: MISMATCH: " + "; ".join(result.reasons))
+    if result.run.archive is not None:
+        print(f"kept with the drills, apart from incidents: {result.run.archive.location()} "
+              "(runbook runs --drills)")
     print(f"incident: {result.run.record['incident_id']}")
     return result.exit_code
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from runbook.archive.location import open_archives
 from runbook.core import clock
 from runbook.host.commands import Subcommands
 from runbook.sections.postmortem import places
@@ -29,10 +30,14 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     now = clock.parse_given(args.now, "--now") or clock.now()
     where = places(args.config, args.out)
-    where.archive.check_reachable()
-    due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills)
+    # Drills keep to their own archive; read it only when asked.
+    archives = open_archives(where.config, drills=args.drills)
+    archives[0].check_reachable()
+    due = sorted((item for archive in archives for item in postmortems_due(
+        archive, where.postmortems_dir, now, drills=args.drills)),
+        key=lambda d: (d.deadline, d.incident_id))
     if not due:
-        print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "
+        print(f"no postmortem due: every SEV-1/SEV-2 incident under {archives[0].location()} has "
               "a complete one")
         return 0
     print(f"{len(due)} SEV-1/SEV-2 incident(s) without a complete postmortem (the runbook: "

@@ -12,7 +12,7 @@ from runbook.archive import record as records
 from runbook.core import clock
 from runbook.core.errors import BadInput, UnknownIncident
 from runbook.host.commands import Subcommands
-from runbook.host.commands.runs import command_archive
+from runbook.host.commands.runs import incident_archive
 from runbook.incident import views
 from runbook.incident.log import IncidentLog, open_incident
 
@@ -55,7 +55,7 @@ def _known(archive: records.Archive, incident_id: str) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    archive = command_archive(args.config)
+    archive = incident_archive(args.config, args.incident)
     incident = IncidentLog(archive, _known(archive, args.incident)).fold()
     if args.json:
         print(json.dumps(views.as_json(incident), indent=2, ensure_ascii=False))
@@ -65,7 +65,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_milestone(args: argparse.Namespace) -> int:
-    archive = command_archive(args.config)
+    archive = incident_archive(args.config, args.incident)
     now = clock.now()
     at = clock.parse_given(args.at, "--at") or now
     start = clock.parse_given(getattr(args, "start", None), "--start")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 
+from runbook.archive.location import archive_holding
 from runbook.core import clock
 from runbook.host.commands import Subcommands
 from runbook.sections.postmortem import check, places, write_postmortem
@@ -38,9 +39,11 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     now = clock.parse_given(args.now, "--now")
     where = places(args.config, args.out)
-    where.archive.check_reachable()
+    # A drill's incident is in the drills' archive: found there all the same.
+    archive = archive_holding(args.incident, where.config)
+    archive.check_reachable()
     if args.check:
-        missing = check(where.archive, args.incident, where.postmortems_dir, where.config)
+        missing = check(archive, args.incident, where.postmortems_dir, where.config)
         if not missing:
             print(f"the postmortem of {args.incident} is complete")
             return 0
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in missing:
             print(f"  - {problem}")
         return 1
-    written = write_postmortem(where.archive, args.incident, where.postmortems_dir,
+    written = write_postmortem(archive, args.incident, where.postmortems_dir,
                                evidence_engine=args.evidence, config=where.config, now=now,
                                actor=getpass.getuser())
     print(repr(written))

@@ -25,9 +25,13 @@ def run(args: argparse.Namespace) -> int:
     if not archive_url(config).startswith("s3://"):
         raise BadInput("runbook sync needs a shared archive: --archive s3://bucket/prefix or "
                        "[archive] url in the config")
-    archive = open_archive(config)
+    archive = open_archive(config, drills=False)
     assert isinstance(archive.store, StagedStore)
     archive.store.remote.ensure_writable()   # a wrong bucket is said so, not "0 uploaded"
     report = sync_staged(archive.store, every=True)
     print(repr(report))
+    # The drills' archive is staged apart, under its own folder: its runs go up too.
+    drills = open_archive(config, drills=True)
+    if isinstance(drills.store, StagedStore) and drills.store.local.root.is_dir():
+        print("drills: " + repr(sync_staged(drills.store, every=True)))
     return 0

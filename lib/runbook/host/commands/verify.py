@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 
-from runbook.archive.record import misnamed_reason
+from runbook.archive.record import Archive, misnamed_reason
 from runbook.archive.verify import Problem, verify_incident
 from runbook.core.errors import BadInput
 from runbook.host.commands import Subcommands
-from runbook.host.commands.runs import command_archive
+from runbook.host.commands.runs import command_archives, incident_archive
 from runbook.incident.integrity import known_heads, log_problems
 
 EXIT_CORRUPT = 3
@@ -24,13 +24,30 @@ def register(sub: Subcommands) -> None:
     parser.add_argument("--config", help="config whose [archive] runs_dir to read")
     parser.add_argument("--head", help="a chain head given out-of-band (printed at the end of "
                         "a run, posted to Slack): check the chain still holds it")
+    parser.add_argument("--drills", action="store_true",
+                        help="with no incident id: the drills' incidents too")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    archive = command_archive(args.config)
     if args.head and not args.incident:
         raise BadInput("--head checks one incident's chain: give the incident id too")
+    archives = [incident_archive(args.config, args.incident)] if args.incident else \
+        command_archives(args.config, args.drills)
+    intact, corrupt, misnamed, checked = True, False, False, False
+    for archive in archives:
+        result = _verify(archive, args)
+        intact, corrupt = intact and result[0], corrupt or result[1]
+        misnamed, checked = misnamed or result[2], checked or result[3]
+    if not checked:
+        print(f"no incidents under {archives[0].location()}")
+    if corrupt:
+        return EXIT_CORRUPT
+    return 1 if not intact else EXIT_CORRUPT if misnamed else 0
+
+
+def _verify(archive: Archive, args: argparse.Namespace) -> tuple[bool, bool, bool, bool]:
+    """One archive's incidents: (intact, a log corrupt, a folder misnamed, anything seen)."""
     incidents = [args.incident] if args.incident else archive.incidents()
     intact, corrupt = True, False
     for incident in incidents:
@@ -51,8 +68,4 @@ def run(args: argparse.Namespace) -> int:
     misnamed = [] if args.incident else archive.misnamed_incidents()
     for folder in misnamed:
         print(f"{folder}: NOT verified: {misnamed_reason(folder)}")
-    if not incidents and not misnamed:
-        print(f"no incidents under {archive.location()}")
-    if corrupt:
-        return EXIT_CORRUPT
-    return 1 if not intact else EXIT_CORRUPT if misnamed else 0
+    return intact, corrupt, bool(misnamed), bool(incidents or misnamed)

@@ -449,12 +449,14 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 
 def open_digest(book: IncidentBook, now: datetime, zone: Any, *, drills: bool = False,
-                since: timedelta = timedelta(days=7)) -> str:
-    """The handoff digest of the archive's open incidents active within `since`."""
+                since: timedelta = timedelta(days=7),
+                also: tuple[IncidentBook, ...] = ()) -> str:
+    """The handoff digest of the archive's open incidents active within `since` (and those
+    of the books `also` names: the drills' archive, when asked)."""
     folded = []
-    for incident_id in book.archive.incidents():
+    for each, incident_id in [(b, i) for b in (book, *also) for i in b.archive.incidents()]:
         try:
-            incident = book.fold(incident_id, now)
+            incident = each.fold(incident_id, now)
         except RunbookError:
             continue
         active = incident.last_alert_at or incident.detected_at or incident.opened_at

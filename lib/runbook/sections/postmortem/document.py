@@ -32,7 +32,7 @@ from runbook.core.errors import BadInput
 from runbook.core.files import write_atomic
 from runbook.core.redaction import registry
 from runbook.core.severity import SEVERITIES, format_delta
-from runbook.incident import codes
+from runbook.incident import codes, similar
 from runbook.incident.log import IncidentLog
 from runbook.incident.trigger import Trigger, symptom_codes, trigger_of
 from runbook.sections.postmortem import chart, evidence, story, twin
@@ -607,6 +607,9 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
     errors = story.error_chart(history, zone)
     if errors is not None:
         write_atomic(paths.errors_chart, errors._repr_png_())
+    if seen_before is None:   # the incidents before it, in the same archive (drills apart)
+        def seen_before(_: History) -> str:
+            return similar.seen_before_line(archive, incident_id, now)
     markdown = registry().redact(render(history, paths, edited, zone, seen_before, config))
     written = Written(path, paths.html, paths.edits, paths.chart, paths.evidence,
                       created=not path.exists(), missing=missing, saved=changed,

@@ -24,6 +24,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):      # an inline table, e.g. a responder
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
@@ -77,6 +79,10 @@ class Target:
         return environment_with(self.env)
 
 
+DRILL_STABILISATION = "2s"
+DRILL_RESPONDER = {"name": "Sami", "slack_id": "U0DEALIXSAMI", "email": "sami@dealix.example"}
+
+
 @contextlib.contextmanager
 def simulated_target(runs_dir: Path, probe_timeout: float = 2.0) -> Iterator[Target]:
     """The Dealix app on loopback and a config for it; scenarios add fakes and faults."""
@@ -92,4 +98,8 @@ def simulated_target(runs_dir: Path, probe_timeout: float = 2.0) -> Iterator[Tar
         target.sections["probes"] = {"connect_timeout": probe_timeout,
                                      "read_timeout": probe_timeout}
         target.sections["archive"] = {"runs_dir": str(runs_dir.resolve())}
+        # A drill's minutes are seconds: a mitigation holds for DRILL_STABILISATION before the
+        # incident counts it, and the founder on call is the drill's responder.
+        target.sections["oncall"] = {"stabilisation": DRILL_STABILISATION,
+                                     "responders": [dict(DRILL_RESPONDER)]}
         yield target

@@ -125,6 +125,18 @@ MOYASAR_DOWN = Mitigation(
     "comms", "Moyasar's API is down: contact Moyasar support and post the customer notice")
 MOYASAR_KEY = Mitigation("", "Moyasar refuses the secret key: compare it with the dashboard's")
 
+# A section whose action was done in the incident (at the provider) while the service stays
+# down is no answer a second time: the cause is elsewhere, and these sections come instead.
+NOT_THE_DEPLOY = Mitigation(
+    "db_refused", "Rolled back (or restarted) and still down: the deploy was not the cause. "
+    "Check DATABASE_URL and the database, then the other variables")
+READ_THE_ERRORS = Mitigation(
+    "error_spike", "Read Sentry's top issues since the start: what the app fails on now")
+INSTEAD_OF_AGAIN: dict[str, tuple[Mitigation, ...]] = {
+    "rollback": (NOT_THE_DEPLOY, READ_THE_ERRORS),
+    "db_refused": (READ_THE_ERRORS,),
+}
+
 MITIGATIONS: tuple[Mitigation, ...] = (
     START_COMMAND, FAILED_DEPLOY, DATABASE_URL, DEEP_POSTGRES, DEEP_HANGS, WEBHOOK_SECRET,
     ROLLBACK_SPIKE, ROLLBACK_CRASH, ROLLBACK_DOWN, TELL_CUSTOMERS, SENTRY_ISSUES, DEEP_OTHER,

@@ -8,10 +8,11 @@ from runbook.archive.location import open_archive
 from runbook.archive.record import Archive, list_runs
 from runbook.archive.reindex import reindex
 from runbook.core import clock
-from runbook.core.config import load_config, resolve_path
+from runbook.core.config import Config, load_config, resolve_path
 from runbook.host.commands import Subcommands
 from runbook.incident import views
 from runbook.incident.log import IncidentLog
+from runbook.incident.windows import fold_options
 
 
 def register(sub: Subcommands) -> None:
@@ -23,11 +24,15 @@ def register(sub: Subcommands) -> None:
     parser.set_defaults(handler=run)
 
 
+def command_config(config_path: str | None) -> Config | None:
+    """The config a reading command uses, when there is one (given, or ./runbook.toml)."""
+    return load_config(config_path) if config_path or resolve_path(None).is_file() else None
+
+
 def command_archive(config_path: str | None) -> Archive:
     """The archive a reading command uses: --archive, the config's when there is one, else
     $RUNBOOK_RUNS_DIR or ./runs. Read straight from a bucket (no staging)."""
-    config = load_config(config_path) if config_path or resolve_path(None).is_file() else None
-    return open_archive(config, staged=False)
+    return open_archive(command_config(config_path), staged=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.incident:
         # One incident: its state from the fold of its log, above its runs.
-        print(views.one_line(IncidentLog(archive, args.incident).fold(), clock.now()))
+        print(views.one_line(IncidentLog(archive, args.incident).fold(
+            **fold_options(command_config(args.config))), clock.now()))
     header = ("incident", "notebook", "status", "severity", "started", "first failing finding")
     table = [header] + [(r.incident_id, r.notebook, r.status, r.severity or "-", r.started_at,
                          r.first_failure or "-") for r in rows]

@@ -24,7 +24,7 @@ from runbook.core import clock
 from runbook.core.errors import RunbookError
 from runbook.host.serve.alerts import Alert
 from runbook.incident.events import Event
-from runbook.incident.fold import RESOLVED, Incident
+from runbook.incident.fold import RESOLVED, STABILISATION, Incident
 from runbook.incident.log import IncidentLog, open_incident
 
 UNFINISHED = ("aborted", "interrupted")   # a run that never gave its diagnosis
@@ -43,9 +43,11 @@ class OpenIncident:
 
 class IncidentBook:
     def __init__(self, archive: records.Archive,
-                 reopen_window: timedelta = timedelta(minutes=30)) -> None:
+                 reopen_window: timedelta = timedelta(minutes=30),
+                 stabilisation: timedelta = STABILISATION) -> None:
         self.archive = archive
         self.reopen_window = reopen_window
+        self.stabilisation = stabilisation
 
     @property
     def where(self) -> str:
@@ -70,7 +72,8 @@ class IncidentBook:
         return IncidentLog(self.archive, incident_id)
 
     def fold(self, incident_id: str, now: datetime | None = None) -> Incident:
-        return self.log(incident_id).fold(now, reopen_window=self.reopen_window)
+        return self.log(incident_id).fold(now, reopen_window=self.reopen_window,
+                                          stabilisation=self.stabilisation)
 
     def open_new(self, service: str, alert: Alert, opened_by: str) -> OpenIncident:
         incident_id = records.new_incident_id(clock.now())

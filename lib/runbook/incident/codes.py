@@ -404,3 +404,35 @@ CATALOGUE: dict[str, Code] = {row.code: row for row in (
 def lookup(code: str) -> Code | None:
     """The code's row; None for a code the catalogue does not hold (an old record's)."""
     return CATALOGUE.get(code)
+
+
+# --------------------------------------------------------------- what is broken, in words
+# The verdict's first line says what is broken as a person would on the phone: by code, or by
+# the code's family (`db.` …); a code in neither says its catalogue meaning.
+BROKEN_WORDS: dict[str, str] = {
+    "health.down": "API down", "health.timeout": "API timing out",
+    "health.degraded": "API degraded", "health.deep_timeout": "API's dependencies hang",
+    "health.wrong_app": "another app answers on the API's domain",
+    "api.not_found": "API routes answer 404", "api.unprotected": "API routes unprotected",
+    "deploy.crashed": "latest deploy crashed", "deploy.failed": "latest deploy failed",
+    "deploy.in_progress": "a deploy is still rolling out",
+    "deploy.start_command_wrong": "wrong start command",
+    "uptime.down": "down for UptimeRobot", "moyasar.down": "payments down (Moyasar)",
+    "moyasar.key_rejected": "Moyasar refuses the key",
+    "db.": "database unreachable", "webhook.": "payment webhooks refused",
+    "errors.": "error spike in Sentry",
+}
+
+
+def broken_in_words(finding: Finding) -> str:
+    """"API down (502)": what a failing finding says is broken, in a few words."""
+    words = BROKEN_WORDS.get(finding.code) or next(
+        (text for prefix, text in BROKEN_WORDS.items()
+         if prefix.endswith(".") and finding.code.startswith(prefix)), "")
+    if not words:
+        row = lookup(finding.code)
+        return row.meaning if row is not None else finding.code
+    status = finding.evidence.get("http_status")
+    if finding.code == "health.down":
+        return f"{words} ({status})" if status else f"{words} (not answering)"
+    return words

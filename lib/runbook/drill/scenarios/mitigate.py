@@ -37,7 +37,8 @@ def bad_deploy(target: Target, rollback_ends: str = "SUCCESS",
                 deployment.status = "REMOVED"  # replaced by the bad deploy, as Railway shows it
     bad_sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
     fake.add_deployment(handles.dealix.id, "CRASHED", datetime.now(UTC) - timedelta(minutes=12),
-                        commit_hash=bad_sha, commit_message="Switch lead export to async worker")
+                        commit_hash=bad_sha, commit_message="Switch lead export to async worker",
+                        commit_author="faisal")
     target.extras["bad_sha"] = bad_sha
     target.extras["good_sha"] = good_sha
     target.app.state.up = False

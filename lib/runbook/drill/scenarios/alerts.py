@@ -254,11 +254,15 @@ def exercise_rollback(target: Target, config_path: Path, deadline: float | None
     return _press_graded(archive, incident_id, reasons)
 
 
-def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str]
+def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str],
+                  status: str = "succeeded", first_only: bool = False
                   ) -> tuple[RunResult, list[str]]:
-    """The press's own run (the rollback notebook) is the one judged."""
+    """The press's own run (the rollback notebook) is the one judged; `first_only`: later
+    rollback runs (by hand, after the press) are the scenario's to judge."""
     runs = [r for r in records.list_runs(archive, incident_id) if r.notebook == "rollback"] \
         if incident_id else []
+    if first_only:
+        runs = sorted(runs, key=lambda r: r.started_at)[:1]
     if len(runs) != 1:
         return _no_run(archive, incident_id, [*reasons, "expected one rollback run for the "
                                               f"press, got {len(runs)}"])
@@ -269,9 +273,9 @@ def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str]
     except RecordError as exc:
         return _no_run(archive, incident_id, [*reasons, str(exc)])
     done = [a for a in record.get("actions", []) if a.get("name") == "railway.rollback"
-            and a.get("status") == "succeeded"]
+            and a.get("status") == status]
     if not done:
-        reasons.append("the press's record has no succeeded railway.rollback")
+        reasons.append(f"the press's record has no {status} railway.rollback")
     elif done[0].get("actor") != RESPONDER:
         reasons.append(f"the rollback's actor is {done[0].get('actor')!r}, not {RESPONDER}")
     status = str(record["status"])

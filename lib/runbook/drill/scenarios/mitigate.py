@@ -55,6 +55,16 @@ def rollback_restores(target: Target, step: float = STEP_SECONDS) -> None:
     _app_follows(target, handles.fake, comes_up=True, after=3 * step)
 
 
+def rollback_fixes_nothing(target: Target, step: float = STEP_SECONDS) -> None:
+    """The fault where Railway does its part and it is not enough: a rollback, restart or
+    redeploy goes through Railway's statuses and ends Active, and the app stays down (the
+    crash was not the deploy's)."""
+    handles: RailwayHandles = target.extras["railway"]
+    handles.fake.new_deployment_schedule = staged("SUCCESS", step)
+    with target.app.lock:
+        target.app.state.up = False
+
+
 def _app_follows(target: Target, fake: FakeRailway, comes_up: bool, after: float) -> None:
     """The simulated app is up once a new deployment reaches SUCCESS, not before."""
     timers: list[threading.Timer] = []

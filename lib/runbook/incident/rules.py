@@ -11,7 +11,7 @@ section and no contact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runbook.core.findings import Finding
@@ -51,14 +51,15 @@ def incident_severity(run_levels: Iterable[Severity | str | None]) -> Severity |
     return rated[0] if rated else None
 
 
-def mitigations(findings: Iterable[Finding], tried: Iterable[str] = ()
+def mitigations(findings: Iterable[Finding], tried: Mapping[str, bool | None] | None = None
                 ) -> list[tuple[Mitigation, tuple[str, ...]]]:
     """Each mitigation step the failing findings call for, in the runbook's order, with the
-    failing codes that call for it (in the findings' order, each once). A step in a `tried`
-    section (its action was done in this incident and the failures remain) gives way to the
-    catalogue's steps instead of it: the same action again is not the answer."""
+    failing codes that call for it (in the findings' order, each once). `tried`: the sections
+    whose action was done in this incident, each with whether its post-check held. One that
+    held needs nothing more (what still fails was seen before it); one that did not gives way
+    to the catalogue's steps instead of it: the same action again is not the answer."""
     failing = _failing(findings)
-    done = set(tried)
+    done = dict(tried or {})
     chosen: list[tuple[Mitigation, tuple[str, ...]]] = []
     for step in MITIGATIONS:
         because = tuple(dict.fromkeys(
@@ -67,21 +68,25 @@ def mitigations(findings: Iterable[Finding], tried: Iterable[str] = ()
         if not because:
             continue
         if step.notebook in done:
-            chosen += [(instead, because) for instead in INSTEAD_OF_AGAIN.get(step.notebook, ())
-                       if instead.notebook not in done]
+            if done[step.notebook] is not True:
+                chosen += [(instead, because)
+                           for instead in INSTEAD_OF_AGAIN.get(step.notebook, ())
+                           if instead.notebook not in done]
         else:
             chosen.append((step, because))
     return chosen
 
 
-def tried_sections(actions: Iterable[tuple[str, str, bool]]) -> list[str]:
-    """The sections whose action was done in the incident, from (action name, outcome,
-    dry run) triples: the catalogue names each action's section."""
-    sections: list[str] = []
-    for name, outcome, dry_run in actions:
+def tried_sections(actions: Iterable[tuple[str, str, bool, bool | None]]
+                   ) -> dict[str, bool | None]:
+    """The sections whose action was done in the incident, each with whether a post-check
+    held (True), did not (False) or was not made (None), from (action name, outcome, dry run,
+    verified): the catalogue names each action's section. One verified action is enough."""
+    sections: dict[str, bool | None] = {}
+    for name, outcome, dry_run, verified in actions:
         row = lookup(name)
-        if outcome == "done" and not dry_run and row is not None and row.section not in sections:
-            sections.append(row.section)
+        if outcome == "done" and not dry_run and row is not None:
+            sections[row.section] = True if sections.get(row.section) is True else verified
     return sections
 
 
@@ -90,8 +95,8 @@ def _steps_of(code: str) -> tuple[Mitigation, ...]:
     return row.next if row is not None else ()
 
 
-def next_sections(findings: Iterable[Finding], tried: Iterable[str] = ()
-                  ) -> list[dict[str, Any]]:
+def next_sections(findings: Iterable[Finding],
+                  tried: Mapping[str, bool | None] | None = None) -> list[dict[str, Any]]:
     """The record's `next`: the sections to open, in order, each once, with the failing codes
     that call for it: [{"notebook": "api_404", "because": ["api.not_found"]}, …]. `tried`:
     the sections whose action was already done (see `mitigations`)."""

@@ -23,7 +23,7 @@ def next_of(incident: Incident) -> list[dict[str, Any]]:
     code): none once the incident is resolved."""
     if not incident.is_open:
         return []
-    tried = tried_sections((a.name, a.state, a.dry_run) for a in incident.actions)
+    tried = tried_sections((a.name, a.state, a.dry_run, a.verified) for a in incident.actions)
     return next_sections((Finding.from_dict(f) for f in incident.failing.values()), tried)
 
 

@@ -15,6 +15,7 @@ previous successful deployment, and Railway says whether it can be rolled back t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import time
 from collections.abc import Callable, Mapping
@@ -507,4 +508,12 @@ def plan_mitigation(rb: SessionProtocol, mitigation: str = "rollback", *, deploy
     if not revert_sha.strip():
         raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
                        "deployments table shows each deployment's commit)")
-    return rollback_revert.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)
+    revert = rollback_revert.revert_from_config(rb.config, revert_sha, repo_path,
+                                                mainline or None)
+    if revert.blocked:
+        return revert
+    # The push starts CI and the deploy: the post-check waits for the service as it does after
+    # a rollback, and a revert that is pushed but not yet live is done, not yet a fix.
+    return dataclasses.replace(revert, verification=checked(rb, revert.name, policy),
+                               aim=str(revert.details.get("commit") or ""),
+                               headline=f"revert commit {revert_sha.strip()[:8]} and push it")

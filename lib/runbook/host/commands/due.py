@@ -6,6 +6,7 @@ import argparse
 
 from runbook.core import clock
 from runbook.host.commands import Subcommands
+from runbook.incident.windows import fold_options
 from runbook.sections.postmortem import places
 from runbook.sections.postmortem.due import postmortems_due
 
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     now = clock.parse_given(args.now, "--now") or clock.now()
     where = places(args.config, args.out)
     where.archive.check_reachable()
-    due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills)
+    due = postmortems_due(where.archive, where.postmortems_dir, now, drills=args.drills,
+                          windows=fold_options(where.config))
     if not due:
         print(f"no postmortem due: every SEV-1/SEV-2 incident under {where.archive.location()} has "
               f"one in {where.postmortems_dir}")

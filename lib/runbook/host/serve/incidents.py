@@ -214,7 +214,9 @@ class IncidentBook:
         """One line per SEV-1/SEV-2 incident whose postmortem is past its 48 hours."""
         from runbook.sections.postmortem.due import postmortems_due
 
-        return [repr(item) for item in postmortems_due(self.archive, postmortems_dir, now)
+        return [repr(item) for item in postmortems_due(
+            self.archive, postmortems_dir, now,
+            windows={"stabilisation": self.stabilisation})
                 if item.overdue]
 
 

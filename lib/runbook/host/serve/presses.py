@@ -371,7 +371,7 @@ class PressDesk:
 
     def _refuse(self, press: Press, reason: str) -> None:
         self._respond(press, {"response_type": "ephemeral", "replace_original": False,
-                              "text": f":no_entry: Refused: {reason}"})
+                              "text": f":no_entry: Refused: {plain(reason)}"})
 
     def _respond(self, press: Press, message: dict[str, Any]) -> None:
         if not self._response_url_ok(press.response_url):

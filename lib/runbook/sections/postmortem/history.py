@@ -248,8 +248,10 @@ def _run_events(run: Run) -> list[Event]:
     return events
 
 
-def load_history(archive: records.Archive, incident_id: str) -> History:
-    """Every sealed record of the incident, and its timeline in time order."""
+def load_history(archive: records.Archive, incident_id: str,
+                 windows: dict[str, Any] | None = None) -> History:
+    """Every sealed record of the incident, and its timeline in time order. `windows`: the
+    fold's, from the config (`incident.windows.fold_options`)."""
     sealed = records.incident_records(archive, incident_id)
     if not sealed:
         raise RecordError(f"incident {incident_id!r} has no sealed records under "
@@ -257,7 +259,7 @@ def load_history(archive: records.Archive, incident_id: str) -> History:
     runs = sorted((Run(ref.name, archive.run_dir(ref), data, archive, ref)
                    for ref, data in sealed),
                   key=lambda r: (r.started, r.name))
-    state = IncidentLog(archive, incident_id).fold()
+    state = IncidentLog(archive, incident_id).fold(**(windows or {}))
     history = History(incident_id, archive, state.started_at or runs[0].started, runs,
                       start_source=state.start_source or "the incident's first run",
                       detected=state.detected_at, recovered=state.recovered_at,

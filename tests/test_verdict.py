@@ -350,3 +350,19 @@ def test_a_confirmed_action_line_says_what_came_of_it(status: str) -> None:
                         "result": "rolled back to X, service still 502"})
     assert line.endswith("rolled back to X, service still 502")
     assert ("not a fix" in line) == (status == "done_unverified")
+
+
+def test_serve_offers_no_action_twice_and_a_second_of_a_kind_only_typed() -> None:
+    from runbook.host.serve.plans import _second, done_targets
+
+    incident = _incident(
+        _event("action.intent", NOW - timedelta(seconds=50), "U0SAMI",
+               name="railway.rollback", target="svc", attempt="a1"),
+        _event("action.outcome", NOW - timedelta(seconds=20), "U0SAMI",
+               name="railway.rollback", target="svc", attempt="a1", outcome="done",
+               verified=False, aim=GOOD.id, result="rolled back, service still 502"))
+    done = done_targets(incident)
+    assert done == {"railway.rollback": {GOOD.id}}
+    assert _second(done, "rollback", GOOD.id) is None                 # never the same again
+    assert _second(done, "rollback", CRASHED.id) == {"confirm_again": CRASHED.id[:8]}
+    assert _second(done, "restart", CRASHED.id) == {}                 # a first restart

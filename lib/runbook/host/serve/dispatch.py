@@ -547,7 +547,7 @@ class Dispatcher:
             incident = self._incident(incident_id)
             sections = [name for name, _ in verdict.sections_for(record, incident)]
             offered = plans.plans_for(self.config, self._timeouts(), incident_id, record,
-                                      sections)
+                                      sections, incident)
         text = message.text if isinstance(message, verdict.Verdict) else message
         posted = post_with_app(self.config, self.slack_app, text,
                                buttons.verdict_blocks(message, offered), attempts,

@@ -63,7 +63,9 @@ DYNAMIC: dict[tuple[str, str], Callable[[Scan], set[str]]] = {
         lambda scan: {"statuspage.create", "statuspage.update"},
     ("runbook.sections.db_refused.stages._verdict", "exc.rule.code"): libpq_codes,
     ("runbook.sections.sev1_response.check_db_connection", "cause.code"): libpq_codes,
-    ("runbook.sections.kit.actions._execute", "action.name"): action_names,
+    ("runbook.sections.kit.actions._call", "action.name"): action_names,
+    # done at the provider, its post-check failing: the action's own finding, still its name
+    ("runbook.sections.kit.actions._post_check", "action.name"): action_names,
     # the planned action again, refused because its value changed: its name is an action's
     ("runbook.sections.db_refused.action.changed_since_plan", "action.name"): action_names,
     ("runbook.sections.kit.actions._decide", "f'{action.name}.unknown'"):

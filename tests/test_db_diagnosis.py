@@ -386,7 +386,11 @@ def test_fix_action_dry_run_then_confirmed(railway: RailwayEnv, pg_app: PgApp, t
 
     done = db_refused.fix_database_url(rb, lookup, diagnosis, confirm=True)
     assert isinstance(done, ActionResult)
-    assert not done.dry_run and done.status == "succeeded" and done.summary.startswith("done:")
+    # Railway set it; no app answers here, so the post-check fails: done, and not a fix.
+    assert not done.dry_run and done.status == "done_unverified" and done.outcome == "done"
+    assert done.summary.startswith("set DATABASE_URL to the Postgres service's")
+    assert done.pre_check is not None and done.post_check is not None
+    assert "still unreachable" in done.summary
     again = db_refused.fix_database_url(rb, lookup, diagnosis, confirm=True)
     assert isinstance(again, ActionResult) and again.status == "already_done"
     [mutation] = railway.fake.mutations
@@ -399,7 +403,7 @@ def test_fix_action_dry_run_then_confirmed(railway: RailwayEnv, pg_app: PgApp, t
     events = (rb.run_dir / "events.jsonl").read_text()
     actions = [json.loads(line)["action"] for line in events.splitlines()
                if json.loads(line)["type"] == "action"]
-    assert [a["status"] for a in actions] == ["dry_run", "succeeded", "already_done"]
+    assert [a["status"] for a in actions] == ["dry_run", "done_unverified", "already_done"]
     assert {a["name"] for a in actions} == {"railway.variable_upsert"}
     assert pg_app.password not in events and "old-password-123" not in events
     assert "dry_run" in events and repr(done).count(pg_app.password) == 0

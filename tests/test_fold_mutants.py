@@ -436,10 +436,10 @@ def test_an_action_as_a_view_shows_it() -> None:
     assert [a.to_dict() for a in state.actions] == [
         {"kind": "railway.rollback", "target": "svc", "state": "done", "attempt": "a1",
          "actor": "sami", "run": "r1", "dry_run": False, "intent_at": clock.iso(at(1)),
-         "outcome_at": clock.iso(at(2))},
+         "outcome_at": clock.iso(at(2)), "verified": None, "aim": "", "result": ""},
         {"kind": "railway.rollback", "target": "svc", "state": "unknown", "attempt": "a2",
          "actor": "sami", "run": "r1", "dry_run": False, "intent_at": clock.iso(at(3)),
-         "outcome_at": None}]
+         "outcome_at": None, "verified": None, "aim": "", "result": ""}]
     assert ActionState("n", "t", "done").to_dict()["intent_at"] is None
 
 
@@ -463,3 +463,20 @@ def test_an_outcome_finds_its_intent_among_several() -> None:
     assert [(a.attempt, a.state) for a in state.actions] == [
         ("a1", "unknown"), ("a2", "done"), ("a3", "unknown"), ("", "failed")]
     assert state.actions[-1].run == ""
+
+
+def test_post_checks_between_the_call_and_its_outcome_count_from_the_intent() -> None:
+    events = [opened(0), alert(0), check(1, False), intent(2), check(3, True), check(5, True),
+              outcome(5, verified=True)]
+    state = state_of(*events, now=6)
+    assert state.state == MITIGATED and state.mitigated_at == at(5)
+    assert state.actions[0].verified is True
+
+
+def test_done_at_the_provider_with_a_failing_post_check_stays_open() -> None:
+    events = [opened(0), alert(0), intent(2), check(3, False), check(4, False),
+              ev("action.outcome", 5, name="railway.rollback", target="svc", attempt="a1",
+                 outcome="done", verified=False, result="rolled back to d2, service still 502")]
+    state = state_of(*events, now=30)
+    assert state.state == OPEN and state.actions[0].state == "done"
+    assert state.actions[0].verified is False and "still 502" in state.actions[0].result

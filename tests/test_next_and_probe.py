@@ -71,10 +71,11 @@ def test_the_slack_verdict_reads_the_same_next_and_lists_errors_apart() -> None:
     report = verdict.RunReport("inc-x", "sev1_response", "alert", Path("c.toml"), record,
                                Path("r.json"), 0)
     now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-    text = verdict.compose(report, now, now)
+    text = verdict.compose(report, None, now, config_for("http://127.0.0.1:9")).text
     failing, errors = text.split("Could not check")
-    assert "`deploy.crashed`" in failing and "`db.ok`" not in failing
-    assert "`db.ok` no answer" in errors.split("Open next")[0]
+    assert "• CRASHED" in failing and "no answer" not in failing     # plain words, no codes
+    assert "no answer" in errors.split("*Next*")[0]
+    assert "*Next*: `rollback`, `comms`" in text
 
 
 def config_for(base_url: str) -> Config:

@@ -112,10 +112,11 @@ def test_a_storm_gives_one_run_and_one_slack_message(tmp_path: Path, runs_dir: P
     assert len(_runs(runs_dir, incident)) == 1
     assert len(slack.state.posted) == 1
     text = slack.state.posted[0].payload["text"]
-    for part in ("SEV-1", "health.down", "SEV clock", "left", "Open next", "`rollback`",
-                 f"runbook run rollback --incident {incident}", "record.json",
-                 "Diagnosis only"):
+    for part in ("SEV-1 · ", "API down", "left to mitigate", "*Next*", "`rollback`",
+                 f"runbook run rollback --incident {incident}",
+                 f"Incident `{incident}`", "chain `", "Diagnosis only", "Riyadh"):
         assert part in text, part
+    assert "record.json" not in text and str(runs_dir) not in text
     assert health["counters"]["runs_started"] == 1
     assert health["last_run"]["severity"] == "SEV-1"
     assert health["archive"]["reachable"] is True

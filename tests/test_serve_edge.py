@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 from runbook.archive.location import open_archive
 from runbook.clients import slack as slack_client
 from runbook.clients.transport import Timeouts
-from runbook.core.config import load_config
+from runbook.core.config import load_config, parse_config
 from runbook.core.redaction import registry
 from runbook.drill.fakes.server import LoopbackServer
 from runbook.drill.fakes.slack import FakeSlack
@@ -234,9 +234,11 @@ def test_outside_text_in_a_verdict_is_escaped() -> None:
 
     record = {"status": "completed", "severity": "SEV-1", "findings": [
         {"code": "health.down", "status": "fail", "summary": f"/healthz said {EVIL}"}]}
-    text = verdict.compose(_report(f"Sentry alert: {EVIL}", record),
-                           datetime.now(UTC), datetime.now(UTC))
-    failed = verdict.compose(_report(EVIL, None), datetime.now(UTC), datetime.now(UTC))
+    config = parse_config({"service": {"name": "dealix", "base_url": "http://127.0.0.1:9"}},
+                          Path("runbook.toml"))
+    text = verdict.compose(_report(f"Sentry alert: {EVIL}", record), None,
+                           datetime.now(UTC), config).text
+    failed = verdict.compose(_report(EVIL, None), None, datetime.now(UTC), config).text
     for message in (text, failed):
         assert "<!" not in message and "<http" not in message, message
         assert "&lt;!channel&gt; &lt;https://evil.example|Roll back to 1a2b3c4d&gt; &amp; co" \

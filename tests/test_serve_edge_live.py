@@ -262,7 +262,8 @@ def test_a_killed_serve_posts_the_verdict_after_its_restart(tmp_path: Path,
             second.stop()
     assert len(slack.state.posted) == 1
     text = slack.state.posted[0].payload["text"]
-    assert incident in text and "SEV-1" in text and "record.json" in text
+    assert incident in text and "SEV-1" in text and f"runbook incident show {incident}" in text
+    assert "record.json" not in text
     assert list((runs_dir.parent / ".runbook-serve-outbox").glob("*.json")) == []
     assert len(records.list_runs(records.Archive(runs_dir), incident)) == 1
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from blockkit import validate_blocks
 from conftest import incident_events, run_cli
 from runbook.archive import record as records
 from runbook.clients.transport import Timeouts
@@ -35,6 +37,7 @@ from runbook.drill.scenarios.alerts import (
 )
 from runbook.drill.target import Target, simulated_target
 from runbook.host.serve.plans import Plan, stale_reason
+from runbook.host.serve.verdict import UUID, local_time
 from runbook.incident.log import IncidentLog
 from runbook.sections.postmortem.history import load_history
 
@@ -137,9 +140,14 @@ def test_a_valid_press_rolls_back_once_and_updates_the_thread(runs_dir: Path) ->
         assert p.mutations().count("deploymentRollback") == 1
         assert len(p.message.updates) == 1
         update = p.message.updates[0]
-        assert "DONE" in update["text"] and "/healthz answers 200" in update["text"]
+        assert "DONE" in update["text"] and "healthy for the" in update["text"]
         assert f"<@{RESPONDER}>" in update["text"]
         assert not any(b.get("type") == "actions" for b in update["blocks"])
+        # What the press made untrue is gone; what was done and what is next is there.
+        shown = json.dumps(update["blocks"])
+        assert "nothing was rolled back" not in shown and "DONE" in shown
+        assert "record.json" not in shown and "Mitigated at" in shown
+        validate_blocks(update["blocks"])
         started_notes = [r for r in p.slack.responses() if "started" in r.get("text", "")]
         assert len(started_notes) == 1 and started_notes[0]["response_type"] == "in_channel"
         with httpx.Client(timeout=5, trust_env=False) as http:
@@ -284,3 +292,48 @@ def test_an_edited_plan_in_the_log_is_refused_at_press_time(runs_dir: Path) -> N
         assert p.mutations() == []
     verified = run_cli("verify", p.incident_id)
     assert verified.returncode == 1 and "log.jsonl" in verified.stdout
+
+
+def _texts(value: Any) -> list[str]:
+    """Every text a person reads in blocks (not ids, values or styles)."""
+    if isinstance(value, dict):
+        found = [value["text"]] if isinstance(value.get("text"), str) else []
+        return found + [t for k, v in value.items() if k not in ("value", "action_id")
+                        for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for item in value for t in _texts(item)]
+    return []
+
+
+def test_the_verdict_reads_in_five_seconds(runs_dir: Path) -> None:
+    """SEV, service and what is broken first, counted from the monitor's down-since; what
+    changed (the last deploy's commit message and author); one primary button; Block Kit;
+    no server path and no full UUID."""
+    with pressing(runs_dir) as p:
+        blocks = p.message.blocks
+        validate_blocks(blocks)
+        config = parse_config({"service": {"name": "x", "base_url": "http://127.0.0.1:9"}},
+                              Path("runbook.toml"))
+        incident = IncidentLog(p.archive, p.incident_id).fold()
+        assert incident.started_at is not None and "down" in incident.start_source  # the monitor
+        head = blocks[0]
+        assert head["type"] == "header"
+        line = head["text"]["text"]
+        service = str(p.target.sections["service"]["name"])
+        assert line.startswith(f"SEV-1 · {service} API down (502) since "
+                               f"{local_time(incident.started_at, config)}"), line
+        assert "left to mitigate" in line and "Riyadh" in line
+        texts = _texts(blocks)
+        shown = "\n".join(texts)
+        assert "*What changed*" in shown
+        assert "“Merge pull request #231 from dealix/async-lead-import” by Faisal Alharbi" in shown
+        assert "min before impact" in shown and "Rollback target" in shown
+        assert "CRASHED (it started, then crashed)" in shown
+        buttons = p.message.buttons()
+        assert [b.get("style") for b in buttons].count("primary") == 1
+        assert buttons[0].get("style") == "primary"
+        assert [b.get("style") for b in buttons].count("danger") <= 1
+        assert not UUID.search(shown), UUID.search(shown)
+        assert not re.search(r"(?<![\w:/.~-])(?:/[\w.@+-]+){2,}", shown), shown
+        assert str(runs_dir) not in json.dumps(blocks)
+        assert f"Incident `{p.incident_id}` · chain `" in shown

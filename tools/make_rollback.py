@@ -16,7 +16,11 @@ roll back to it, wait for `Active`, verify `/healthz` = 200. Git path (if code c
 would happen and is recorded as a dry run. An action that already succeeded in this incident is
 not done again: running the notebook twice is safe. An attempt whose outcome was never seen
 (Railway did not answer in time, or the run was killed) is checked against Railway first; if
-Railway cannot say, nothing is done unless `act_despite_unknown=True`.
+Railway cannot say, nothing is done unless `act_despite_unknown=True`. Done at Railway is not
+yet a fix: the service's health must then hold for the stabilisation window (`[oncall]
+stabilisation`); if it does not, the record says so and the next sections come instead. A
+second action of the same kind in one incident needs another target and its short id typed as
+`confirm_again`.
 """),
     params("""
 incident_id: str = ""  # incident to file this run under; empty: open a new one
@@ -31,6 +35,7 @@ repo_path: str = ""  # revert: local clone; empty: [git] repo_path from the conf
 mainline: int = 0  # revert of a merge commit: parent number to keep, usually 1
 wait_seconds: float = 600.0  # bound on waiting for the new deployment to be Active
 act_despite_unknown: bool = False  # True: act even if an earlier attempt's outcome is unknown
+confirm_again: str = ""  # a second action of the kind in this incident: its target's short id
 """),
     code("""
 from runbook.sections.kit import session, widgets
@@ -71,7 +76,8 @@ Waits for the new deployment to be `Active` (FAILED or CRASHED stops the wait), 
 `/healthz`. Every step is timestamped in the record.
 """),
     code("""
-widgets.confirm(rb, action, confirm=confirm, act_despite_unknown=act_despite_unknown)
+widgets.confirm(rb, action, confirm=confirm, act_despite_unknown=act_despite_unknown,
+                confirm_again=confirm_again)
 """),
     md("""
 ## After: /healthz now

@@ -52,14 +52,16 @@ def status_finding(deployment: Deployment | None) -> Finding:
             if status == "SLEEPING" else " (Active)"
         return passed("deploy.ok", f"Railway: {_label(deployment)} is {status}{idle}",
                       **evidence)
+    # Every status in words (the one mapping, clients.railway): a phone at night shows these.
+    words = railway.explain_status(status)
     if state is DeployState.CRASHED:
-        return failed("deploy.crashed", f"Railway: {_label(deployment)} CRASHED", FIX_CRASHED,
+        return failed("deploy.crashed", f"Railway: {_label(deployment)} {words}", FIX_CRASHED,
                       **evidence)
     if state is DeployState.FAILED:
-        return failed("deploy.failed", f"Railway: {_label(deployment)} FAILED", FIX_FAILED,
+        return failed("deploy.failed", f"Railway: {_label(deployment)} {words}", FIX_FAILED,
                       **evidence)
     if state is DeployState.IN_PROGRESS:
-        return failed("deploy.in_progress", f"Railway: {_label(deployment)} is {status}",
+        return failed("deploy.in_progress", f"Railway: {_label(deployment)} is {words}",
                       FIX_IN_PROGRESS, **evidence)
     if state is DeployState.REPLACED:
         return passed("deploy.replaced", f"Railway: {_label(deployment)} is {status}: a newer "

@@ -65,6 +65,25 @@ def deploy_state(status: str) -> DeployState:
     return DEPLOY_STATES.get(status, DeployState.UNKNOWN)
 
 
+# What each meaning is, in words a responder reads on a phone; SLEEPING says its own.
+STATE_WORDS: Mapping[DeployState, str] = {
+    DeployState.ACTIVE: "Active: serving",
+    DeployState.IN_PROGRESS: "still deploying, not serving yet",
+    DeployState.FAILED: "the build or deploy failed: it never served",
+    DeployState.CRASHED: "it started, then crashed",
+    DeployState.REPLACED: "replaced by a newer deployment (it had been active)",
+    DeployState.SKIPPED: "skipped by Railway: nothing was deployed",
+    DeployState.UNKNOWN: "a status runbook does not know: read it in Railway",
+}
+
+
+def explain_status(status: str) -> str:
+    """"REMOVED (replaced by a newer deployment …)": every Railway status with its meaning."""
+    if status == "SLEEPING":
+        return "SLEEPING (Active, idled by App Sleeping: wakes on the next request)"
+    return f"{status} ({STATE_WORDS[deploy_state(status)]})"
+
+
 _AUTH_MARKERS = ("not authorized", "unauthorized", "project token not found",
                  "invalid token", "token not found")
 
@@ -133,6 +152,7 @@ class Deployment:
     meta: dict[str, Any]
     commit_hash: str
     commit_message: str
+    commit_author: str = ""           # meta.commitAuthor, when Railway knows it
 
     @property
     def short_commit(self) -> str:
@@ -160,7 +180,8 @@ class Deployment:
             url=str(node.get("url") or ""), static_url=str(node.get("staticUrl") or ""),
             can_redeploy=bool(node.get("canRedeploy")), can_rollback=bool(node.get("canRollback")),
             meta=meta, commit_hash=str(meta.get("commitHash") or ""),
-            commit_message=str(meta.get("commitMessage") or ""))
+            commit_message=str(meta.get("commitMessage") or ""),
+            commit_author=str(meta.get("commitAuthor") or ""))
 
 
 @dataclass(frozen=True)

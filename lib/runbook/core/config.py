@@ -104,6 +104,9 @@ class SlackConfig:
     responders: list[str] = field(default_factory=list)   # Slack user ids allowed to confirm
     api_url: str = "https://slack.com/api"
     plan_max_age_minutes: float = 15.0   # a button older than this is refused, re-planned
+    # A link to an incident's record for people ({incident} is replaced): an internal viewer
+    # or the bucket's console. Empty: the verdict names the command that shows it.
+    record_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):   # an inline table, e.g. a responder
+    if isinstance(value, dict):      # an inline table, e.g. a responder
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
@@ -79,6 +79,10 @@ class Target:
         return environment_with(self.env)
 
 
+DRILL_STABILISATION = "2s"
+DRILL_RESPONDER = {"name": "Sami", "slack_id": "U0DEALIXSAMI", "email": "sami@dealix.example"}
+
+
 @contextlib.contextmanager
 def simulated_target(runs_dir: Path, probe_timeout: float = 2.0,
                      archive: dict[str, str] | None = None) -> Iterator[Target]:
@@ -97,4 +101,8 @@ def simulated_target(runs_dir: Path, probe_timeout: float = 2.0,
                                      "read_timeout": probe_timeout}
         target.sections["archive"] = {"runs_dir": str(runs_dir.resolve()),
                                       **{k: v for k, v in (archive or {}).items() if v}}
+        # A drill's minutes are seconds: a mitigation holds for DRILL_STABILISATION before the
+        # incident counts it, and the founder on call is the drill's responder.
+        target.sections["oncall"] = {"stabilisation": DRILL_STABILISATION,
+                                     "responders": [dict(DRILL_RESPONDER)]}
         yield target

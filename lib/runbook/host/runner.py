@@ -391,18 +391,10 @@ def describe(result: RunResult) -> str:
         return registry().redact(f"status: {INTERRUPTED}\n{result.error}")
     lines = [f"status: {result.status}" + (f" ({result.error})" if result.error else "")]
     severity = result.record.get("severity")
-    lines.append(f"severity: {severity or 'none'}")
     for finding in result.record.get("findings", []):
         lines.append(f"  {finding['status']:<7} {finding['code']:<28} {finding['summary']}")
     for action in result.record.get("actions", []):
-        # A dry run says what it would have done; a confirmed one what came of it.
-        what = action.get("plan") or action.get("result") or ""
-        state = "would" if action.get("dry_run") else str(action.get("outcome") or
-                                                            action.get("status") or "")
-        lines.append(f"  action  {action.get('name', '')} ({state}): {what}"[:400])
-    sections = [str(item.get("notebook")) for item in result.record.get("next") or []
-                if isinstance(item, dict)]
-    lines.append("next: " + (", ".join(sections) if sections else "nothing more to open"))
+        lines.append(action_line(action))
     lines.append(f"record: {result.where(layout.RECORD)}")
     if result.chain_head:
         # Kept outside the archive (posted, pasted), it proves later that no run sealed up to
@@ -413,7 +405,26 @@ def describe(result: RunResult) -> str:
     if offline:
         lines.append(f"the shared archive could not be reached ({offline}): this run is kept "
                      f"at {result.run_dir}; upload it with `runbook sync`")
+    # Last, where a person's eye lands: how bad, and where to go from here.
+    sections = [str(item.get("notebook")) for item in result.record.get("next") or []
+                if isinstance(item, dict)]
+    lines.append(f"severity: {severity or 'none'}")
+    lines.append("next: " + (", ".join(sections) if sections else "nothing more to open"))
     return registry().redact("\n".join(lines))
+
+
+def action_line(action: dict[str, Any]) -> str:
+    """A dry run says what it would do ("would roll back dealix from A to B"); a confirmed
+    one what came of it."""
+    name = action.get("name", "")
+    if action.get("dry_run"):
+        headline = str(action.get("headline") or "")
+        what = f"would {headline}" if headline else f"would: {action.get('plan') or ''}"
+        return f"  action  {name} (dry run): {what}"[:600]
+    state = str(action.get("outcome") or action.get("status") or "")
+    if action.get("status") == "done_unverified":
+        state = "done at the provider, not a fix"
+    return f"  action  {name} ({state}): {action.get('result') or ''}"[:600]
 
 
 def incident_started(header: dict[str, Any]) -> datetime:

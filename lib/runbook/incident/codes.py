@@ -125,6 +125,18 @@ MOYASAR_DOWN = Mitigation(
     "comms", "Moyasar's API is down: contact Moyasar support and post the customer notice")
 MOYASAR_KEY = Mitigation("", "Moyasar refuses the secret key: compare it with the dashboard's")
 
+# A section whose action was done in the incident (at the provider) while the service stays
+# down is no answer a second time: the cause is elsewhere, and these sections come instead.
+NOT_THE_DEPLOY = Mitigation(
+    "db_refused", "Rolled back (or restarted) and still down: the deploy was not the cause. "
+    "Check DATABASE_URL and the database, then the other variables")
+READ_THE_ERRORS = Mitigation(
+    "error_spike", "Read Sentry's top issues since the start: what the app fails on now")
+INSTEAD_OF_AGAIN: dict[str, tuple[Mitigation, ...]] = {
+    "rollback": (NOT_THE_DEPLOY, READ_THE_ERRORS),
+    "db_refused": (READ_THE_ERRORS,),
+}
+
 MITIGATIONS: tuple[Mitigation, ...] = (
     START_COMMAND, FAILED_DEPLOY, DATABASE_URL, DEEP_POSTGRES, DEEP_HANGS, WEBHOOK_SECRET,
     ROLLBACK_SPIKE, ROLLBACK_CRASH, ROLLBACK_DOWN, TELL_CUSTOMERS, SENTRY_ISSUES, DEEP_OTHER,
@@ -526,3 +538,34 @@ TRIGGER_OF: dict[str, str] = {code: cause.tag for code, cause in CAUSES.items()}
 TRIGGER_OF_MITIGATION: dict[str, str] = {
     "railway.rollback": DEPLOY, "git.revert": DEPLOY, "railway.variable_upsert": CONFIG,
 }
+
+# --------------------------------------------------------------- what is broken, in words
+# The verdict's first line says what is broken as a person would on the phone: by code, or by
+# the code's family (`db.` …); a code in neither says its catalogue meaning.
+BROKEN_WORDS: dict[str, str] = {
+    "health.down": "API down", "health.timeout": "API timing out",
+    "health.degraded": "API degraded", "health.deep_timeout": "API's dependencies hang",
+    "health.wrong_app": "another app answers on the API's domain",
+    "api.not_found": "API routes answer 404", "api.unprotected": "API routes unprotected",
+    "deploy.crashed": "latest deploy crashed", "deploy.failed": "latest deploy failed",
+    "deploy.in_progress": "a deploy is still rolling out",
+    "deploy.start_command_wrong": "wrong start command",
+    "uptime.down": "down for UptimeRobot", "moyasar.down": "payments down (Moyasar)",
+    "moyasar.key_rejected": "Moyasar refuses the key",
+    "db.": "database unreachable", "webhook.": "payment webhooks refused",
+    "errors.": "error spike in Sentry",
+}
+
+
+def broken_in_words(finding: Finding) -> str:
+    """"API down (502)": what a failing finding says is broken, in a few words."""
+    words = BROKEN_WORDS.get(finding.code) or next(
+        (text for prefix, text in BROKEN_WORDS.items()
+         if prefix.endswith(".") and finding.code.startswith(prefix)), "")
+    if not words:
+        row = lookup(finding.code)
+        return row.meaning if row is not None else finding.code
+    status = finding.evidence.get("http_status")
+    if finding.code == "health.down":
+        return f"{words} ({status})" if status else f"{words} (not answering)"
+    return words

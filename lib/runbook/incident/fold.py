@@ -59,11 +59,17 @@ class ActionState:
     dry_run: bool = False
     intent_at: datetime | None = None
     outcome_at: datetime | None = None
+    # The post-check: did the opening signal's health hold after the provider did it? None:
+    # no post-check was recorded (a dry run, a failure, an older log).
+    verified: bool | None = None
+    aim: str = ""                # what exactly it acted on (the deployment rolled back to…)
+    result: str = ""             # what came of it, in words ("rolled back to X, still 502")
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.name, "target": self.target, "state": self.state,
                 "attempt": self.attempt, "actor": self.actor, "run": self.run,
-                "dry_run": self.dry_run,
+                "dry_run": self.dry_run, "verified": self.verified, "aim": self.aim,
+                "result": self.result,
                 "intent_at": clock.iso(self.intent_at) if self.intent_at else None,
                 "outcome_at": clock.iso(self.outcome_at) if self.outcome_at else None}
 
@@ -313,15 +319,20 @@ def _outcome(state: Incident, event: Event) -> Incident:
     outcome = str(event.get("outcome"))
     dry = bool(event.get("dry_run")) or outcome == "dry_run"
     actions = list(state.actions)
+    given = event.get("verified")
+    verified = given if isinstance(given, bool) else None
+    aim, result = str(event.get("aim") or ""), str(event.get("result") or "")
     for index in range(len(actions) - 1, -1, -1):
         a = actions[index]
         if (a.name, a.target, a.attempt) == key and a.outcome_at is None:
             actions[index] = dataclasses.replace(a, state=outcome, outcome_at=event.at,
-                                                 dry_run=dry)
+                                                 dry_run=dry, verified=verified, aim=aim,
+                                                 result=result)
             break
     else:
         actions.append(ActionState(key[0], key[1], outcome, key[2], event.actor,
-                                   str(event.get("run", "")), dry, outcome_at=event.at))
+                                   str(event.get("run", "")), dry, outcome_at=event.at,
+                                   verified=verified, aim=aim, result=result))
     return dataclasses.replace(state, actions=tuple(actions))
 
 
@@ -402,10 +413,12 @@ def _flapping(state: Incident, now: datetime, count: int,
 def _verified_mitigation(state: Incident, now: datetime,
                          window: timedelta) -> Incident:
     """Mitigated once an action was done and the health checks after it pass for `window`
-    with no failure in between (judged at `now` when the last check is still passing)."""
+    with no failure in between (judged at `now` when the last check is still passing). The
+    checks count from the action's intent: its post-checks run between the call and the
+    outcome line, and the pre-check before the intent does not count."""
     if state.state != OPEN:
         return state
-    done = [a.outcome_at for a in state.actions
+    done = [a.intent_at or a.outcome_at for a in state.actions
             if a.state == "done" and not a.dry_run and a.outcome_at]
     if not done:
         return state

@@ -11,15 +11,15 @@ section and no contact.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, Severity
-from runbook.incident.codes import ISSUES, MITIGATIONS, SEV3, Mitigation, lookup
+from runbook.incident.codes import INSTEAD_OF_AGAIN, ISSUES, MITIGATIONS, SEV3, Mitigation, lookup
 
 __all__ = ["contacts", "incident_severity", "issue_of", "mitigations", "next_sections",
-           "run_severity", "sections_of", "weight"]
+           "run_severity", "sections_of", "tried_sections", "weight"]
 
 UNKNOWN_WEIGHT = SEV3
 
@@ -51,18 +51,43 @@ def incident_severity(run_levels: Iterable[Severity | str | None]) -> Severity |
     return rated[0] if rated else None
 
 
-def mitigations(findings: Iterable[Finding]) -> list[tuple[Mitigation, tuple[str, ...]]]:
+def mitigations(findings: Iterable[Finding], tried: Mapping[str, bool | None] | None = None
+                ) -> list[tuple[Mitigation, tuple[str, ...]]]:
     """Each mitigation step the failing findings call for, in the runbook's order, with the
-    failing codes that call for it (in the findings' order, each once)."""
+    failing codes that call for it (in the findings' order, each once). `tried`: the sections
+    whose action was done in this incident, each with whether its post-check held. One that
+    held needs nothing more (what still fails was seen before it); one that did not gives way
+    to the catalogue's steps instead of it: the same action again is not the answer."""
     failing = _failing(findings)
-    chosen = []
+    done = dict(tried or {})
+    chosen: list[tuple[Mitigation, tuple[str, ...]]] = []
     for step in MITIGATIONS:
         because = tuple(dict.fromkeys(
             f.code for f in failing
             if step in _steps_of(f.code) and step.applies_to(f)))
-        if because:
+        if not because:
+            continue
+        if step.notebook in done:
+            if done[step.notebook] is not True:
+                chosen += [(instead, because)
+                           for instead in INSTEAD_OF_AGAIN.get(step.notebook, ())
+                           if instead.notebook not in done]
+        else:
             chosen.append((step, because))
     return chosen
+
+
+def tried_sections(actions: Iterable[tuple[str, str, bool, bool | None]]
+                   ) -> dict[str, bool | None]:
+    """The sections whose action was done in the incident, each with whether a post-check
+    held (True), did not (False) or was not made (None), from (action name, outcome, dry run,
+    verified): the catalogue names each action's section. One verified action is enough."""
+    sections: dict[str, bool | None] = {}
+    for name, outcome, dry_run, verified in actions:
+        row = lookup(name)
+        if outcome == "done" and not dry_run and row is not None:
+            sections[row.section] = True if sections.get(row.section) is True else verified
+    return sections
 
 
 def _steps_of(code: str) -> tuple[Mitigation, ...]:
@@ -70,10 +95,12 @@ def _steps_of(code: str) -> tuple[Mitigation, ...]:
     return row.next if row is not None else ()
 
 
-def next_sections(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+def next_sections(findings: Iterable[Finding],
+                  tried: Mapping[str, bool | None] | None = None) -> list[dict[str, Any]]:
     """The record's `next`: the sections to open, in order, each once, with the failing codes
-    that call for it: [{"notebook": "api_404", "because": ["api.not_found"]}, …]."""
-    return sections_of(mitigations(findings))
+    that call for it: [{"notebook": "api_404", "because": ["api.not_found"]}, …]. `tried`:
+    the sections whose action was already done (see `mitigations`)."""
+    return sections_of(mitigations(findings, tried))
 
 
 def sections_of(chosen: Iterable[tuple[Mitigation, tuple[str, ...]]]) -> list[dict[str, Any]]:

@@ -74,7 +74,11 @@ def seal_run(archive: Archive, run: RunRef, fields: dict[str, Any], *, status: s
         "incident_started_at": header.get("started_at"),
         "incident_opened_at": header.get("opened_at"),
         "severity": severity, "findings": findings, "actions": actions,
-        "next": rules.next_sections(Finding.from_dict(f) for f in findings),
+        "next": rules.next_sections(
+            (Finding.from_dict(f) for f in findings),
+            rules.tried_sections((str(a.get("name")), str(a.get("outcome")),
+                                  bool(a.get("dry_run")), a.get("verified")) for a in actions
+                                 if isinstance(a, dict))),
         "notebook_sha256": archive.sha256(run.key(layout.NOTEBOOK)),
     }
     if error:

@@ -13,7 +13,7 @@ from runbook.core.findings import Finding
 from runbook.core.severity import SEVERITIES, format_delta
 from runbook.incident.fold import Incident
 from runbook.incident.oncall import at_zone
-from runbook.incident.rules import next_sections
+from runbook.incident.rules import next_sections, tried_sections
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -25,7 +25,8 @@ def next_of(incident: Incident) -> list[dict[str, Any]]:
     code): none once the incident is resolved."""
     if not incident.is_open:
         return []
-    return next_sections(Finding.from_dict(f) for f in incident.failing.values())
+    tried = tried_sections((a.name, a.state, a.dry_run, a.verified) for a in incident.actions)
+    return next_sections((Finding.from_dict(f) for f in incident.failing.values()), tried)
 
 
 def as_json(incident: Incident) -> dict[str, Any]:

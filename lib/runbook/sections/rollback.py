@@ -15,6 +15,7 @@ previous successful deployment, and Railway says whether it can be rolled back t
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ from runbook.core.errors import BadInput, RunbookError
 from runbook.core.findings import Finding, errored, failed, passed
 from runbook.sections.kit.actions import Action, Outcome, Reconciliation, StepLog
 from runbook.sections.kit.session_protocol import SessionProtocol
+from runbook.sections.kit.verification import Verification, health_verification
 
 __all__ = ["DeploymentsView", "WaitPolicy", "choose_rollback", "plan_mitigation",
            "recent_deployments", "redeploy_action", "restart_action", "rollback_action",
@@ -76,6 +78,17 @@ class WaitPolicy:
 
 def client_for(rb: SessionProtocol) -> RailwayClient:
     return RailwayClient.from_config(rb.config, rb.timeouts)
+
+
+def checked(rb: SessionProtocol, name: str, policy: WaitPolicy) -> Verification:
+    """The action's pre- and post-check: /healthz, held for the stabilisation window."""
+    return health_verification(rb, name, attempts=policy.health_attempts,
+                               interval=policy.health_interval)
+
+
+def _short(deployment: Deployment) -> str:
+    commit = f", commit {deployment.short_commit}" if deployment.commit_hash else ""
+    return f"{deployment.id[:8]}{commit}"
 
 
 def service_target(config: Config) -> str:
@@ -154,10 +167,14 @@ def rollback_action(rb: SessionProtocol, deployment_id: str = "",
                            [errored("deploy.in_progress", "the rollback's deployment never "
                                     "appeared in the deployment list")])
         return _wait_and_verify(rb, client, new.id, policy, log, "rollback",
-                                {"new deployment": new.id})
+                                {"new deployment": new.id},
+                                f"rolled back {service} to {_short(chosen)}")
 
+    service = rb.config.service.name
     return Action(name, target, plan, execute, details=details,
-                  reconcile=_reconciler(client, "rollback"), witness=_witness(known, chosen))
+                  reconcile=_reconciler(client, "rollback"), witness=_witness(known, chosen),
+                  verification=checked(rb, name, policy), aim=chosen.id,
+                  headline=f"roll back {service} from {_short(current)} to {_short(chosen)}")
 
 
 def _witness(known: list[Deployment], source: Deployment | None = None) -> dict[str, Any]:
@@ -241,10 +258,14 @@ def restart_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Act
             log.answered("Railway answered false")
             return Outcome(False, f"Railway refused to restart {latest.id} (answered false)")
         log.answered("Railway accepted the restart")
-        return _wait_and_verify(rb, client, latest.id, policy, log, "restart", {})
+        return _wait_and_verify(rb, client, latest.id, policy, log, "restart", {},
+                                f"restarted {service} ({_short(latest)})")
 
+    service = rb.config.service.name
     return Action(name, target, plan, execute, details=_latest_details(latest),
-                  reconcile=_restart_unknowable, witness=_witness([latest]))
+                  reconcile=_restart_unknowable, witness=_witness([latest]),
+                  verification=checked(rb, name, policy), aim=latest.id,
+                  headline=f"restart {service} ({_short(latest)})")
 
 
 def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Action:
@@ -272,10 +293,14 @@ def redeploy_action(rb: SessionProtocol, policy: WaitPolicy | None = None) -> Ac
         new = client.deployment_redeploy(latest.id)
         log.answered(f"new deployment {new.id} is {new.status}")
         return _wait_and_verify(rb, client, new.id, policy, log, "redeploy",
-                                {"new deployment": new.id})
+                                {"new deployment": new.id},
+                                f"redeployed {service} ({_short(latest)}) as {new.id[:8]}")
 
+    service = rb.config.service.name
     return Action(name, target, plan, execute, details=_latest_details(latest),
-                  reconcile=_reconciler(client, "redeploy"), witness=_witness(known, latest))
+                  reconcile=_reconciler(client, "redeploy"), witness=_witness(known, latest),
+                  verification=checked(rb, name, policy), aim=latest.id,
+                  headline=f"redeploy {service} ({_short(latest)})")
 
 
 def _latest(rb: SessionProtocol, name: str, target: str, verb: str
@@ -408,17 +433,15 @@ def verify_health(config: Config, timeouts: Timeouts, policy: WaitPolicy,
 
 def _wait_and_verify(rb: SessionProtocol, client: RailwayClient, deployment_id: str,
                      policy: WaitPolicy, log: StepLog, what: str,
-                     details: dict[str, Any]) -> Outcome:
+                     details: dict[str, Any], done: str) -> Outcome:
+    """Railway's part: the deployment reaches Active. The service's health is the action's
+    post-check (`checked`), held for the stabilisation window."""
     deployed = wait_for_deployment(client, deployment_id, policy, log)
     if deployed.status.value != "pass":
         return Outcome(False, f"the {what} did not come up: {deployed.summary}", [deployed],
                        details=details)
-    healthy = verify_health(rb.config, rb.timeouts, policy, log)
-    ok = healthy.status.value == "pass"
-    summary = (f"{what} done: deployment {deployment_id} is Active and /healthz answers 200"
-               if ok else f"the {what}'s deployment {deployment_id} is Active but /healthz "
-               f"still fails: {healthy.summary}")
-    return Outcome(ok, summary, [deployed, healthy], details=details)
+    return Outcome(True, f"{what} done: deployment {deployment_id} is Active", [deployed],
+                   details=details, done=done)
 
 
 @dataclass
@@ -485,4 +508,12 @@ def plan_mitigation(rb: SessionProtocol, mitigation: str = "rollback", *, deploy
     if not revert_sha.strip():
         raise BadInput("mitigation 'revert' needs revert_sha: the bad commit's sha (the "
                        "deployments table shows each deployment's commit)")
-    return rollback_revert.revert_from_config(rb.config, revert_sha, repo_path, mainline or None)
+    revert = rollback_revert.revert_from_config(rb.config, revert_sha, repo_path,
+                                                mainline or None)
+    if revert.blocked:
+        return revert
+    # The push starts CI and the deploy: the post-check waits for the service as it does after
+    # a rollback, and a revert that is pushed but not yet live is done, not yet a fix.
+    return dataclasses.replace(revert, verification=checked(rb, revert.name, policy),
+                               aim=str(revert.details.get("commit") or ""),
+                               headline=f"revert commit {revert_sha.strip()[:8]} and push it")

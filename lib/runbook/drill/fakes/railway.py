@@ -165,13 +165,15 @@ class FakeRailway(FakeService):
 
     def add_deployment(self, service_id: str, status: str, created_at: datetime | None = None,
                        commit_hash: str = "", commit_message: str = "",
-                       **fields: Any) -> FakeDeployment:
+                       commit_author: str = "", **fields: Any) -> FakeDeployment:
         with self.lock:
             meta: dict[str, Any] = dict(fields.pop("meta", {}))
             if commit_hash:
                 meta.setdefault("commitHash", commit_hash)
             if commit_message:
                 meta.setdefault("commitMessage", commit_message)
+            if commit_author:
+                meta.setdefault("commitAuthor", commit_author)
             deployment = FakeDeployment(str(uuid.uuid4()), service_id, status,
                                         created_at or datetime.now(UTC), meta, **fields)
             self.services[service_id].deployments.append(deployment)

@@ -7,11 +7,21 @@ here registers them, so `get` and `names` see them all."""
 from __future__ import annotations
 
 from runbook.core.errors import BadInput
-from runbook.drill.scenarios import alerts, core, db, mitigate, monitoring, oncall, sev1, webhook
+from runbook.drill.scenarios import (
+    alerts,
+    core,
+    db,
+    mitigate,
+    monitoring,
+    no_fix,
+    oncall,
+    sev1,
+    webhook,
+)
 from runbook.drill.scenarios.base import SCENARIOS, Scenario, register
 
 __all__ = ["SCENARIOS", "Scenario", "alerts", "core", "db", "get", "mitigate", "monitoring",
-           "names", "oncall", "register", "sev1", "webhook"]
+           "names", "no_fix", "oncall", "register", "sev1", "webhook"]
 
 
 def get(name: str) -> Scenario:

@@ -31,7 +31,7 @@ import httpx
 from runbook.archive import record as records
 from runbook.archive.layout import RunRef
 from runbook.archive.location import open_archive
-from runbook.core.config import load_config
+from runbook.core.config import Config, load_config
 from runbook.core.errors import RecordError
 from runbook.core.severity import SEVERITIES
 from runbook.drill.fakes.railway import RailwayHandles
@@ -42,7 +42,9 @@ from runbook.drill.scenarios.core import outage
 from runbook.drill.scenarios.mitigate import rollback_restores
 from runbook.drill.target import Target
 from runbook.host.runner import RunResult
+from runbook.host.serve.verdict import local_time
 from runbook.incident.log import IncidentLog
+from runbook.incident.windows import fold_options
 
 TOKEN_ENV = "DRILL_SERVE_TOKEN"
 SENTRY_SECRET_ENV = "DRILL_SENTRY_CLIENT_SECRET"
@@ -144,11 +146,11 @@ def exercise(target: Target, config_path: Path, deadline: float | None
         time.sleep(2.0)   # room for a second run or message, which would be wrong
     finally:
         serve.stop()
-    return _graded(archive, incident_id, slack, reasons)
+    return _graded(archive, incident_id, slack, reasons, load_config(config_path))
 
 
 def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
-            reasons: list[str]) -> tuple[RunResult, list[str]]:
+            reasons: list[str], config: Config) -> tuple[RunResult, list[str]]:
     posted = len(slack.state.posted)
     if posted != 1:
         reasons.append(f"expected one Slack message, got {posted}")
@@ -156,7 +158,7 @@ def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
         reasons.append("the Slack message does not name SEV-1")
     else:
         reasons += _clock_agrees(archive, incident_id,
-                                 str(slack.state.posted[0].payload.get("text", "")))
+                                 str(slack.state.posted[0].payload.get("text", "")), config)
     return _graded_run(archive, incident_id, reasons)
 
 
@@ -180,15 +182,20 @@ def _graded_run(archive: records.Archive, incident_id: str, reasons: list[str]
                      str(record.get("error") or "")), reasons
 
 
-def _clock_agrees(archive: records.Archive, incident_id: str, text: str) -> list[str]:
-    """The verdict's SEV clock counts from the incident's one start (the monitor's
-    down-since), as `runbook incident show` says it."""
-    incident = IncidentLog(archive, incident_id).fold()
+def _clock_agrees(archive: records.Archive, incident_id: str, text: str,
+                  config: Config) -> list[str]:
+    """The verdict's first line names the SEV and counts from the incident's one start (the
+    monitor's down-since), as `runbook incident show` says it, in the team's zone."""
+    incident = IncidentLog(archive, incident_id).fold(**fold_options(config))
     level = SEVERITIES.get(str(incident.severity))
     if incident.started_at is None or level is None:
         return [f"the incident has no start or no SEV ({incident.severity})"]
-    deadline = f"respond by {level.deadline(incident.started_at):%H:%M} UTC"
-    return [] if deadline in text else [f"the verdict's SEV clock does not say {deadline!r}"]
+    first = text.splitlines()[0] if text else ""
+    since = f"since {local_time(incident.started_at, config)}"
+    deadline = f"respond by {local_time(level.deadline(incident.started_at), config)}"
+    return [f"the verdict's first line does not say {want!r}: {first!r}"
+            for want in (f"{level.level} · ", since) if want not in first] + \
+        ([] if deadline in text else [f"the verdict does not say {deadline!r}"])
 
 
 def _no_run(archive: records.Archive, incident_id: str, reasons: list[str]
@@ -260,11 +267,15 @@ def exercise_rollback(target: Target, config_path: Path, deadline: float | None
     return _press_graded(archive, incident_id, reasons)
 
 
-def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str]
+def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str],
+                  status: str = "succeeded", first_only: bool = False
                   ) -> tuple[RunResult, list[str]]:
-    """The press's own run (the rollback notebook) is the one judged."""
+    """The press's own run (the rollback notebook) is the one judged; `first_only`: later
+    rollback runs (by hand, after the press) are the scenario's to judge."""
     runs = [r for r in records.list_runs(archive, incident_id) if r.notebook == "rollback"] \
         if incident_id else []
+    if first_only:
+        runs = sorted(runs, key=lambda r: r.started_at)[:1]
     if len(runs) != 1:
         return _no_run(archive, incident_id, [*reasons, "expected one rollback run for the "
                                               f"press, got {len(runs)}"])
@@ -275,9 +286,9 @@ def _press_graded(archive: records.Archive, incident_id: str, reasons: list[str]
     except RecordError as exc:
         return _no_run(archive, incident_id, [*reasons, str(exc)])
     done = [a for a in record.get("actions", []) if a.get("name") == "railway.rollback"
-            and a.get("status") == "succeeded"]
+            and a.get("status") == status]
     if not done:
-        reasons.append("the press's record has no succeeded railway.rollback")
+        reasons.append(f"the press's record has no {status} railway.rollback")
     elif done[0].get("actor") != RESPONDER:
         reasons.append(f"the rollback's actor is {done[0].get('actor')!r}, not {RESPONDER}")
     status = str(record["status"])

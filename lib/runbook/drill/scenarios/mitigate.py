@@ -37,7 +37,8 @@ def bad_deploy(target: Target, rollback_ends: str = "SUCCESS",
                 deployment.status = "REMOVED"  # replaced by the bad deploy, as Railway shows it
     bad_sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
     fake.add_deployment(handles.dealix.id, "CRASHED", datetime.now(UTC) - timedelta(minutes=12),
-                        commit_hash=bad_sha, commit_message="Switch lead export to async worker")
+                        commit_hash=bad_sha, commit_message="Switch lead export to async worker",
+                        commit_author="faisal")
     target.extras["bad_sha"] = bad_sha
     target.extras["good_sha"] = good_sha
     target.app.state.up = False
@@ -52,6 +53,16 @@ def rollback_restores(target: Target, step: float = STEP_SECONDS) -> None:
     handles: RailwayHandles = target.extras["railway"]
     handles.fake.new_deployment_schedule = staged("SUCCESS", step)
     _app_follows(target, handles.fake, comes_up=True, after=3 * step)
+
+
+def rollback_fixes_nothing(target: Target, step: float = STEP_SECONDS) -> None:
+    """The fault where Railway does its part and it is not enough: a rollback, restart or
+    redeploy goes through Railway's statuses and ends Active, and the app stays down (the
+    crash was not the deploy's)."""
+    handles: RailwayHandles = target.extras["railway"]
+    handles.fake.new_deployment_schedule = staged("SUCCESS", step)
+    with target.app.lock:
+        target.app.state.up = False
 
 
 def _app_follows(target: Target, fake: FakeRailway, comes_up: bool, after: float) -> None:

@@ -47,7 +47,7 @@ def new_deploy(target: Target, status: str, minutes_ago: float, message: str
     return handles.fake.add_deployment(
         handles.dealix.id, status, datetime.now(UTC) - timedelta(minutes=minutes_ago),
         commit_hash=target.app.state.git_sha, commit_message=message,
-        url="dealix-production.up.railway.app")
+        commit_author="Faisal Alharbi", url="dealix-production.up.railway.app")
 
 
 def crash(target: Target) -> None:

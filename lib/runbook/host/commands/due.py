@@ -8,6 +8,7 @@ import argparse
 from runbook.archive.location import open_archives
 from runbook.core import clock
 from runbook.host.commands import Subcommands
+from runbook.incident.windows import fold_options
 from runbook.sections.postmortem import places
 from runbook.sections.postmortem.due import postmortems_due
 
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     archives = open_archives(where.config, drills=args.drills)
     archives[0].check_reachable()
     due = sorted((item for archive in archives for item in postmortems_due(
-        archive, where.postmortems_dir, now, drills=args.drills)),
+        archive, where.postmortems_dir, now, drills=args.drills,
+        windows=fold_options(where.config))),
         key=lambda d: (d.deadline, d.incident_id))
     if not due:
         print(f"no postmortem due: every SEV-1/SEV-2 incident under {archives[0].location()} has "

@@ -12,9 +12,10 @@ from runbook.archive import record as records
 from runbook.core import clock
 from runbook.core.errors import BadInput, UnknownIncident
 from runbook.host.commands import Subcommands
-from runbook.host.commands.runs import incident_archive
+from runbook.host.commands.runs import command_config, incident_archive
 from runbook.incident import views
 from runbook.incident.log import IncidentLog, open_incident
+from runbook.incident.windows import fold_options
 
 MILESTONE_OF = {"declare": "declared", "ack": "acknowledged", "mitigated": "mitigated",
                 "resolve": "resolved"}
@@ -56,7 +57,8 @@ def _known(archive: records.Archive, incident_id: str) -> str:
 
 def run_show(args: argparse.Namespace) -> int:
     archive = incident_archive(args.config, args.incident)
-    incident = IncidentLog(archive, _known(archive, args.incident)).fold()
+    incident = IncidentLog(archive, _known(archive, args.incident)).fold(
+        **fold_options(command_config(args.config)))
     if args.json:
         print(json.dumps(views.as_json(incident), indent=2, ensure_ascii=False))
     else:
@@ -91,7 +93,7 @@ def run_milestone(args: argparse.Namespace) -> int:
     if start is not None:
         body["start"] = clock.iso(start)
     log.append("milestone.set", body, at=at, actor=actor)
-    incident = log.fold()
+    incident = log.fold(**fold_options(command_config(args.config)))
     print(f"{incident_id}: {args.milestone} at {clock.iso(at)} by {actor}; now "
           f"{incident.state}" + (f", {incident.severity}" if incident.severity else ""))
     return 0

@@ -13,6 +13,7 @@ from runbook.core.config import Config, load_config, resolve_path
 from runbook.host.commands import Subcommands
 from runbook.incident import views
 from runbook.incident.log import IncidentLog
+from runbook.incident.windows import fold_options
 
 
 def register(sub: Subcommands) -> None:
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         rows.sort(key=lambda listed_row: (listed_row.started_at, listed_row.run))
     if args.incident:
         # One incident: its state from the fold of its log, above its runs.
-        print(views.one_line(IncidentLog(archive, args.incident).fold(), clock.now()))
+        print(views.one_line(IncidentLog(archive, args.incident).fold(
+            **fold_options(command_config(args.config))), clock.now()))
     header = ("incident", "notebook", "status", "severity", "started", "first failing finding")
     table = [header] + [(r.incident_id, r.notebook, r.status, r.severity or "-", r.started_at,
                          r.first_failure or "-") for r in rows]

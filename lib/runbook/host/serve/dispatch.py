@@ -32,14 +32,15 @@ from runbook.clients.slack import SlackApp
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
-from runbook.core.errors import RecordError
+from runbook.core.errors import RecordError, RunbookError
 from runbook.core.redaction import registry
 from runbook.host.serve import buttons, child, plans, verdict
 from runbook.host.serve.alerts import DOWN, RECOVERED, Alert
+from runbook.host.serve.changes import ChangesFetch
 from runbook.host.serve.incidents import IncidentBook, OpenIncident
 from runbook.host.serve.outbox import Outbox, Owed
 from runbook.host.serve.slack import SlackPost, SlackStatus, post_to_slack, post_with_app
-from runbook.incident.fold import RESOLVED
+from runbook.incident.fold import RESOLVED, Incident
 
 log = logging.getLogger("runbook.serve")
 
@@ -358,6 +359,8 @@ class Dispatcher:
         log.info("running %s for %s", job.notebook, job.incident_id)
         owed = self.outbox.owe(job.incident_id, job.notebook, job.reason) if self.outbox \
             else None
+        # "What changed" is read from Railway while the run goes: never after it, in line.
+        fetch = ChangesFetch(self.config, self._timeouts()) if self.config.railway else None
         result = child.run_child(job.notebook, job.incident_id, self.config.path.resolve(),
                                  self.settings.run_deadline_seconds, self.child_env,
                                  self._started)
@@ -365,10 +368,12 @@ class Dispatcher:
         report = verdict.RunReport(job.incident_id, job.notebook, job.reason,
                                    self.config.path.resolve(), record, record_path,
                                    result.exit_code, registry().redact(result.output))
-        text = verdict.compose(report, self.book.started_at(job.incident_id), clock.now())
+        message = verdict.compose(report, self._incident(job.incident_id), clock.now(),
+                                  self.config, fetch.result() if fetch else None)
+        text = message.text
         if owed is not None and self.outbox is not None:
             self.outbox.composed(owed, text, record_path)
-        posted = self._post(text, job.incident_id, record)
+        posted = self._post(message, job.incident_id, record)
         self._settle(owed, posted)
         if posted.ok:
             self.book.record_message(job.incident_id, posted.channel or "slack",
@@ -473,7 +478,8 @@ class Dispatcher:
                 record, record_path, -1, "runbook serve stopped while this run was going; "
                 "no sealed record of it was found")
             self.outbox.composed(owed, verdict.compose(
-                report, self.book.started_at(owed.incident_id), clock.now()), record_path)
+                report, self._incident(owed.incident_id), clock.now(), self.config).text,
+                record_path)
         elif record_path is not None:
             try:
                 record, _ = self.book.sealed_record(owed.incident_id, owed.notebook,
@@ -516,16 +522,29 @@ class Dispatcher:
 
     # ------------------------------------------------------------ Slack
 
-    def _post(self, text: str, incident_id: str = "",
+    def _timeouts(self) -> Timeouts:
+        return Timeouts(self.config.probes.connect_timeout, self.config.probes.read_timeout)
+
+    def _incident(self, incident_id: str) -> Incident | None:
+        """The incident as its log tells it now; None when the log cannot be read (the
+        verdict still goes out, from the record alone)."""
+        try:
+            return self.book.fold(incident_id)
+        except RunbookError:
+            log.exception("the log of %s could not be folded for its verdict", incident_id)
+            return None
+
+    def _post(self, message: verdict.Verdict | str, incident_id: str = "",
               record: dict[str, Any] | None = None, attempts: int | None = None
               ) -> SlackPost:
+        text = message.text if isinstance(message, verdict.Verdict) else message
         if self.post is not None:
             return self.post(text)
         with self._lock:
             tries = 1 if self._stopping else self.settings.slack_attempts
         attempts = tries if attempts is None else min(attempts, tries)
         if self.slack_app is not None:
-            posted = self._post_with_buttons(text, incident_id, record, attempts)
+            posted = self._post_with_buttons(message, incident_id, record, attempts)
             if posted.ok or self.config.slack is None or \
                     not registry().read_env(self.config.slack.webhook_url_env):
                 return posted
@@ -533,7 +552,7 @@ class Dispatcher:
                         "webhook, without buttons", posted.error)
         return post_to_slack(self.config, text, attempts, self.settings.slack_backoff_seconds)
 
-    def _post_with_buttons(self, text: str, incident_id: str,
+    def _post_with_buttons(self, message: verdict.Verdict | str, incident_id: str,
                            record: dict[str, Any] | None, attempts: int) -> SlackPost:
         """The verdict through the Slack app, one button per mitigation its `next` calls for
         (a completed run with a severity only); each plan is kept in the incident."""
@@ -541,11 +560,12 @@ class Dispatcher:
         offered: list[plans.Plan] = []
         if record is not None and record.get("status") == "completed" and \
                 record.get("severity"):
-            sections = [name for name, _ in verdict.next_sections(record)]
-            timeouts = Timeouts(self.config.probes.connect_timeout,
-                                self.config.probes.read_timeout)
-            offered = plans.plans_for(self.config, timeouts, incident_id, record, sections)
-        blocks = buttons.verdict_blocks(text, offered)
+            incident = self._incident(incident_id)
+            sections = [name for name, _ in verdict.sections_for(record, incident)]
+            offered = plans.plans_for(self.config, self._timeouts(), incident_id, record,
+                                      sections, incident)
+        text = message.text if isinstance(message, verdict.Verdict) else message
+        blocks = buttons.verdict_blocks(message, offered)
         if self.watcher is not None and record is not None:
             blocks = verdict.with_acknowledge(blocks, incident_id, record.get("severity"))
         posted = post_with_app(self.config, self.slack_app, text, blocks, attempts,

@@ -24,7 +24,14 @@ from runbook.core import clock
 from runbook.core.errors import RunbookError
 from runbook.host.serve.alerts import Alert
 from runbook.incident.events import Event
-from runbook.incident.fold import FLAP_COUNT, FLAP_WINDOW, RESOLVED, Incident, fold
+from runbook.incident.fold import (
+    FLAP_COUNT,
+    FLAP_WINDOW,
+    RESOLVED,
+    STABILISATION,
+    Incident,
+    fold,
+)
 from runbook.incident.log import IncidentLog, open_incident
 
 UNFINISHED = ("aborted", "interrupted")   # a run that never gave its diagnosis
@@ -44,9 +51,11 @@ class OpenIncident:
 class IncidentBook:
     def __init__(self, archive: records.Archive,
                  reopen_window: timedelta = timedelta(minutes=30),
+                 stabilisation: timedelta = STABILISATION,
                  flap_count: int = FLAP_COUNT, flap_window: timedelta = FLAP_WINDOW) -> None:
         self.archive = archive
         self.reopen_window = reopen_window
+        self.stabilisation = stabilisation
         self.flap_count = flap_count
         self.flap_window = flap_window
 
@@ -74,6 +83,7 @@ class IncidentBook:
 
     def fold(self, incident_id: str, now: datetime | None = None) -> Incident:
         return self.log(incident_id).fold(now, reopen_window=self.reopen_window,
+                                          stabilisation=self.stabilisation,
                                           flap_count=self.flap_count,
                                           flap_window=self.flap_window)
 
@@ -83,7 +93,8 @@ class IncidentBook:
         line says what was done with it)."""
         coming = Event("alert.received", now, {"signal": alert.signal}, actor=alert.source)
         state = fold(incident_id, [*self.log(incident_id).events(), coming], now,
-                     reopen_window=self.reopen_window, flap_count=self.flap_count,
+                     reopen_window=self.reopen_window, stabilisation=self.stabilisation,
+                     flap_count=self.flap_count,
                      flap_window=self.flap_window)
         return alert.signal in state.flapping
 
@@ -226,7 +237,9 @@ class IncidentBook:
         """One line per SEV-1/SEV-2 incident whose postmortem is past its 48 hours."""
         from runbook.sections.postmortem.due import postmortems_due
 
-        return [repr(item) for item in postmortems_due(self.archive, postmortems_dir, now)
+        return [repr(item) for item in postmortems_due(
+            self.archive, postmortems_dir, now,
+            windows={"stabilisation": self.stabilisation})
                 if item.overdue]
 
 

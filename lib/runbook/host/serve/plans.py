@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from runbook.clients.railway import Deployment, RailwayClient
+from runbook.clients.railway import Deployment, RailwayClient, deploy_state
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config
 from runbook.core.errors import RunbookError
-from runbook.sections.rollback import choose_rollback
+from runbook.incident.fold import Incident
+from runbook.sections.rollback import WAS_ACTIVE
 
 RAILWAY_KINDS = ("rollback", "restart", "redeploy")
 VARIABLE_KINDS = {"webhook_secret": ("webhook_401", "MOYASAR_WEBHOOK_SECRET"),
@@ -91,10 +92,23 @@ def _commit(deployment: Deployment) -> str:
     return f"commit {deployment.short_commit}" if deployment.commit_hash else "no commit"
 
 
+def _second(done: dict[str, set[str]], kind: str, aim: str) -> dict[str, str] | None:
+    """None: the same action on the same target was done already (not offered again); {}: a
+    first one; else the short id a second one of the kind needs typed."""
+    aims = done.get(ACTION_NAMES[kind], set())
+    if aim in aims:
+        return None
+    return {"confirm_again": aim[:8]} if aims else {}
+
+
 def railway_plans(config: Config, timeouts: Timeouts, incident_id: str,
-                  kinds: tuple[str, ...] = RAILWAY_KINDS) -> list[Plan]:
+                  kinds: tuple[str, ...] = RAILWAY_KINDS,
+                  done: dict[str, set[str]] | None = None) -> list[Plan]:
     """Rollback, restart and redeploy as the service's deployments allow; none without a
-    [railway] section or when Railway cannot be read (the verdict still names the command)."""
+    [railway] section or when Railway cannot be read (the verdict still names the command).
+    `done`: each action name's targets already done in the incident: the same one is not
+    offered again, another needs its short id typed (`extra["confirm_again"]`)."""
+    done = done or {}
     if config.railway is None:
         return []
     try:
@@ -106,11 +120,11 @@ def railway_plans(config: Config, timeouts: Timeouts, incident_id: str,
     current, now = deployments[0], clock.now()
     plans: list[Plan] = []
     if "rollback" in kinds:
-        try:
-            _, chosen = choose_rollback(deployments)
-        except RunbookError:
-            chosen = None
-        if chosen is not None:
+        tried = done.get(ACTION_NAMES["rollback"], set())
+        chosen = next((d for d in deployments[1:] if d.id not in tried and d.can_rollback
+                       and deploy_state(d.status) in WAS_ACTIVE), None)
+        again = _second(done, "rollback", chosen.id) if chosen is not None else None
+        if chosen is not None and again is not None:
             plans.append(Plan(
                 _new_id(), incident_id, "rollback", "rollback",
                 {"mitigation": "rollback", "deployment_id": chosen.id},
@@ -118,21 +132,23 @@ def railway_plans(config: Config, timeouts: Timeouts, incident_id: str,
                 f"Roll back: run deployment {chosen.id} ({_commit(chosen)}, {chosen.status}) "
                 f"again in place of {current.id} ({_commit(current)}, {current.status}); wait "
                 f"for Active, then check {config.service.healthz_path} = 200",
-                current.id, now, {"to": chosen.id, "from": current.id}))
-    if "restart" in kinds:
+                current.id, now, {"to": chosen.id, "from": current.id, **again}))
+    restart_again = _second(done, "restart", current.id)
+    if "restart" in kinds and restart_again is not None:
         plans.append(Plan(
             _new_id(), incident_id, "restart", "rollback", {"mitigation": "restart"},
             _short(f"Restart {current.id[:8]} ({_commit(current)})"),
             f"Restart: deploymentRestart({current.id}) ({_commit(current)}, {current.status}); "
             f"wait for Active, then check {config.service.healthz_path} = 200",
-            current.id, now, {"deployment": current.id}))
-    if "redeploy" in kinds and current.can_redeploy:
+            current.id, now, {"deployment": current.id, **restart_again}))
+    redeploy_again = _second(done, "redeploy", current.id)
+    if "redeploy" in kinds and current.can_redeploy and redeploy_again is not None:
         plans.append(Plan(
             _new_id(), incident_id, "redeploy", "rollback", {"mitigation": "redeploy"},
             _short(f"Redeploy {current.id[:8]} ({_commit(current)})"),
             f"Redeploy: build and start {current.id} ({_commit(current)}) again; wait for "
             f"Active, then check {config.service.healthz_path} = 200",
-            current.id, now, {"deployment": current.id}))
+            current.id, now, {"deployment": current.id, **redeploy_again}))
     return plans
 
 
@@ -194,11 +210,22 @@ def _latest_id(config: Config, timeouts: Timeouts) -> str:
     return latest.id if latest else ""
 
 
+def done_targets(incident: Incident | None) -> dict[str, set[str]]:
+    """Each action name's targets done (at the provider) in the incident, from its fold."""
+    found: dict[str, set[str]] = {}
+    for action in incident.actions if incident is not None else ():
+        if action.state == "done" and not action.dry_run and action.aim:
+            found.setdefault(action.name, set()).add(action.aim)
+    return found
+
+
 def plans_for(config: Config, timeouts: Timeouts, incident_id: str, record: dict[str, Any],
-              sections: list[str]) -> list[Plan]:
+              sections: list[str], incident: Incident | None = None) -> list[Plan]:
     """The buttons a verdict carries: when its `next` calls for the rollback section, the
-    Railway plans; and the variable fixes its own run planned."""
-    plans = railway_plans(config, timeouts, incident_id) if "rollback" in sections else []
+    Railway plans (none that repeats what the incident already did); and the variable fixes
+    its own run planned."""
+    plans = railway_plans(config, timeouts, incident_id, done=done_targets(incident)) \
+        if "rollback" in sections else []
     return [*plans, *variable_plans(config, timeouts, incident_id, record)]
 
 

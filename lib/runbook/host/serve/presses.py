@@ -37,11 +37,14 @@ from runbook.clients.slack import escape_mrkdwn as esc
 from runbook.clients.transport import Timeouts
 from runbook.core import clock
 from runbook.core.config import Config, ServeConfig
-from runbook.core.errors import RecordError
+from runbook.core.errors import RecordError, RunbookError
 from runbook.core.redaction import registry
 from runbook.host.serve import buttons, child, oncall
 from runbook.host.serve.incidents import IncidentBook
 from runbook.host.serve.plans import Plan, fresh_plan, replanned, stale_reason
+from runbook.host.serve.verdict import command, local_time, plain
+from runbook.incident import views
+from runbook.incident.fold import MITIGATED, Incident
 
 log = logging.getLogger("runbook.serve")
 VALUE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})/([0-9a-f]{12})$")
@@ -71,6 +74,7 @@ class Press:
     message_blocks: list[dict[str, Any]]
     at: datetime
     action: str = PLAN        # plan, ack or publish
+    typed: str = ""          # the short id typed to confirm a second action of a kind
 
 
 def parse_press(body: bytes, received: datetime) -> Press:
@@ -105,7 +109,18 @@ def parse_press(body: bytes, received: datetime) -> Press:
                  str((channel or {}).get("id") or (container or {}).get("channel_id") or ""),
                  str((message or {}).get("ts") or (container or {}).get("message_ts") or ""),
                  [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else [],
-                 received, kind)
+                 received, kind, _typed(payload))
+
+
+
+def _typed(payload: dict[str, Any]) -> str:
+    """The message's confirm-again input as the press carried it (`state.values`)."""
+    state = payload.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    block = values.get(buttons.CONFIRM_AGAIN_BLOCK) if isinstance(values, dict) else None
+    field = block.get(buttons.CONFIRM_AGAIN_ACTION) if isinstance(block, dict) else None
+    value = field.get("value") if isinstance(field, dict) else None
+    return str(value or "").strip()[:64]
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class Judged:
     outcome: str            # done, failed, refused
     summary: str
     record_path: str | None
+    verified: bool | None = None   # done: did the post-check hold (None: none was made)
 
 
 def judge(plan: Plan, result: child.ChildResult, book: IncidentBook) -> Judged:
@@ -136,9 +152,10 @@ def judge(plan: Plan, result: child.ChildResult, book: IncidentBook) -> Judged:
         return Judged(FAILED, error, path)
     entry = entries[-1]
     status, summary = str(entry.get("status", "")), str(entry.get("result", ""))
-    outcome = {"succeeded": DONE, "already_done": DONE, "failed": FAILED,
-               "refused": REFUSED, "blocked": REFUSED}.get(status, FAILED)
-    return Judged(outcome, summary, path)
+    outcome = {"succeeded": DONE, "already_done": DONE, "done_unverified": DONE,
+               "failed": FAILED, "refused": REFUSED, "blocked": REFUSED}.get(status, FAILED)
+    verified = entry.get("verified")
+    return Judged(outcome, summary, path, verified if isinstance(verified, bool) else None)
 
 
 class PressDesk:
@@ -290,16 +307,29 @@ class PressDesk:
             else:
                 self._refuse(press, f"{esc(stale)}. Nothing was done.")
             return
+        wanted = str(plan.extra.get("confirm_again") or "")
+        if wanted and press.typed != wanted:
+            with self._lock:   # typed wrong or not at all: the same button may be pressed again
+                self._claimed.discard(plan.plan_id)
+            typed = f"typed {press.typed!r}" if press.typed else "nothing was typed"
+            reason = (f"a second {plan.kind} in this incident needs its target's short id "
+                      f"typed in the box above the button ({typed})")
+            self.book.record_press(press.incident_id, **who, outcome=REFUSED, reason=reason)
+            self._refuse(press, f"{esc(reason)}: type {esc(wanted)}, then press again. "
+                         "Nothing was done.")
+            return
         self.book.record_press(press.incident_id, **who, outcome=STARTED,
                                description=plan.description)
-        at = f"{press.at:%H:%M:%S} UTC"
+        at = local_time(press.at, self.config)
         self._respond(press, {"response_type": "in_channel", "replace_original": False,
                               "text": f":hourglass_flowing_sand: <@{press.user_id}> pressed "
-                              f"“{esc(plan.label)}” at {at}: started. "
-                              f"{esc(plan.description)}"})
+                              f"“{esc(plain(plan.label))}” at {at}: started. "
+                              f"{esc(plain(plan.description))}"})
         log.info("press by %s: %s for %s", press.user_id, plan.kind, press.incident_id)
         parameters = [*plan.parameters.items(), ("confirm", "true"),
                       ("actor", press.user_id)]
+        if wanted:
+            parameters.append(("confirm_again", press.typed))
         result = child.run_child(plan.notebook, press.incident_id, self.config.path.resolve(),
                                  max(self.settings.run_deadline_seconds,
                                      PRESS_DEADLINE_SECONDS),
@@ -310,15 +340,38 @@ class PressDesk:
         self.book.record_press(press.incident_id, **who, outcome=judged.outcome,
                                summary=judged.summary,
                                record=str(judged.record_path) if judged.record_path else None)
-        icon = {DONE: ":white_check_mark:", FAILED: ":x:", REFUSED: ":no_entry:"}[
-            judged.outcome]
-        line = (f"{icon} <@{press.user_id}> pressed “{esc(plan.label)}” at {at}: "
-                f"*{judged.outcome.upper()}* — {esc(judged.summary)}"
-                + (f"\nRecord: `{esc(judged.record_path)}`" if judged.record_path else ""))
         log.info("press by %s: %s", press.user_id, judged.outcome)
-        self._update(press, line)
+        self._update(press, self._outcome_text(press, plan, judged))
         if judged.outcome == REFUSED:
             self._offer_replanned(press, plan, judged)
+
+    def _outcome_text(self, press: Press, plan: Plan, judged: Judged) -> str:
+        """What was done, what came of it, and what is next, as the incident's fold says."""
+        unfixed = judged.outcome == DONE and judged.verified is False
+        icon = ":warning:" if unfixed else {DONE: ":white_check_mark:", FAILED: ":x:",
+                                            REFUSED: ":no_entry:"}[judged.outcome]
+        said = "DONE AT THE PROVIDER, NOT FIXED" if unfixed else judged.outcome.upper()
+        lines = [f"{icon} <@{press.user_id}> pressed “{esc(plain(plan.label))}” at "
+                 f"{local_time(press.at, self.config)}: *{said}* — "
+                 f"{esc(plain(judged.summary))[:600]}"]
+        try:
+            incident: Incident | None = self.book.fold(press.incident_id)
+        except RunbookError:
+            incident = None
+        if incident is not None:
+            if incident.state == MITIGATED and incident.mitigated_at:
+                lines.append(f"Mitigated at {local_time(incident.mitigated_at, self.config)}: "
+                             "the service held healthy for the stabilisation window.")
+            elif unfixed:
+                lines.append("The incident stays open: this is not done again.")
+            sections = [str(s["notebook"]) for s in views.next_of(incident)]
+            if sections:
+                lines.append("*Next*: " + ", ".join(f"`{esc(s)}`" for s in sections) + " · "
+                             + f"`{esc(command(sections[0], press.incident_id))}`")
+            elif incident.is_open:
+                lines.append("*Next*: watch that it holds; `runbook incident show "
+                             f"{esc(press.incident_id)}`")
+        return "\n".join(lines)
 
     def _offer_replanned(self, press: Press, plan: Plan, judged: Judged) -> None:
         """A press refused by its run because the value changed gets that run's new plan."""
@@ -342,7 +395,7 @@ class PressDesk:
 
     def _refuse(self, press: Press, reason: str) -> None:
         self._respond(press, {"response_type": "ephemeral", "replace_original": False,
-                              "text": f":no_entry: Refused: {reason}"})
+                              "text": f":no_entry: Refused: {plain(reason)}"})
 
     def _respond(self, press: Press, message: dict[str, Any]) -> None:
         if not self._response_url_ok(press.response_url):

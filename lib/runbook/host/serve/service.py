@@ -39,6 +39,7 @@ from runbook.host.serve.outbox import Outbox
 from runbook.host.serve.presses import PressDesk
 from runbook.host.serve.protocol import with_head_deadline
 from runbook.host.serve.slack import SlackStatus, post_to_slack, slack_app, unconfigured
+from runbook.incident.windows import fold_options
 
 log = logging.getLogger("runbook.serve")
 
@@ -112,10 +113,8 @@ def build_service(config: Config) -> Service:
                        "unauthenticated_at_once at least 1")
     token, sentry_secret = credentials(config)
     book = IncidentBook(open_archive(config),
-                        timedelta(minutes=settings.reopen_window_minutes))
-    if config.oncall is not None:
-        book.flap_count = config.oncall.flap_count
-        book.flap_window = config.oncall.duration("flap_window")
+                        timedelta(minutes=settings.reopen_window_minutes),
+                        **fold_options(config))
     # Refused before serving, naming the cause: a wrong bucket, endpoint or credentials.
     book.archive.ensure_writable()
     if isinstance(book.archive.store, StagedStore):

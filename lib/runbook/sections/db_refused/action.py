@@ -14,6 +14,7 @@ from runbook.sections.db_refused.settings import database_settings
 from runbook.sections.db_refused.stages import Diagnosis
 from runbook.sections.kit import actions, widgets
 from runbook.sections.kit.actions import Action, ActionResult, Outcome, StepLog
+from runbook.sections.kit.verification import health_verification
 
 if TYPE_CHECKING:
     from runbook.sections.kit.session import Session
@@ -66,14 +67,21 @@ def url_fix_action(rb: Session, lookup: UrlLookup, diagnosis: Diagnosis) -> Acti
         if not client.variable_upsert(RAILWAY_VARIABLE, value):
             return Outcome(False, "Railway answered variableUpsert with false: nothing changed")
         return Outcome(True, f"done: {what}; Railway is redeploying — run this notebook again "
-                       "once the deployment is Active")
+                       "once the deployment is Active",
+                       done=f"set {RAILWAY_VARIABLE} to the Postgres service's {name}")
 
     # Fingerprints only (the first 8 hex of each value's SHA-256): a Slack button or a record
     # can name the change without the value.
+    after = fingerprint(value)
     return Action(UPSERT_ACTION, target, what, execute,
                   details={"source": name, "url": url.display(),
                            "fingerprint_before": lookup.app_fingerprint,
-                           "fingerprint_after": fingerprint(value)})
+                           "fingerprint_after": after},
+                  # Railway redeploys the app with the new value: the post-check waits for the
+                  # service's health to hold, as after a rollback.
+                  verification=health_verification(rb, UPSERT_ACTION), aim=after,
+                  headline=f"set {RAILWAY_VARIABLE} {lookup.app_fingerprint or 'unset'} → "
+                  f"{after} (the Postgres service's {name}) and redeploy")
 
 
 def _not_planned(log: StepLog) -> Outcome:  # pragma: no cover - a blocked action never runs

@@ -59,12 +59,16 @@ from runbook.core.redaction import registry
 from runbook.incident.log import IncidentLog
 from runbook.sections.kit.display import COLOURS, ICONS
 from runbook.sections.kit.session_protocol import SessionProtocol
+from runbook.sections.kit.verification import Verification
 
 __all__ = ["Action", "ActionResult", "Outcome", "Reconciliation", "StepLog", "run"]
 
 # What a run of an action came to.
 DRY_RUN = "dry_run"            # confirm was not given: planned and recorded, nothing done
 SUCCEEDED = "succeeded"        # executed, and its verification passed
+DONE_UNVERIFIED = "done_unverified"  # done at the provider, but its post-check failed: the
+                               # service is still down. Done (never repeated as if it had
+                               # failed), and no mitigation: the next sections come instead
 FAILED = "failed"              # executed (or tried to), and it did not work
 ALREADY_DONE = "already_done"  # succeeded earlier in this incident: not done again
 BLOCKED = "blocked"            # planning found a reason it cannot be done (dirty tree, …)
@@ -73,7 +77,8 @@ REFUSED = "refused"            # another responder holds the lock, or an earlier
 UNKNOWN = "unknown"            # sent, but no answer was seen: it may have been done
 
 # The design's outcomes, each status mapped to one.
-OUTCOMES = {SUCCEEDED: "done", ALREADY_DONE: "done", FAILED: "failed", UNKNOWN: "unknown",
+OUTCOMES = {SUCCEEDED: "done", ALREADY_DONE: "done", DONE_UNVERIFIED: "done",
+            FAILED: "failed", UNKNOWN: "unknown",
             BLOCKED: "refused", REFUSED: "refused", DRY_RUN: "dry_run"}
 
 # The ledger's lines for one attempt, all carrying its `attempt` id: the intent (before the
@@ -123,11 +128,12 @@ class Reconciliation:
 class Outcome:
     """What an action's `execute` returns: whether it worked, and the evidence."""
 
-    ok: bool
+    ok: bool                       # done at the provider (the post-check judges the rest)
     summary: str
     findings: list[Finding] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    done: str = ""                 # what was done, in words: "rolled back to 5e6f7a8b"
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,19 @@ class Action:
     # with that attempt's intent (its `at`, and the `witness` recorded with it).
     reconcile: Callable[[Mapping[str, Any]], Reconciliation] | None = None
     witness: Mapping[str, Any] = field(default_factory=dict)   # state before, for reconcile
+    # The pre- and post-check of a mitigation (the opening signal's health); None: the
+    # action's own outcome is all there is to judge (a message sent, a page opened).
+    verification: Verification | None = None
+    # Exactly what it acts on (the deployment rolled back to, the one restarted): a second
+    # action of the same kind in the incident needs another aim and its short id typed.
+    aim: str = ""
+    # One line a person reads first: "roll back dealix from 1a2b3c4d to 5e6f7a8b". A dry
+    # run prints it as "would …".
+    headline: str = ""
+
+    @property
+    def aim_short(self) -> str:
+        return short_id(self.aim)
 
     def __repr__(self) -> str:
         lines = [f"{self.name} → {self.target}"]
@@ -194,6 +213,16 @@ class ActionResult:
     attempt: str = ""                         # the ledger's id of the attempt (executed runs)
     despite_unknown: list[str] = field(default_factory=list)  # unknown attempts overridden
     unknown: list[dict[str, Any]] = field(default_factory=list)  # attempts still unknown
+    pre_check: dict[str, Any] | None = None   # the opening signal's health before the call
+    post_check: dict[str, Any] | None = None  # … and after it, over the stabilisation window
+    aim: str = ""
+    done: str = ""                            # what the provider did, in words (not recorded)
+    headline: str = ""                        # the action in one line ("roll back … to …")
+
+    @property
+    def verified(self) -> bool | None:
+        """Whether the post-check held (None: there was none)."""
+        return None if self.post_check is None else bool(self.post_check.get("ok"))
 
     @property
     def outcome(self) -> str:
@@ -207,7 +236,7 @@ class ActionResult:
 
     @property
     def executed(self) -> bool:
-        return self.status in (SUCCEEDED, FAILED, UNKNOWN)
+        return self.status in (SUCCEEDED, DONE_UNVERIFIED, FAILED, UNKNOWN)
 
     def to_record(self) -> dict[str, Any]:
         """The record's action shape: {name, dry_run, target, result, at, …}."""
@@ -217,6 +246,15 @@ class ActionResult:
             "at": self.at, "plan": self.plan, "actor": self.actor}
         if self.attempt:
             entry["attempt"] = self.attempt
+        if self.aim:
+            entry["aim"] = self.aim
+        if self.headline:
+            entry["headline"] = self.headline
+        if self.pre_check is not None:
+            entry["pre_check"] = self.pre_check
+        if self.post_check is not None:
+            entry["post_check"] = self.post_check
+            entry["verified"] = self.verified
         if self.despite_unknown:
             entry["despite_unknown"] = list(self.despite_unknown)
         if self.unknown:
@@ -235,9 +273,12 @@ class ActionResult:
 
     def __repr__(self) -> str:
         mark = {SUCCEEDED: "✓", FAILED: "✗", DRY_RUN: "·", ALREADY_DONE: "=",
+                DONE_UNVERIFIED: "!",
                 BLOCKED: "✗", UNKNOWN: "?", REFUSED: "✗"}.get(self.status, "?")
         lines = [f"{mark} {self.name} → {self.target}: {self.status.upper()}", self.summary]
         if self.status == DRY_RUN:
+            if self.headline:
+                lines.append(f"would {self.headline}")
             lines.append(f"would: {self.plan}")
         lines.extend(f"  {s['at']}  {s['step']}" for s in self.steps)
         lines.extend(f"  {ICONS[f.status]} {f.status.value:<7} {f.code:<24} {f.summary}"
@@ -249,6 +290,7 @@ class ActionResult:
                   BLOCKED: COLOURS[Status.FAIL], ALREADY_DONE: COLOURS[Status.PASS],
                   DRY_RUN: COLOURS[Status.SKIPPED]}.get(self.status, COLOURS[Status.ERROR])
         label = {DRY_RUN: "DRY RUN — nothing was changed", SUCCEEDED: "DONE",
+                 DONE_UNVERIFIED: "DONE AT THE PROVIDER — the service is still not healthy",
                  FAILED: "FAILED", ALREADY_DONE: "ALREADY DONE — not repeated",
                  BLOCKED: "BLOCKED — not done",
                  UNKNOWN: "UNKNOWN — sent, no answer seen: it may have been done",
@@ -336,8 +378,15 @@ def succeeded_before(rb: SessionProtocol, name: str, target: str) -> dict[str, A
 
 
 def _succeeded(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return next((e for e in lines if e.get("phase") != INTENT and e.get("status") == SUCCEEDED),
-                None)
+    """The first attempt done at the provider, verified or not: either way it is not done
+    again as if it had failed."""
+    return next((e for e in lines if e.get("phase") != INTENT
+                 and e.get("status") in (SUCCEEDED, DONE_UNVERIFIED)), None)
+
+
+def short_id(aim: str) -> str:
+    """A target's short id as a person types it: a deployment's or commit's first 8."""
+    return aim.strip()[:8]
 
 
 def local_user() -> str:
@@ -386,8 +435,12 @@ ENV_ACT_WITHOUT_ARCHIVE = "RUNBOOK_ACT_WITHOUT_ARCHIVE"
 
 def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
         report: bool = True, act_despite_unknown: bool = False,
-        without_archive: bool | None = None) -> ActionResult:
+        without_archive: bool | None = None, confirm_again: str = "") -> ActionResult:
     """Plan, or (with confirm=True) execute once, under the guards; always recorded.
+
+    A second action of the same name in the incident is done only for another aim (another
+    deployment…) and with that aim's short id typed as `confirm_again`; for the same aim the
+    first one's result is returned (it is never repeated).
 
     Raises ActionRefused (after recording the refusal) when another run holds the lock.
     An earlier attempt whose outcome is unknown is first reconciled with the service; while
@@ -399,6 +452,11 @@ def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
         earlier = succeeded_before(rb, action.name, action.target)
     except ArchiveUnavailable:
         earlier = None    # planning goes on; a confirmed run is decided under the guards
+    if earlier is not None and _another_aim(action, earlier):
+        second = _second_refusal(action, earlier, confirm_again, actor, dry_run=not confirm)
+        if second is not None:
+            return _finish(rb, second, report=False)
+        earlier = None       # typed: decided again under the guards
     if action.blocked and earlier is not None:
         # Planning again after a success often finds nothing left to do (the revert no longer
         # applies, the deployment moved on): what matters is that it was done.
@@ -423,7 +481,7 @@ def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
         return _finish(rb, result, report)
     try:
         with held(rb, action.name, action.target) as lock:
-            result = _guarded(rb, action, lock, actor, act_despite_unknown)
+            result = _guarded(rb, action, lock, actor, act_despite_unknown, confirm_again)
             if result.status in (ALREADY_DONE, REFUSED):
                 return _finish(rb, result, report=report and result.status == REFUSED)
     except ArchiveUnavailable as exc:
@@ -448,7 +506,7 @@ def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
 
 
 def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: str,
-             act_despite_unknown: bool) -> ActionResult:
+             act_despite_unknown: bool, confirm_again: str = "") -> ActionResult:
     """Under the lock: already done, reconciled, refused while unknown, or executed with the
     intent written ahead and the outcome after.
 
@@ -459,7 +517,7 @@ def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: s
     for _ in range(CLAIM_ROUNDS):
         seen = rb.archive.store.read_versioned(_ledger_key(rb))
         decided = _decide(rb, action, _matching(seen.lines, action.name, action.target),
-                          lock, actor, act_despite_unknown)
+                          lock, actor, act_despite_unknown, confirm_again)
         if isinstance(decided, ActionResult):
             return decided
         despite = decided
@@ -469,6 +527,7 @@ def _guarded(rb: SessionProtocol, action: Action, lock: dict[str, Any], actor: s
             "target": action.target, "at": clock.iso(clock.now()), "holder": lock["holder"],
             "actor": actor, "run": rb.run.name, "plan": action.plan,
             "details": dict(action.details), "witness": dict(action.witness),
+            **({"aim": action.aim} if action.aim else {}),
             **({"despite_unknown": despite} if despite else {})})
         # Write-ahead: the ledger and the run's events know of the attempt before the call.
         if rb.archive.store.append_if(_ledger_key(rb), intent, seen):
@@ -503,11 +562,17 @@ CLAIM_ROUNDS = 50
 
 def _decide(rb: SessionProtocol, action: Action, lines: list[dict[str, Any]],
             lock: dict[str, Any], actor: str,
-            act_despite_unknown: bool) -> ActionResult | list[str]:
+            act_despite_unknown: bool, confirm_again: str = "") -> ActionResult | list[str]:
     """On the ledger's lines for the action as read: the result when it is not to be done
-    (already done, reconciled as done, refused while unknown), else the unknown attempts
-    acted despite (for the intent)."""
+    (already done, reconciled as done, refused while unknown, a second one not typed), else
+    the unknown attempts acted despite (for the intent)."""
     earlier = _succeeded(lines)
+    if earlier is not None and _another_aim(action, earlier):
+        second = _second_refusal(action, earlier, confirm_again, actor, dry_run=False)
+        if second is not None:
+            return second
+        earlier = None       # another target, its short id typed: this one is done
+        lines = [e for e in lines if e.get("aim") == action.aim]
     if earlier is not None:
         # The earlier findings were reported by the run that made them.
         return _already_done(action, earlier, dry_run=False, actor=actor)
@@ -541,16 +606,43 @@ def _decide(rb: SessionProtocol, action: Action, lines: list[dict[str, Any]],
     return [str(a["attempt"]) for a in still]
 
 
+def _another_aim(action: Action, earlier: Mapping[str, Any]) -> bool:
+    """The earlier success acted on something else than this action would (both known)."""
+    return bool(action.aim) and bool(earlier.get("aim")) and earlier.get("aim") != action.aim
+
+
+def _second_refusal(action: Action, earlier: Mapping[str, Any], typed: str, actor: str,
+                    dry_run: bool) -> ActionResult | None:
+    """None when the second action of the kind may go ahead (its short id typed); else the
+    refusal (or, for a dry run, the plan) saying what to type."""
+    wanted = action.aim_short
+    if typed.strip() and typed.strip() == wanted and not dry_run:
+        return None
+    what = (f"{action.name} was already done in this incident at {earlier.get('at')} "
+            f"({earlier.get('result')}). A second one, on {wanted}, is done only when its short "
+            f"id is typed to confirm it (confirm_again = \"{wanted}\")")
+    if dry_run:
+        return _result(action, DRY_RUN, True, f"dry run: nothing was changed; {what}",
+                       earlier=dict(earlier), actor=actor)
+    mismatch = f" (typed {typed.strip()!r})" if typed.strip() else ""
+    return _result(action, REFUSED, False, f"not done: {what}{mismatch}",
+                   earlier=dict(earlier), actor=actor)
+
+
 def _log(rb: SessionProtocol, kind: str, entry: Mapping[str, Any]) -> None:
     """The attempt in the incident's log, as the ledger has it: the log is what every view
     reads; the ledger is the guard's own working copy."""
     body = {"name": entry.get("name"), "target": entry.get("target"),
             "attempt": entry.get("attempt") or "", "run": rb.run.name,
             "plan": entry.get("plan") or ""}
+    if entry.get("aim"):
+        body["aim"] = entry.get("aim")
     if kind == "action.outcome":
         body.update(outcome=entry.get("outcome") or "unknown",
                     dry_run=bool(entry.get("dry_run")),
                     result=str(entry.get("result") or "")[:500])
+        if isinstance(entry.get("verified"), bool):
+            body["verified"] = entry["verified"]
     IncidentLog(rb.archive, rb.run.incident_id).append(
         kind, body, at=clock.parse_iso(str(entry.get("at"))) if entry.get("at") else None,
         actor=str(entry.get("actor") or ""))
@@ -580,7 +672,41 @@ def _brief(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def _execute(action: Action) -> ActionResult:
     log = StepLog()
+    pre = action.verification.pre() if action.verification is not None else None
+    if pre is not None:
+        log.step(f"pre-check: {pre.summary}", ok=pre.ok)
     log.step(f"start {action.name} on {action.target}")
+    result = _call(action, log)
+    result.aim = action.aim
+    if pre is not None:
+        result.pre_check = pre.to_record()
+    if result.status == SUCCEEDED and action.verification is not None:
+        _post_check(action, action.verification, result)
+    return result
+
+
+def _post_check(action: Action, verification: Verification, result: ActionResult) -> None:
+    """Done at the provider: the mitigation counts only if the opening signal's health holds
+    for the stabilisation window. If it does not, the action is still done (never called
+    failed, never repeated as if it had failed), and the record says the service is not."""
+    post = verification.post()
+    result.post_check = post.to_record()
+    result.steps.append({"at": post.at, "step": f"post-check: {post.summary}", "ok": post.ok})
+    if post.finding is not None:
+        result.findings.append(post.finding)
+    if post.ok:
+        result.summary = f"{result.summary}; {post.summary}"
+        return
+    done = result.done or result.summary
+    result.status = DONE_UNVERIFIED
+    result.summary = f"{done}, service still {post.state}"
+    # The provider did it: the action's own finding is not a failure; the health is.
+    result.findings = [passed(action.name, f"{done} at the provider; the service is still "
+                              f"{post.state}", target=action.target),
+                       *[f for f in result.findings if f.code != action.name]]
+
+
+def _call(action: Action, log: StepLog) -> ActionResult:
     try:
         outcome = action.execute(log)
     except RunbookError as exc:
@@ -601,9 +727,11 @@ def _execute(action: Action) -> ActionResult:
     steps = [*log.steps, *outcome.steps]
     verdict = (passed(action.name, outcome.summary, target=action.target) if outcome.ok else
                failed(action.name, outcome.summary, target=action.target))
-    return _result(action, SUCCEEDED if outcome.ok else FAILED, False, outcome.summary,
-                   findings=[verdict, *outcome.findings], steps=steps,
-                   details={**action.details, **outcome.details})
+    result = _result(action, SUCCEEDED if outcome.ok else FAILED, False, outcome.summary,
+                     findings=[verdict, *outcome.findings], steps=steps,
+                     details={**action.details, **outcome.details})
+    result.done = outcome.done
+    return result
 
 
 def _outcome_unseen(log: StepLog, exc: RunbookError) -> bool:
@@ -647,7 +775,8 @@ def _result(action: Action, status: str, dry_run: bool, summary: str, *,
     return ActionResult(action.name, action.target, status, dry_run, summary, action.plan,
                         clock.iso(clock.now()), list(findings or []), list(steps or []),
                         dict(details if details is not None else action.details), earlier,
-                        actor=actor, unknown=list(unknown or []))
+                        actor=actor, unknown=list(unknown or []), aim=action.aim,
+                        headline=action.headline)
 
 
 def _finish(rb: SessionProtocol, result: ActionResult, report: bool) -> ActionResult:

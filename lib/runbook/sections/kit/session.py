@@ -49,6 +49,7 @@ from runbook.incident import rules
 from runbook.incident.events import Event
 from runbook.incident.fold import Incident, fold
 from runbook.incident.log import IncidentLog, open_incident
+from runbook.incident.windows import fold_options
 from runbook.sections.kit import interactive, kernel_output
 from runbook.sections.kit.display import FindingsView, SeverityView
 
@@ -86,7 +87,8 @@ class Session:
         if self.correction is not None:
             live.append(Event("milestone.set", self.opened_at, {
                 "milestone": "declared", "start": clock.iso(self.correction)}))
-        return fold(self.incident_id, [*self.earlier_events, *live], clock.now())
+        return fold(self.incident_id, [*self.earlier_events, *live], clock.now(),
+                    **fold_options(self.config))
 
     def impact_start(self) -> ImpactStart:
         """When the incident started: the incident's one clock (incident.fold), else its

@@ -57,17 +57,20 @@ def widget_frontend(rb: Any) -> bool:
 
 def confirm(rb: SessionProtocol, action: Action, *, confirm: bool = False,
             interactive: bool | None = None,
-            act_despite_unknown: bool = False) -> ActionResult | ConfirmButton:
+            act_despite_unknown: bool = False,
+            confirm_again: str = "") -> ActionResult | ConfirmButton:
     """A confirm button for `action` (interactive), else `actions.run(…, confirm=confirm)`.
 
     `confirm=True` is an explicit confirmation in either mode: the action runs now. A blocked
     action gets no button: its result says why it cannot be done. `act_despite_unknown`
     acts even when an earlier attempt's outcome is still unknown; interactive, a refusal for
-    that reason shows a second button that says so.
+    that reason shows a second button that says so. `confirm_again`: the target's short id,
+    typed, for a second action of the same kind in the incident.
     """
     clickable = widget_frontend(rb) if interactive is None else interactive
     if confirm or not clickable or action.blocked:
-        return actions.run(rb, action, confirm=confirm, act_despite_unknown=act_despite_unknown)
+        return actions.run(rb, action, confirm=confirm, act_despite_unknown=act_despite_unknown,
+                           confirm_again=confirm_again)
     return ConfirmButton(rb, action, act_despite_unknown=act_despite_unknown)
 
 

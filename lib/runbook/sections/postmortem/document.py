@@ -35,6 +35,7 @@ from runbook.core.severity import SEVERITIES, format_delta
 from runbook.incident import codes, similar
 from runbook.incident.log import IncidentLog
 from runbook.incident.trigger import Trigger, symptom_codes, trigger_of
+from runbook.incident.windows import fold_options
 from runbook.sections.postmortem import chart, evidence, story, twin
 from runbook.sections.postmortem import edits as person
 from runbook.sections.postmortem.history import History, Run, load_history
@@ -582,7 +583,8 @@ def write_postmortem(archive: records.Archive, incident_id: str, directory: Path
                      now: datetime | None = None, zone: tzinfo | None = None,
                      seen_before: SeenBefore | None = None, actor: str = "") -> Written:
     """Write the draft, its twin, chart and evidence; keep (and save) the person's edits."""
-    history = load_history(archive, records.check_incident_id(incident_id), now)
+    history = load_history(archive, records.check_incident_id(incident_id), now,
+                           fold_options(config))
     if zone is None:
         zone = timezone_of(config) if config is not None else ZoneInfo(DEFAULT_TIMEZONE)
     path = target_path(history, directory)
@@ -627,7 +629,8 @@ def check(archive: records.Archive, incident_id: str, directory: Path,
           config: Config | None = None) -> list[str]:
     """What the postmortem still lacks: every required field empty or a prompt (from the
     edits file beside the draft, else the edits saved in the log); nothing is written."""
-    history = load_history(archive, records.check_incident_id(incident_id))
+    history = load_history(archive, records.check_incident_id(incident_id),
+                           windows=fold_options(config))
     found = existing_postmortem(directory, history.incident_id)
     if found is None and (history.incident is None or history.incident.postmortem is None):
         return [f"no postmortem in {directory}: write it with `runbook postmortem "

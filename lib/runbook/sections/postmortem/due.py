@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from runbook.archive import record as records
 from runbook.core import clock
@@ -60,15 +61,16 @@ class Due:
 
 
 def postmortems_due(archive: records.Archive, postmortems_dir: Path,
-                    now: datetime | None = None, drills: bool = False) -> list[Due]:
+                    now: datetime | None = None, drills: bool = False,
+                    windows: dict[str, Any] | None = None) -> list[Due]:
     """SEV-1/SEV-2 incidents without a complete postmortem, the most urgent first; each
-    incident's peak severity, start and saved postmortem are its fold's. Drills only when
-    asked."""
+    incident's peak severity, start and saved postmortem are its fold's (`windows`: the
+    fold's, from the config). Drills only when asked."""
     moment = now or clock.now()
     due = []
     for incident in archive.incidents():
         try:
-            state = IncidentLog(archive, incident).fold(moment)
+            state = IncidentLog(archive, incident).fold(moment, **(windows or {}))
         except RunbookError:
             continue          # `runbook verify` names what cannot be read
         if state.peak_severity not in NEEDS_POSTMORTEM or state.started_at is None or \

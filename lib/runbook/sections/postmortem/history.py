@@ -256,9 +256,11 @@ def _run_events(run: Run) -> list[Event]:
 
 
 def load_history(archive: records.Archive, incident_id: str,
-                 now: datetime | None = None) -> History:
+                 now: datetime | None = None,
+                 windows: dict[str, Any] | None = None) -> History:
     """Every sealed record of the incident, its log, its fold at `now` (default: the clock),
-    and its runs' timeline in time order."""
+    and its runs' timeline in time order. `windows`: the fold's, from the config
+    (`incident.windows.fold_options`)."""
     sealed = records.incident_records(archive, incident_id)
     if not sealed:
         raise NoSealedRun(f"incident {incident_id!r} has no sealed run under "
@@ -270,7 +272,7 @@ def load_history(archive: records.Archive, incident_id: str,
                   key=lambda r: (r.started, r.name))
     log = IncidentLog(archive, incident_id)
     moment = now or clock.now()
-    state = log.fold(moment)
+    state = log.fold(moment, **(windows or {}))
     history = History(incident_id, archive, state.started_at or runs[0].started, runs,
                       start_source=state.start_source or "the incident's first run",
                       detected=state.detected_at, recovered=state.recovered_at,

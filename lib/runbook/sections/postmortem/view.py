@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from runbook.core.errors import BadInput
 from runbook.incident.log import IncidentLog
+from runbook.incident.windows import fold_options
 from runbook.sections import postmortem
 from runbook.sections.postmortem import chart, story
 from runbook.sections.postmortem.document import current_edits
@@ -108,7 +109,8 @@ def open_postmortem(incident_id: str = "", config_path: str = "",
     the newest incident in the archive."""
     where = postmortem.places(config_path or None, out_dir or None)
     if not incident_id:
-        due = postmortems_due(where.archive, where.postmortems_dir)
+        due = postmortems_due(where.archive, where.postmortems_dir,
+                              windows=fold_options(where.config))
         # Only incidents with a sealed run: this notebook's own run (headless) has none yet.
         sealed = {i: IncidentLog(where.archive, i).fold().started_at
                   for i in where.archive.incidents()
@@ -121,4 +123,5 @@ def open_postmortem(incident_id: str = "", config_path: str = "",
         else:
             raise BadInput(f"no incidents under {where.archive.location()}: give the incident id "
                            "(see `runbook runs`) or point RUNBOOK_RUNS_DIR at the archive")
-    return PostmortemView(load_history(where.archive, incident_id), where)
+    return PostmortemView(load_history(where.archive, incident_id,
+                                       windows=fold_options(where.config)), where)

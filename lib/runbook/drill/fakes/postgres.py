@@ -2,11 +2,12 @@
 
 `initdb` with `--auth=scram-sha-256` runs once a machine, into a template cluster in the temp
 folder; each cluster is a copy of it whose superuser is given a password of its own at first
-start (initdb costs a second of CPU, a copy a few milliseconds). Then `pg_ctl start` listening on 127.0.0.1 at an ephemeral port, with
-its socket in the cluster's own directory. As root, the binaries run as an unprivileged
-system user (`pgserver`, created when missing) — Postgres refuses to run as root — the way
-pgserver's own `PostgresServer` does it. Faults are made for real: stop the server, rotate a
-role's password, drop a database, lower `max_connections` and hold every slot.
+start (initdb costs a second of CPU, a copy a fraction of it). Then `pg_ctl start` listening
+on 127.0.0.1 at an ephemeral port, with its socket in the cluster's own directory. As root,
+the binaries run as an unprivileged system user (`pgserver`, created when missing) — Postgres
+refuses to run as root — the way pgserver's own `PostgresServer` does it. Faults are made for
+real: stop the server, rotate a role's password, drop a database, lower `max_connections` and
+hold every slot.
 
     with PostgresController() as pg:
         url = pg.create_app("dealix", "dealix")   # role + database, returns its URL

@@ -63,7 +63,7 @@ def pytest_arguments(args: list[str]) -> tuple[list[str], bool]:
     rest = [a for a in args if a != "--fast"]
     # loadscope: a module's tests run on one worker, so a module-scoped fixture (the canary
     # sweep's drills, the postmortem's drilled incident) is made once, not once per worker.
-    chosen = ["-n", "4", "--dist", "loadscope"]
+    chosen = ["-n", "3", "--dist", "loadscope"]
     if fast:
         return [*chosen, "-m", "not slow", *rest], False
     return [*chosen, "--cov", "--cov-report=", *rest], True

@@ -60,8 +60,10 @@ def every_byte(*roots: Path) -> bytes:
 
 
 # One scenario's drill in its own Python process: a drill sets the process's environment (its
-# throwaway secrets), so drills run side by side only as separate processes. What it reports
-# (status, error, secrets) goes to a file outside the swept archive; what it says is swept.
+# throwaway secrets), so drills run side by side only as separate processes, each into an
+# archive of its own (serve's alert drills would otherwise join each other's open incident).
+# What it reports (status, error, secrets) goes to a file outside the swept archives; what it
+# says is swept.
 DRILL_ONE = """
 import json, sys
 from pathlib import Path
@@ -82,15 +84,17 @@ class SweptRun:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Run every scenario once, into one archive; gather what was written and said."""
+    """Run every scenario once, each into its own archive under runs/; gather what was written
+    and said."""
     base = tmp_path_factory.mktemp("sweep")
     runs = base / "runs"
     reports = base / "reports"
     reports.mkdir()
 
     def drill(name: str) -> tuple[str, subprocess.CompletedProcess[bytes]]:
-        env = {**os.environ, "RUNBOOK_RUNS_DIR": str(runs)}
-        done = subprocess.run([sys.executable, "-c", DRILL_ONE, name, str(runs),
+        archive = runs / name
+        env = {**os.environ, "RUNBOOK_RUNS_DIR": str(archive)}
+        done = subprocess.run([sys.executable, "-c", DRILL_ONE, name, str(archive),
                                str(reports / f"{name}.json")],
                               capture_output=True, env=env, timeout=600)
         return name, done
@@ -138,7 +142,7 @@ def test_no_canary_in_postmortems_and_their_html(sweep: dict) -> None:  # type: 
         if name not in sweep["results"]:
             continue
         result = run_cli("postmortem", f"sweep-{name}", "--out", str(out),
-                         env={"RUNBOOK_RUNS_DIR": str(sweep["runs"])})
+                         env={"RUNBOOK_RUNS_DIR": str(sweep["runs"] / name)})
         assert result.returncode == 0, result.stderr
         said += (result.stdout + result.stderr).encode()
     written = every_byte(out)
@@ -147,7 +151,9 @@ def test_no_canary_in_postmortems_and_their_html(sweep: dict) -> None:  # type: 
 
 
 def test_every_archived_notebook_stays_under_1mb(sweep: dict) -> None:  # type: ignore[type-arg]
-    for path in sweep["runs"].glob("*/*/notebook.ipynb"):
+    archived = list(sweep["runs"].glob("*/*/*/notebook.ipynb"))
+    assert archived
+    for path in archived:
         assert path.stat().st_size < MAX_NOTEBOOK_BYTES, path
 
 

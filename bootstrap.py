@@ -62,8 +62,11 @@ def pytest_arguments(args: list[str]) -> tuple[list[str], bool]:
     fast = "--fast" in args
     rest = [a for a in args if a != "--fast"]
     # loadscope: a module's tests run on one worker, so a module-scoped fixture (the canary
-    # sweep's drills, the postmortem's drilled incident) is made once, not once per worker.
-    chosen = ["-n", "3", "--dist", "loadscope"]
+    # sweep's drills, the postmortem's drilled incident) is made once, not once per worker;
+    # modules go out in the order tests/suite_order.py gives (the long ones first). Three
+    # workers on two cores: the tests spend much of their time waiting (kernels starting,
+    # servers answering, deadlines passing), and a third worker fills that time.
+    chosen = ["-n", "3", "--dist", "loadscope", "--no-loadscope-reorder"]
     if fast:
         return [*chosen, "-m", "not slow", *rest], False
     return [*chosen, "--cov", "--cov-report=", *rest], True

@@ -7,7 +7,7 @@
     python3 bootstrap.py bench            # the benchmarks, writing bench/results.json
     python3 bootstrap.py mutate           # mutation testing of the safety rules (tools/mutate.py)
 
-`test` runs pytest on two workers (pytest-xdist); any other arguments go to pytest.
+`test` runs pytest on four workers (pytest-xdist); any other arguments go to pytest.
 
 Needs only Python 3.11+. The install is redone when requirements.txt or pyproject.toml change.
 """
@@ -55,15 +55,18 @@ def ensure_venv() -> None:
 def pytest_arguments(args: list[str]) -> tuple[list[str], bool]:
     """pytest's arguments for `test [--fast] [PYTEST ARGS…]`, and whether coverage is measured.
 
-    The whole suite runs on two workers and measures line and branch coverage of lib/ (settings
+    The whole suite runs on four workers and measures line and branch coverage of lib/ (settings
     in pyproject.toml). `--fast` leaves out the tests marked `slow` (the browser and the
     slowest end-to-end drills) and does not measure: a total over part of the suite would mislead.
     """
     fast = "--fast" in args
     rest = [a for a in args if a != "--fast"]
     # loadscope: a module's tests run on one worker, so a module-scoped fixture (the canary
-    # sweep's drills, the postmortem's drilled incident) is made once, not once per worker.
-    chosen = ["-n", "2", "--dist", "loadscope"]
+    # sweep's drills, the postmortem's drilled incident) is made once, not once per worker;
+    # modules go out in the order tests/suite_order.py gives (the long ones first). Four
+    # workers on two cores: the tests spend much of their time waiting (kernels starting,
+    # servers answering, deadlines passing), and two more workers fill that time.
+    chosen = ["-n", "4", "--dist", "loadscope", "--no-loadscope-reorder"]
     if fast:
         return [*chosen, "-m", "not slow", *rest], False
     return [*chosen, "--cov", "--cov-report=", *rest], True

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -17,10 +22,8 @@ import pytest
 
 from conftest import ROOT, run_cli
 from runbook.core.config import load_config
-from runbook.core.redaction import registry
 from runbook.drill import scenarios
 from runbook.drill.fakes.server import Request, Response
-from runbook.drill.run import run_drill
 from runbook.drill.target import simulated_target
 from runbook.host.runner import run_notebook
 
@@ -56,43 +59,66 @@ def every_byte(*roots: Path) -> bytes:
                     if p.is_file())
 
 
+# One scenario's drill in its own Python process: a drill sets the process's environment (its
+# throwaway secrets), so drills run side by side only as separate processes, each into an
+# archive of its own (serve's alert drills would otherwise join each other's open incident).
+# What it reports (status, error, secrets) goes to a file outside the swept archives; what it
+# says is swept.
+DRILL_ONE = """
+import json, sys
+from pathlib import Path
+from runbook.drill.run import run_drill
+name, runs, report = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+result = run_drill(name, runs, incident_id=f"sweep-{name}")
+report.write_text(json.dumps({"status": result.run.status, "error": result.run.error,
+                              "secrets": result.secret_values}))
+"""
+SWEEP_WORKERS = 3  # drills mostly wait (kernels starting, probes answering): 3 fill 2 cores
+
+
+@dataclass(frozen=True)
+class SweptRun:
+    status: str
+    error: str | None
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """Run every scenario once, into one archive; gather what was written and said."""
-    import os
-    import sys
-    from io import StringIO
-
+    """Run every scenario once, each into its own archive under runs/; gather what was written
+    and said."""
     base = tmp_path_factory.mktemp("sweep")
     runs = base / "runs"
-    saved_env = os.environ.get("RUNBOOK_RUNS_DIR")
-    os.environ["RUNBOOK_RUNS_DIR"] = str(runs)
+    reports = base / "reports"
+    reports.mkdir()
+
+    def drill(name: str) -> tuple[str, subprocess.CompletedProcess[bytes]]:
+        archive = runs / name
+        env = {**os.environ, "RUNBOOK_RUNS_DIR": str(archive)}
+        done = subprocess.run([sys.executable, "-c", DRILL_ONE, name, str(archive),
+                               str(reports / f"{name}.json")],
+                              capture_output=True, env=env, timeout=600)
+        return name, done
+
+    with ThreadPoolExecutor(SWEEP_WORKERS) as pool:
+        finished = list(pool.map(drill, scenarios.names()))
     secrets: list[str] = []
     results = {}
-    out, err = StringIO(), StringIO()
-    old_out, old_err = sys.stdout, sys.stderr
-    try:
-        sys.stdout, sys.stderr = out, err
-        for name in scenarios.names():
-            registry().clear()
-            result = run_drill(name, runs, incident_id=f"sweep-{name}")
-            secrets += result.secret_values
-            results[name] = result
-    finally:
-        sys.stdout, sys.stderr = old_out, old_err
-        if saved_env is None:
-            os.environ.pop("RUNBOOK_RUNS_DIR", None)
-        else:
-            os.environ["RUNBOOK_RUNS_DIR"] = saved_env
-    return {"runs": runs, "secrets": secrets, "results": results, "base": base,
-            "said": (out.getvalue() + err.getvalue()).encode()}
+    said = b""
+    for name, done in finished:
+        said += done.stdout + done.stderr
+        report = reports / f"{name}.json"
+        assert done.returncode == 0 and report.is_file(), (name, done.stderr.decode()[-2000:])
+        reported = json.loads(report.read_text())
+        secrets += reported["secrets"]
+        results[name] = SweptRun(reported["status"], reported["error"])
+    return {"runs": runs, "secrets": secrets, "results": results, "base": base, "said": said}
 
 
 def test_every_scenario_ran(sweep: dict) -> None:  # type: ignore[type-arg]
     results = sweep["results"]
     assert set(results) == set(scenarios.names())
     for name, result in results.items():
-        assert result.run.status == "completed", (name, result.run.error)
+        assert result.status == "completed", (name, result.error)
     covered = {scenarios.get(n).notebook for n in scenarios.names()}
     # Notebooks without a scenario are swept below, with their own runs.
     assert {"sev1_response", "db_refused", "webhook_401", "rollback"} <= covered
@@ -116,7 +142,7 @@ def test_no_canary_in_postmortems_and_their_html(sweep: dict) -> None:  # type: 
         if name not in sweep["results"]:
             continue
         result = run_cli("postmortem", f"sweep-{name}", "--out", str(out),
-                         env={"RUNBOOK_RUNS_DIR": str(sweep["runs"])})
+                         env={"RUNBOOK_RUNS_DIR": str(sweep["runs"] / name)})
         assert result.returncode == 0, result.stderr
         said += (result.stdout + result.stderr).encode()
     written = every_byte(out)
@@ -125,7 +151,9 @@ def test_no_canary_in_postmortems_and_their_html(sweep: dict) -> None:  # type: 
 
 
 def test_every_archived_notebook_stays_under_1mb(sweep: dict) -> None:  # type: ignore[type-arg]
-    for path in sweep["runs"].glob("drills/*/*/notebook.ipynb"):
+    archived = list(sweep["runs"].rglob("notebook.ipynb"))
+    assert archived
+    for path in archived:
         assert path.stat().st_size < MAX_NOTEBOOK_BYTES, path
 
 

@@ -144,3 +144,11 @@ def test_no_error_ever_quotes_the_password(password: str, port: str) -> None:
         assert password not in str(exc) or password in "DATABASE_URL is not a valid Postgres"
     else:
         assert password not in url.display()
+
+
+@pytest.mark.parametrize("value", ["postgres://db:¹", "host=db port=²", "postgres://db:٣"])
+def test_a_port_of_digits_that_are_not_ascii_is_refused(value: str) -> None:
+    """'¹' is a digit to str.isdigit but not to int(): a clear refusal, not a ValueError."""
+    with pytest.raises(DbUrlError) as refused:
+        dburl.parse(value)
+    assert refused.value.part == "port"

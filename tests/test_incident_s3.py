@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import run_cli
 from s3_fixtures import Bucket, bucket  # noqa: F401 - the fixture
+
+# Each test is a whole alert drill (serve, a run, Slack, a press) on the bucket: 15-30 s.
+pytestmark = pytest.mark.slow
 
 
 def test_an_alert_drill_on_s3_posts_a_sev_verdict_whose_button_works(

@@ -201,7 +201,7 @@ def _check_hostport(hostport: str) -> None:
             host, _, port = item.partition(":")
         if not host:
             raise DbUrlError("host", "a host is empty")
-        if port and not (port.isdigit() and 0 < int(port) < 65536):
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
             raise DbUrlError("port", "it must be a number from 1 to 65535")
 
 
@@ -248,7 +248,7 @@ def _build(parsed: dict[str, str], form: str) -> DbUrl:
                          "which is never the Railway database")
     port_text = parsed.get("port") or str(DEFAULT_PORT)
     first_port = port_text.split(",")[0] or str(DEFAULT_PORT)
-    if not (first_port.isdigit() and 0 < int(first_port) < 65536):
+    if not (first_port.isascii() and first_port.isdigit() and 0 < int(first_port) < 65536):
         raise DbUrlError("port", "it must be a number from 1 to 65535")
     sslmode = parsed.get("sslmode") or DEFAULT_SSLMODE
     _check_sslmode(sslmode)

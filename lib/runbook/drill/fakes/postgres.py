@@ -1,11 +1,13 @@
 """A real Postgres for the drill and the tests, from the binaries the `pgserver` package ships.
 
-`initdb` with `--auth=scram-sha-256` (the superuser's password comes from a file that is
-deleted right after), then `pg_ctl start` listening on 127.0.0.1 at an ephemeral port, with
-its socket in the cluster's own directory. As root, the binaries run as an unprivileged
-system user (`pgserver`, created when missing) — Postgres refuses to run as root — the way
-pgserver's own `PostgresServer` does it. Faults are made for real: stop the server, rotate a
-role's password, drop a database, lower `max_connections` and hold every slot.
+`initdb` with `--auth=scram-sha-256` runs once a machine, into a template cluster in the temp
+folder; each cluster is a copy of it whose superuser is given a password of its own at first
+start (initdb costs a second of CPU, a copy a fraction of it). Then `pg_ctl start` listening
+on 127.0.0.1 at an ephemeral port, with its socket in the cluster's own directory. As root,
+the binaries run as an unprivileged system user (`pgserver`, created when missing) — Postgres
+refuses to run as root — the way pgserver's own `PostgresServer` does it. Faults are made for
+real: stop the server, rotate a role's password, drop a database, lower `max_connections` and
+hold every slot.
 
     with PostgresController() as pg:
         url = pg.create_app("dealix", "dealix")   # role + database, returns its URL
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -85,6 +88,74 @@ def _open_for_others(path: Path, files_flag: int) -> None:
                 file.chmod(file.stat().st_mode | files_flag)
 
 
+PASSWORD_FILE = "superuser.pw"
+
+
+def _copy_tree(source: Path, destination: Path) -> None:
+    """Copy a data directory with its modes and owner (as root, the system user's)."""
+    subprocess.run(["cp", "-a", str(source), str(destination)], check=True,
+                   capture_output=True)
+
+
+def _template_cluster(binaries: Path, account: pwd.struct_passwd | None) -> Path:
+    """This machine's initialised, never started cluster for these binaries: made once (by
+    whichever process needs it first; it is renamed into place whole, so a reader never sees
+    half of one), then copied for every cluster. Its superuser's password is in its
+    `superuser.pw`, readable only by the user the tests run as."""
+    postgres = binaries / "postgres"
+    key = f"{os.geteuid()}-{_stable_digest(str(binaries), str(postgres.stat().st_mtime_ns))}"
+    final = Path(tempfile.gettempdir()) / f"runbook-pg-template-{key}"
+    if (final / PASSWORD_FILE).is_file():
+        return final
+    building = Path(tempfile.mkdtemp(prefix="runbook-pg-template-building-"))
+    try:
+        building.chmod(0o755)
+        password = secrets.token_urlsafe(18)
+        password_file = building / PASSWORD_FILE
+        password_file.write_text(password + "\n", encoding="utf-8")
+        password_file.chmod(0o600)
+        data = building / "data"
+        data.mkdir(mode=0o700)
+        as_account: dict[str, Any] = {}
+        if account:
+            os.chown(data, account.pw_uid, account.pw_gid)
+            # initdb reads the password as the system user: a copy it owns, deleted after.
+            readable = building / "initdb.pw"
+            readable.write_text(password + "\n", encoding="utf-8")
+            readable.chmod(0o600)
+            os.chown(readable, account.pw_uid, account.pw_gid)
+            as_account = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        else:
+            readable = password_file
+        with tempfile.TemporaryFile() as out:
+            done = subprocess.run(
+                [str(binaries / "initdb"), "-D", str(data), "--auth=scram-sha-256",
+                 f"--pwfile={readable}", "-U", SUPERUSER, "--encoding=UTF8", "--no-sync",
+                 "--no-instructions"],
+                stdout=out, stderr=out, stdin=subprocess.DEVNULL, timeout=START_TIMEOUT,
+                cwd=building, check=False, **as_account)
+            if done.returncode != 0:
+                out.seek(0)
+                raise PostgresError("initdb failed: "
+                                    + out.read().decode("utf-8", "replace")[-2000:])
+        if readable != password_file:
+            readable.unlink()
+        try:
+            building.rename(final)
+        except OSError:  # another process put its template there first: use that one
+            if not (final / PASSWORD_FILE).is_file():
+                return building  # a broken one is in the way: this one serves, unshared
+            shutil.rmtree(building, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return final
+
+
+def _stable_digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
 class PostgresController:
     """One throwaway cluster. `start()` initialises it on first use; `cleanup()` (also run at
     exit and by the context manager) stops it and deletes its files."""
@@ -104,6 +175,7 @@ class PostgresController:
         self._initialised = False
         self._cleaned = False
         self._frozen = False
+        self._template_password: str | None = None  # the superuser's until first started
         atexit.register(self.cleanup)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -143,19 +215,13 @@ class PostgresController:
             _open_for_others(self.bin, read | stat.S_IXGRP | stat.S_IXOTH)
             _open_for_others(self.bin.parent / "lib", read)
         self.root.chmod(0o755)
-        password_file = self.root / "superuser.pw"
-        password_file.write_text(self.superuser_password + "\n", encoding="utf-8")
-        password_file.chmod(0o600)
-        self.data.mkdir(mode=0o700)
         if self._account:
-            for path in (self.root, self.data, password_file):
-                os.chown(path, self._account.pw_uid, self._account.pw_gid)
-        try:
-            self._run("initdb", "-D", str(self.data), "--auth=scram-sha-256",
-                      f"--pwfile={password_file}", "-U", SUPERUSER, "--encoding=UTF8",
-                      "--no-sync", "--no-instructions")
-        finally:
-            password_file.unlink(missing_ok=True)
+            os.chown(self.root, self._account.pw_uid, self._account.pw_gid)
+        template = _template_cluster(self.bin, self._account)
+        # A copy of the machine's template cluster (initdb once, not once a cluster: initdb
+        # is a second of CPU); its superuser gets this cluster's own password at first start.
+        _copy_tree(template / "data", self.data)
+        self._template_password = (template / PASSWORD_FILE).read_text("utf-8").strip()
         self._initialised = True
 
     def start(self) -> None:
@@ -167,6 +233,12 @@ class PostgresController:
             return
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w",
                   "-t", str(int(START_TIMEOUT)), "-o", self._server_options(), "start")
+        if self._template_password is not None:
+            with psycopg.connect(self.url(SUPERUSER, self._template_password, "postgres"),
+                                 autocommit=True, connect_timeout=10) as conn:
+                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(self.superuser_password)))
+            self._template_password = None
 
     def _server_options(self) -> str:
         return (f"-h {self.host} -p {self.port} -k {self.root} -c fsync=off "

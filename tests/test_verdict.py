@@ -366,3 +366,41 @@ def test_serve_offers_no_action_twice_and_a_second_of_a_kind_only_typed() -> Non
     assert _second(done, "rollback", GOOD.id) is None                 # never the same again
     assert _second(done, "rollback", CRASHED.id) == {"confirm_again": CRASHED.id[:8]}
     assert _second(done, "restart", CRASHED.id) == {}                 # a first restart
+
+
+def test_the_verdict_says_whether_the_incident_was_seen_before() -> None:
+    line = ("Seen before: FREQUENT: trigger deploy frequent (3 before). Alike: inc-20261101-0200"
+            "-aa11 (2026-11-01, SEV-1; alike: deploy.crashed): mitigated by railway.rollback "
+            "in 6m 00s.")
+    verdict = compose(_report(), _incident(), NOW, _config(), CHANGES, seen_before=line)
+    assert "Seen before: FREQUENT" in verdict.text
+    assert "mitigated by railway.rollback" in verdict.text
+    blocks = buttons.verdict_blocks(verdict, [])
+    validate_blocks(blocks)
+    assert "Seen before" in _texts(blocks)
+    assert "Seen before" not in compose(_report(), _incident(), NOW, _config(), CHANGES).text
+
+
+def test_serve_compares_with_the_incidents_before_within_its_budget(tmp_path: Path) -> None:
+    from runbook.archive.record import Archive
+    from runbook.host.serve.dispatch import Dispatcher
+    from runbook.incident.log import IncidentLog, open_incident
+
+    archive = Archive(tmp_path / "runs")
+    for incident_id, at in (("inc-20261101-0200-aa11", NOW - timedelta(days=34)),
+                            ("inc-20261205-0306-ab12", DOWN_SINCE)):
+        open_incident(archive, incident_id, opened_at=at, opened_by="alert uptimerobot",
+                      started_at=at, service="dealix")
+        IncidentLog(archive, incident_id).append("finding.observed", FINDINGS[1].to_dict(),
+                                                 at=at)
+
+    class Book:       # the one attribute _seen_before reads
+        pass
+
+    book = Book()
+    book.archive = archive  # type: ignore[attr-defined]
+    dispatcher = Dispatcher.__new__(Dispatcher)
+    dispatcher.book = book  # type: ignore[assignment]
+    line = dispatcher._seen_before("inc-20261205-0306-ab12")
+    assert line.startswith("Seen before: RARE") and "inc-20261101-0200-aa11" in line, line
+    assert dispatcher._seen_before("inc-20261205-0306-zz99") == ""   # unknown: nothing said

@@ -40,8 +40,10 @@ from runbook.host.serve.changes import ChangesFetch
 from runbook.host.serve.incidents import IncidentBook, OpenIncident
 from runbook.host.serve.outbox import Outbox, Owed
 from runbook.host.serve.slack import SlackPost, SlackStatus, post_to_slack, post_with_app
+from runbook.incident import similar
 from runbook.incident.fold import RESOLVED, Incident
 
+SEEN_BEFORE_SECONDS = 1.0   # the verdict's budget for comparing with the incidents before
 log = logging.getLogger("runbook.serve")
 
 
@@ -369,7 +371,8 @@ class Dispatcher:
                                    self.config.path.resolve(), record, record_path,
                                    result.exit_code, registry().redact(result.output))
         message = verdict.compose(report, self._incident(job.incident_id), clock.now(),
-                                  self.config, fetch.result() if fetch else None)
+                                  self.config, fetch.result() if fetch else None,
+                                  self._seen_before(job.incident_id) if record else "")
         text = message.text
         if owed is not None and self.outbox is not None:
             self.outbox.composed(owed, text, record_path)
@@ -533,6 +536,23 @@ class Dispatcher:
         except RunbookError:
             log.exception("the log of %s could not be folded for its verdict", incident_id)
             return None
+
+    def _seen_before(self, incident_id: str) -> str:
+        """Whether the incident's trigger and causes were seen before, with the incidents
+        alike; "" when the archive cannot say within SEEN_BEFORE_SECONDS (the verdict does
+        not wait on a long history: the postmortem and `runbook similar` say it in full)."""
+        outcome: list[str] = []
+
+        def compare() -> None:
+            try:
+                outcome.append(similar.seen_before_line(self.book.archive, incident_id))
+            except Exception:   # a comparison never stops the verdict
+                log.exception("the incidents before %s could not be compared", incident_id)
+
+        worker = threading.Thread(target=compare, name="seen-before", daemon=True)
+        worker.start()
+        worker.join(SEEN_BEFORE_SECONDS)
+        return outcome[0] if outcome else ""
 
     def _post(self, message: verdict.Verdict | str, incident_id: str = "",
               record: dict[str, Any] | None = None, attempts: int | None = None

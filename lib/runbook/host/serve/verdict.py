@@ -298,8 +298,9 @@ def footer(report: RunReport, incident: Incident | None, config: Config) -> str:
 
 
 def compose(report: RunReport, incident: Incident | None, now: datetime, config: Config,
-            changes: WhatChanged | None = None) -> Verdict:
-    """The verdict of `report` for the incident as its fold says it at `now`."""
+            changes: WhatChanged | None = None, seen_before: str = "") -> Verdict:
+    """The verdict of `report` for the incident as its fold says it at `now`; `seen_before`:
+    whether its trigger and causes were seen before (`incident.similar`)."""
     record = report.record or {}
     findings = _findings(record)
     failing = sorted((f for f in findings if f.failed), key=_gravity)
@@ -315,6 +316,8 @@ def compose(report: RunReport, incident: Incident | None, now: datetime, config:
     parts += _joined(failing_part(findings))
     if not failing and report.status == "completed":
         parts.append("Nothing failing in this run.")
+    elif seen_before:
+        parts.append(f"_{esc(plain(seen_before))[:400]}_")
     parts += _joined(done_part(incident))
     parts += _joined(next_part(sections_for(record, incident), report, incident))
     severity = SEVERITIES.get(str(record.get("severity") or ""))

@@ -176,13 +176,13 @@ class Paths:
 
     @property
     def log(self) -> Path:
-        return self.evidence / "log.jsonl"
+        return self.evidence / layout.LOG
 
     def page(self, run: Run) -> Path:
         return self.evidence / evidence.page_name(run)
 
     def record(self, run: Run) -> Path:
-        return self.evidence / f"{run.name}.record.json"
+        return self.evidence / f"{run.name}.{layout.RECORD}"
 
 
 # --- what the parts say ----------------------------------------------------------------------

@@ -16,9 +16,7 @@ from runbook.core.files import write_atomic
 from runbook.incident.events import Event
 from runbook.incident.log import IncidentLog
 from runbook.incident.similar import fold_all
-from runbook.sections.postmortem import existing_postmortem
 from runbook.sections.postmortem.due import postmortems_due
-from runbook.sections.postmortem.history import NEEDS_POSTMORTEM, POSTMORTEM_WINDOW
 from runbook.sections.report import chart, render
 from runbook.sections.report.figures import Owed, Trends, trends
 
@@ -26,9 +24,6 @@ __all__ = ["Check", "Written", "build_report", "write_report"]
 
 DEFAULT_REPORTS_DIR = "docs/ops/reports"
 # A postmortem's check: (incident id, its file) → what is missing or still a prompt.
-Check = Callable[[str, Path], list[str]]
-
-
 @dataclass(frozen=True)
 class Written:
     markdown: Path
@@ -53,10 +48,10 @@ def _events(archives: dict[str, records.Archive]) -> Callable[[str], list[Event]
 
 def build_report(incidents: records.Archive, drills: records.Archive, *, since: timedelta,
                  now: datetime, with_drills: bool, scenarios: list[str],
-                 postmortems_dir: Path | None = None, check: Check | None = None) -> Trends:
+                 postmortems_dir: Path | None = None) -> Trends:
     """The figures for the incidents started within `since` before `now` (drills among them
-    with `with_drills`); `scenarios`: the drill's, to name those not drilled lately; `check`:
-    the postmortems' quality check, when there is one."""
+    with `with_drills`); `scenarios`: the drill's, to name those not drilled lately; a saved
+    postmortem is judged by the check its save recorded."""
     start = now - since
     folded = fold_all([incidents], now)
     drilled = fold_all([drills], now)
@@ -64,34 +59,21 @@ def build_report(incidents: records.Archive, drills: records.Archive, *, since: 
     owed: list[Owed] = []
     if postmortems_dir is not None:
         owed = _owed(incidents, drills if with_drills else None, postmortems_dir, now, start,
-                     with_drills, check)
+                     with_drills)
     return trends(folded, drilled, since=start, now=now, with_drills=with_drills,
                   scenarios=scenarios, events_of=_events(where), owed=owed,
-                  checked=check is not None)
+                  checked=postmortems_dir is not None)
 
 
 def _owed(incidents: records.Archive, drills: records.Archive | None, postmortems_dir: Path,
-          now: datetime, start: datetime, with_drills: bool, check: Check | None) -> list[Owed]:
+          now: datetime, start: datetime, with_drills: bool) -> list[Owed]:
+    """The postmortems owed: missing, or saved and failing the check (`postmortems_due` reads
+    both from the incident's log)."""
     owed: list[Owed] = []
     for archive in [incidents] + ([drills] if drills is not None else []):
-        owed += [Owed(d.incident_id, d.severity, d.deadline)
+        owed += [Owed(d.incident_id, d.severity, d.deadline, d.missing)
                  for d in postmortems_due(archive, postmortems_dir, now, drills=with_drills)
                  if d.started >= start]
-        if check is None:
-            continue
-        for folded in fold_all([archive], now):
-            incident = folded.incident
-            severity = incident.peak_severity
-            if severity not in NEEDS_POSTMORTEM or folded.start is None or \
-                    folded.start < start or (incident.drill and not with_drills):
-                continue
-            written = existing_postmortem(postmortems_dir, incident.id)
-            if written is None:
-                continue
-            problems = check(incident.id, written)
-            if problems:
-                owed.append(Owed(incident.id, str(severity), folded.start + POSTMORTEM_WINDOW,
-                                 tuple(problems)))
     return sorted(owed, key=lambda o: (o.deadline, o.incident_id))
 
 

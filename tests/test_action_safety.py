@@ -204,6 +204,7 @@ def died_before_the_call(rb: Session, action: Action) -> None:
         [actions.UNKNOWN]
 
 
+@pytest.mark.slow
 def test_an_unrelated_deploy_does_not_settle_a_restart_that_never_ran(drill: Drill) -> None:
     rb = drill.session("rollback")
     died_before_the_call(rb, rollback.restart_action(rb, policy=FAST))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "archive_v1" / "runs"
@@ -73,6 +75,7 @@ def test_the_fa17daa_archive_lists_and_verifies(tmp_path: Path) -> None:
     assert verified.stdout.count(": intact") == 3
 
 
+@pytest.mark.slow
 def test_the_fa17daa_archive_gives_its_postmortems_and_its_folds(tmp_path: Path) -> None:
     import json
 

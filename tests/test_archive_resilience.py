@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, run_cli
 from runbook.archive import chained
 from runbook.archive.lines import json_lines
@@ -123,6 +125,7 @@ def test_a_lost_bucket_is_retried_and_what_was_staged_goes_up(bucket: Bucket) ->
     assert store.staging_depth() == 0
 
 
+@pytest.mark.slow
 def test_sync_uploads_the_incident_files_kept_locally(bucket: Bucket) -> None:
     archive, store = staged_archive(bucket)
     bucket.stop()

@@ -171,6 +171,7 @@ HOLDER = """
 """
 
 
+@pytest.mark.slow
 def test_a_killed_holders_lease_is_taken_over_after_it_expires(bucket: Bucket) -> None:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLDER), bucket.url],
                               text=True, stdout=subprocess.PIPE)
@@ -226,6 +227,7 @@ def test_a_bucket_lost_mid_run_completes_locally_then_syncs(
     assert_no_canary(bucket.objects())
 
 
+@pytest.mark.slow
 def test_reindex_rebuilds_the_index_from_the_records(bucket: Bucket) -> None:
     writer = subprocess.run([sys.executable, "-c", textwrap.dedent(WRITER).replace(
         "range(20)", "range(3)"), bucket.url, "writer"], capture_output=True, text=True,
@@ -315,6 +317,7 @@ def test_the_index_folds_into_its_snapshot_and_lists_the_same(bucket: Bucket) ->
     assert [row.run for row in list_runs(archive)] == [line["run"] for line in lines]
 
 
+@pytest.mark.slow
 def test_a_jupyterlab_session_is_archived_into_the_bucket(
         bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from runbook.sections.kit import interactive

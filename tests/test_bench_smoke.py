@@ -18,6 +18,7 @@ if str(ROOT) not in sys.path:
 from bench import archive, run, runner, triage
 
 
+@pytest.mark.slow
 def test_probes_run_together_and_one_by_one() -> None:
     figure = triage.triage_parallel_vs_serial(repeats=1, delay=0.05)
     detail = figure.detail
@@ -36,6 +37,7 @@ def test_a_hung_service_is_reported_not_passed() -> None:
         assert outcome["reported_as"], f"{service} hung but no finding said so"
 
 
+@pytest.mark.slow
 def test_archive_figures_on_a_small_archive() -> None:
     index = archive.index_speedup(count=60, repeats=1, cli=False)
     assert index.detail["records"] == 60

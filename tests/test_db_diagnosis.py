@@ -367,6 +367,7 @@ railway_service_id = "{config.database.railway_service_id}"
     return session.start("db_refused", config_path=str(path))
 
 
+@pytest.mark.slow
 def test_fix_action_dry_run_then_confirmed(railway: RailwayEnv, pg_app: PgApp, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     old = pg_app.url_with(password="old-password-123")

@@ -59,6 +59,7 @@ def test_notebook_is_committed_clean() -> None:
     assert len(tagged) == 1 and "confirm: bool = False" in tagged[0].source
 
 
+@pytest.mark.slow
 def test_run_reports_a_missing_database(pg_app: PgApp, runs_dir: Path, tmp_path: Path) -> None:
     config = tmp_path / "only-db.toml"
     config.write_text('[service]\nname = "dealix"\nbase_url = "http://127.0.0.1:9"\n\n'

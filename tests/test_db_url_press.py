@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
+
 from runbook.archive import record as records
 from runbook.clients.transport import Timeouts
 from runbook.core.config import load_config
@@ -33,6 +35,7 @@ def rotate_again(handles: DatabaseHandles) -> str:
     return url
 
 
+@pytest.mark.slow
 def test_a_url_rotated_after_the_plan_is_refused_and_offered_anew(runs_dir: Path) -> None:
     with simulated_target(runs_dir) as target:
         password_rotated(target)

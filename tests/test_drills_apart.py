@@ -56,6 +56,7 @@ def assert_kept_apart(*archive: str) -> None:
         assert f"{counted} incident(s)" in made.stdout and "1 drill(s) run" in made.stdout
 
 
+@pytest.mark.slow
 def test_a_drill_is_kept_apart_on_a_filesystem(runs_dir: Path, tmp_path: Path) -> None:
     one_of_each()
     assert (runs_dir / "inc-real").is_dir() and (runs_dir / layout.DRILLS / "inc-drill").is_dir()
@@ -65,6 +66,7 @@ def test_a_drill_is_kept_apart_on_a_filesystem(runs_dir: Path, tmp_path: Path) -
     assert "| inc-drill (drill) |" not in text
 
 
+@pytest.mark.slow
 def test_a_drill_is_kept_apart_in_a_bucket(bucket: Bucket) -> None:  # noqa: F811
     one_of_each(bucket.url)
     keys = bucket.objects()
@@ -89,6 +91,7 @@ def test_a_drill_of_an_older_archive_stays_out_of_due(runs_dir: Path) -> None:
     assert "inc-old-drill" in run_cli("due", "--drills", *NOW_ARG).stdout
 
 
+@pytest.mark.slow
 def test_a_drill_files_into_the_configs_archive_read_from_its_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`runs_dir = "team-runs"` in a config elsewhere: the drill lands beside the config,

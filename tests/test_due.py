@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 from postmortem_fixtures import T0, add_run, finding
 from runbook.archive.record import Archive
@@ -89,6 +91,7 @@ def test_a_postmortem_failing_the_check_is_still_due(runs_dir: Path, tmp_path: P
     assert "inc-sev1" not in {d.incident_id for d in postmortems_due(archive, folder, late)}
 
 
+@pytest.mark.slow
 def test_due_and_the_postmortem_on_an_s3_archive(bucket: Bucket, tmp_path: Path) -> None:  # noqa: F811
     from postmortem_fixtures import local_links
     from runbook.archive.location import open_archive

@@ -28,6 +28,7 @@ def url_secret_parts(url: str) -> list[str]:
             if segment and segment != "services"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["text", "json-escaped"])
 def test_a_slack_404_naming_the_webhook_path_leaks_no_part_of_it(
         runs_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], shape: str) -> None:

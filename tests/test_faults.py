@@ -32,6 +32,7 @@ def _text_in_notebook(runs_dir: Path, text: str) -> bool:
     return any(text in p.read_text(errors="replace") for p in runs_dir.glob("*/*/notebook.ipynb"))
 
 
+@pytest.mark.slow
 def test_kernel_killed_mid_cell_is_aborted_with_the_partial_notebook(
         tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
@@ -49,6 +50,7 @@ def test_kernel_killed_mid_cell_is_aborted_with_the_partial_notebook(
     assert "kernel pid" in next(runs_dir.glob("*/*/notebook.ipynb")).read_text()
 
 
+@pytest.mark.slow
 def test_runner_killed_with_sigkill_shows_as_interrupted(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "doomed", "print('going')", "import time\ntime.sleep(300)")

@@ -319,6 +319,7 @@ def _sealed_incident(tmp_path: Path) -> tuple[Path, str]:
     return runs, incident
 
 
+@pytest.mark.slow
 def test_editing_any_file_of_the_incident_fails_verify(tmp_path: Path) -> None:
     runs, incident = _sealed_incident(tmp_path)
     assert run_cli("verify", incident, "--archive", str(runs)).returncode == 0

@@ -116,6 +116,7 @@ def oncall_serve(tmp_path: Path, statuspage: bool = False,
         yield OnCallServe(http, slack, smtp, page, open_archive(loaded, staged=False))
 
 
+@pytest.mark.slow
 def test_unacknowledged_the_second_responder_is_mentioned_and_emailed(tmp_path: Path) -> None:
     """The issue's check: ack_timeout 10s, no press: <@second> within 30 s, and an email."""
     with oncall_serve(tmp_path, ack_timeout="10s", repage_every="1h") as s:
@@ -139,6 +140,7 @@ def test_unacknowledged_the_second_responder_is_mentioned_and_emailed(tmp_path: 
         assert sum(f"<@{NORA}>" in t for t in s.texts()) == 1, "repage_every is 1h"
 
 
+@pytest.mark.slow
 def test_an_acknowledge_press_stops_escalation(tmp_path: Path) -> None:
     """The issue's check: ack_timeout 10s, a signed Acknowledge press: no escalation."""
     with oncall_serve(tmp_path, ack_timeout="10s", repage_every="2s") as s:
@@ -160,6 +162,7 @@ def test_an_acknowledge_press_stops_escalation(tmp_path: Path) -> None:
                    "in_channel" for a in answers)
 
 
+@pytest.mark.slow
 def test_pages_repeat_and_cycle_until_acknowledged_and_a_handoff_posts_the_digest(
         tmp_path: Path) -> None:
     with oncall_serve(tmp_path, ack_timeout="2s", repage_every="2s") as s:
@@ -183,6 +186,7 @@ def test_pages_repeat_and_cycle_until_acknowledged_and_a_handoff_posts_the_diges
         assert len(s.fold(incident_id).pages) == paged
 
 
+@pytest.mark.slow
 def test_a_press_from_a_stranger_or_another_channel_is_refused_and_recorded(
         tmp_path: Path) -> None:
     with oncall_serve(tmp_path) as s:
@@ -201,6 +205,7 @@ def test_a_press_from_a_stranger_or_another_channel_is_refused_and_recorded(
                                      if r.get("response_type") == "ephemeral"]) == 2, 10)
 
 
+@pytest.mark.slow
 def test_a_mitigation_press_from_another_channel_is_refused_and_recorded(
         tmp_path: Path) -> None:
     """The allow-list of channels holds for every button, the plans' too."""
@@ -217,6 +222,7 @@ def test_a_mitigation_press_from_another_channel_is_refused_and_recorded(
         assert refused.get("outcome") == "refused" and "C0ELSEWHERE" in str(refused.get("reason"))
 
 
+@pytest.mark.slow
 def test_a_flapping_signal_gets_one_notice_and_then_only_the_log(tmp_path: Path) -> None:
     with oncall_serve(tmp_path, flap_count=3, flap_window="10m") as s:
         incident_id = s.alert()
@@ -238,6 +244,7 @@ def test_a_flapping_signal_gets_one_notice_and_then_only_the_log(tmp_path: Path)
         assert len(outcomes) == 1 + 4 + 3 and outcomes.count("paused: flapping") >= 4
 
 
+@pytest.mark.slow
 def test_a_status_draft_is_published_and_a_reminder_follows_the_cadence(
         tmp_path: Path) -> None:
     with oncall_serve(tmp_path, statuspage=True, status_update_sev1="4s") as s:
@@ -258,6 +265,7 @@ def test_a_status_draft_is_published_and_a_reminder_follows_the_cadence(
         assert stages[:2] == ["drafted", "published"] and "reminded" in stages
 
 
+@pytest.mark.slow
 def test_a_restarted_serve_reads_who_is_due_next_from_the_log(tmp_path: Path) -> None:
     """The timers are the log: an incident paged once (step 1, Nora) before serve stopped is
     paged again by the next serve at step 2 (Sami), not from the start; another service's

@@ -58,6 +58,7 @@ def fill(path: Path, **changes: str) -> None:
     path.write_text(person.to_toml(edited, "x"), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_document_has_every_part_and_no_html(archive: Archive, tmp_path: Path) -> None:
     written = postmortem.write_postmortem(archive, INCIDENT, tmp_path / "pm")
     text = written.markdown.read_text()
@@ -226,6 +227,7 @@ def test_unknown_incident_and_no_sealed_run(runs_dir: Path, tmp_path: Path) -> N
     assert not list(tmp_path.glob("*.md"))
 
 
+@pytest.mark.slow
 def test_cli_bad_input_exits_2(runs_dir: Path, tmp_path: Path) -> None:
     archive = Archive(runs_dir)
     archive.open_incident("inc-empty", T0)

@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lib" / "runbook"
 ADAPTERS = PACKAGE / "core" / "adapters"
@@ -145,6 +147,7 @@ def overridden_hooks(path: Path) -> Iterator[str]:
             break
 
 
+@pytest.mark.slow
 def test_no_private_name_of_another_package_outside_the_adapters() -> None:
     files = library_files()
     own = own_private_names(files)

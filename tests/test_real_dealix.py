@@ -102,6 +102,7 @@ def hung_database() -> Iterator[str]:
         yield f"postgresql://dealix:pw@127.0.0.1:{sock.getsockname()[1]}/dealix"
 
 
+@pytest.mark.slow
 def test_a_hung_database_is_no_false_sev1(hung_database: str) -> None:
     app = DealixApp(AppState(database_url=hung_database))
     with LoopbackServer(app) as server:
@@ -115,6 +116,7 @@ def test_a_hung_database_is_no_false_sev1(hung_database: str) -> None:
     assert level is not None and level.level == "SEV-2"
 
 
+@pytest.mark.slow
 def test_the_deep_check_blocks_the_single_worker(hung_database: str) -> None:
     app = DealixApp(AppState(database_url=hung_database))
     with LoopbackServer(app) as server:

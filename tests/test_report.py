@@ -134,6 +134,7 @@ def test_action_items_are_read_from_the_last_saved_postmortem() -> None:
         ("Done already", "", None, True)]
 
 
+@pytest.mark.slow
 def test_cli_report(runs_dir: Path, tmp_path: Path) -> None:
     history()
     out = tmp_path / "reports"

@@ -64,6 +64,7 @@ def test_dry_run_names_the_deployment_and_changes_nothing(drill: Drill) -> None:
     assert rb.actions[-1]["dry_run"] is True
 
 
+@pytest.mark.slow
 def test_confirmed_rollback_once_then_reported(drill: Drill) -> None:
     rb = drill.session()
     result = actions.run(rb, rollback.rollback_action(rb, policy=FAST), confirm=True)
@@ -81,6 +82,7 @@ def test_confirmed_rollback_once_then_reported(drill: Drill) -> None:
     assert drill.fake.mutation_names() == ["deploymentRollback"]
 
 
+@pytest.mark.slow
 def test_two_concurrent_rollbacks_make_one_mutation(drill: Drill) -> None:
     sessions = [drill.session(notebook=f"rollback{i}") for i in range(2)]
     planned = [rollback.rollback_action(rb, policy=FAST) for rb in sessions]
@@ -130,6 +132,7 @@ def test_the_wait_is_bounded(drill: Drill) -> None:
 
 @pytest.mark.parametrize("how, mutation", [("restart", "deploymentRestart"),
                                            ("redeploy", "deploymentRedeploy")])
+@pytest.mark.slow
 def test_restart_and_redeploy_wait_and_verify(drill: Drill, how: str, mutation: str) -> None:
     rb = drill.session()
     action = rollback.plan_mitigation(rb, how, wait_seconds=20, progress=False)

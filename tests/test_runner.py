@@ -139,6 +139,7 @@ def test_deadline_bounds_the_whole_run(tmp_path: Path, runs_dir: Path) -> None:
     assert "started" in json.dumps(notebook)
 
 
+@pytest.mark.slow
 def test_sigterm_aborts_and_keeps_the_partial_notebook(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "slow", "print('first cell done')",
@@ -166,6 +167,7 @@ def _wait_for_cell(runs_dir: Path, text: str, timeout: float = 60) -> None:
     raise AssertionError(f"{text!r} never appeared in the archived notebook")
 
 
+@pytest.mark.slow
 def test_records_of_one_incident_are_chained(tmp_path: Path, runs_dir: Path) -> None:
     config = write_config(tmp_path)
     nb = write_notebook(tmp_path, "ok", "pass")

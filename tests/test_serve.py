@@ -97,6 +97,7 @@ def test_malformed_bodies_get_400(tmp_path: Path, runs_dir: Path) -> None:
     assert _incidents(runs_dir) == []
 
 
+@pytest.mark.slow
 def test_a_storm_gives_one_run_and_one_slack_message(tmp_path: Path, runs_dir: Path) -> None:
     with serving(tmp_path) as (http, slack):
         first = _post_alert(http)
@@ -233,6 +234,7 @@ def test_tokens_never_reach_the_access_log(tmp_path: Path) -> None:
     assert TOKEN not in output
 
 
+@pytest.mark.slow
 def test_a_rate_limited_slack_post_is_retried_until_it_gets_through(
         tmp_path: Path, runs_dir: Path) -> None:
     with serving(tmp_path, slack_attempts=3) as (http, slack):

@@ -224,6 +224,7 @@ def test_unauthenticated_bodies_past_the_gate_get_503(tmp_path: Path) -> None:
                          ).status_code == 401
 
 
+@pytest.mark.slow
 def test_a_killed_serve_posts_the_verdict_after_its_restart(tmp_path: Path,
                                                             runs_dir: Path) -> None:
     """Break 11: serve is SIGKILLed while its run is in flight; the runner finishes and seals
@@ -268,6 +269,7 @@ def test_a_killed_serve_posts_the_verdict_after_its_restart(tmp_path: Path,
     assert len(records.list_runs(records.Archive(runs_dir), incident)) == 1
 
 
+@pytest.mark.slow
 def test_healthz_is_503_while_slack_fails_and_200_once_it_answers(tmp_path: Path) -> None:
     """Honest health: after one alert whose verdict Slack refuses, /healthz is 503 naming
     Slack; when Slack answers again, the owed verdict goes out and /healthz is 200."""
@@ -293,6 +295,7 @@ def test_healthz_is_503_when_slack_is_not_configured(tmp_path: Path) -> None:
     assert "TEST_NO_SUCH_WEBHOOK" in answer.json()["failing"]["slack"]
 
 
+@pytest.mark.slow
 def test_an_alert_title_reaches_slack_escaped_and_the_webhook_stays_out_of_the_log(
         tmp_path: Path) -> None:
     """Break 6 end to end, and break 7 as a user runs serve: the monitor's name mentions
@@ -315,6 +318,7 @@ def test_an_alert_title_reaches_slack_escaped_and_the_webhook_stays_out_of_the_l
     assert os.environ.get("TEST_SLACK_WEBHOOK_URL") is None
 
 
+@pytest.mark.slow
 def test_the_soak_attacker_gets_only_refusals_and_serve_stays_up(tmp_path: Path) -> None:
     """The soak's attacker (bench.attack), in a tiny configuration against a real serve:
     every answer is a refusal (401, 404, 408, 413, 503 or a reset after a refusal), never a

@@ -121,6 +121,7 @@ def test_cli_similar(runs_dir: Path) -> None:
     assert bad.returncode == 2
 
 
+@pytest.mark.slow
 def test_a_second_outage_drill_finds_the_first(runs_dir: Path) -> None:
     """The issue's check: `runbook similar` on a second outage drill finds the first."""
     found = []

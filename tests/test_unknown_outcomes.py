@@ -97,6 +97,7 @@ def test_a_reset_after_the_mutation_is_unknown_not_failed(drill: Drill) -> None:
     assert drill.fake.mutation_count("deploymentRollback") == 1
 
 
+@pytest.mark.slow
 def test_still_unknown_is_refused_until_the_responder_overrides(drill: Drill) -> None:
     # A restart makes no new deployment, so Railway cannot say whether it happened.
     drill.fake.answer_late = 3.0

@@ -81,18 +81,17 @@ def _idle(health: str) -> bool:
 
 def alert_to_slack_s(repeats: int = 5) -> Figure:
     seconds: list[float] = []
-    with served() as world:
-        for _ in range(repeats):
-            before = len(world.slack.state.posted)
+    # A world per repeat: an outage's incident closes only when its monitor recovers *and* a
+    # health check then passes, which the drill's broken app never gives, so a second alert
+    # in the same world joins the open incident (no new run, no new verdict).
+    for _ in range(repeats):
+        with served() as world:
             started = time.perf_counter()
             status = deliver_alert(world.url, alert_variables(world.monitor, 1,
                                                               "HTTP 502 - Bad Gateway"))
-            arrived = lambda seen=before: len(world.slack.state.posted) > seen  # noqa: E731
-            if status != 202 or not _wait(arrived, 120):
+            if status != 202 or not _wait(lambda w=world: bool(w.slack.state.posted), 120):
                 raise RuntimeError(f"no Slack message for the alert (HTTP {status})")
             seconds.append(time.perf_counter() - started)
-            deliver_alert(world.url, alert_variables(world.monitor, 2, "OK", duration=60))
-            _wait(lambda: _idle(world.health), 60)
     value = median(seconds)
     return at_most("alert_to_slack_s", value, 5.0, "s",
                    bound="A fresh `runbook run` per alert: Python and a kernel start, then the "

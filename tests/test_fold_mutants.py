@@ -327,6 +327,20 @@ def test_the_stabilisation_window_is_a_parameter() -> None:
     assert state.state == MITIGATED and state.mitigated_at == at(10)
 
 
+def test_an_action_verified_where_it_ran_mitigates_whatever_window_the_reader_has() -> None:
+    # The rollback's own post-checks held for the window configured where it ran (a drill's
+    # seconds); a reader with the default 2 minutes reads the same mitigation from the log.
+    verified = [opened(0), alert(0), intent(4), check(4.5, True), outcome(5, verified=True)]
+    state = state_of(*verified, now=5.5, stabilisation=timedelta(minutes=30))
+    assert state.state == MITIGATED and state.mitigated_at == at(5)
+    unverified = [opened(0), alert(0), intent(4), outcome(5, verified=False)]
+    assert state_of(*unverified, now=30).state == OPEN
+    dry = [opened(0), alert(0), outcome(5, verified=True, dry_run=True)]
+    assert state_of(*dry, now=30).state == OPEN
+    failed = [opened(0), alert(0), outcome(5, "failed", verified=True)]
+    assert state_of(*failed, now=30).state == OPEN
+
+
 def test_a_resolved_incident_is_not_mitigated_again() -> None:
     state = state_of(opened(0), alert(0), outcome(5), milestone(6, "resolved"), check(6, True),
                      now=30)

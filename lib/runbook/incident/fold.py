@@ -418,6 +418,12 @@ def _verified_mitigation(state: Incident, now: datetime,
     outcome line, and the pre-check before the intent does not count."""
     if state.state != OPEN:
         return state
+    # An action whose own post-checks held for the window configured where it ran says so in
+    # its outcome (`verified`): that is the record, whatever window a later reader configures.
+    held = [a.outcome_at for a in state.actions
+            if a.state == "done" and a.verified and not a.dry_run and a.outcome_at]
+    if held:
+        return _move(state, "mitigated", min(held))
     done = [a.intent_at or a.outcome_at for a in state.actions
             if a.state == "done" and not a.dry_run and a.outcome_at]
     if not done:

@@ -64,6 +64,11 @@ def sev_clock(incident: Incident, now: datetime) -> str:
     level = SEVERITIES.get(str(incident.severity))
     if level is None or incident.started_at is None:
         return ""
+    if incident.mitigated_at is not None:     # the clock stopped when it was mitigated
+        spare = level.deadline(incident.started_at) - incident.mitigated_at
+        return (f"stopped at mitigation, {format_delta(spare)} to spare"
+                if spare >= timedelta(0) else
+                f"stopped at mitigation, past by {format_delta(-spare)}")
     left = level.deadline(incident.started_at) - now
     return (f"{format_delta(left)} left" if left >= timedelta(0)
             else f"past by {format_delta(-left)}")

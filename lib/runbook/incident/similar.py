@@ -101,11 +101,12 @@ class Past:
         when = self.started_at.strftime("%Y-%m-%d") if self.started_at else "undated"
         alike = ", ".join(self.shared_causes or self.shared_symptoms) or \
             f"trigger {self.trigger}"
-        how = "; ".join(self.mitigated_by) or "nothing recorded mitigated it"
         took = f" in {format_delta(self.time_to_mitigate)}" \
             if self.time_to_mitigate is not None else ""
+        how = f"mitigated by {'; '.join(self.mitigated_by)}{took}" if self.mitigated_by else \
+            f"mitigated{took}, by no recorded action" if took else "no mitigation recorded"
         return (f"{self.incident_id} ({when}, {self.severity or 'no SEV'}; alike: {alike}): "
-                f"mitigated by {how}{took}")
+                f"{how}")
 
 
 @dataclass(frozen=True)

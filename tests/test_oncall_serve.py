@@ -261,6 +261,9 @@ def test_a_status_draft_is_published_and_a_reminder_follows_the_cadence(
         published = s.fold(incident_id).last_published
         assert published is not None and published["status"] == "investigating"
         assert wait_for(lambda: any("Status update due" in t for t in s.texts()), 15)
+        # the reminder is logged once its message is posted: the log may trail Slack a little
+        assert wait_for(lambda: any(u["stage"] == "reminded"
+                                    for u in s.fold(incident_id).status_updates), 5)
         stages = [u["stage"] for u in s.fold(incident_id).status_updates]
         assert stages[:2] == ["drafted", "published"] and "reminded" in stages
 

@@ -12,7 +12,10 @@ import pytest
 
 from pg_fixtures import pg_app_fixture, postgres_fixture  # noqa: F401 - one Postgres a session
 from runbook.core.redaction import registry
-from subprocess_coverage import subprocess_coverage  # noqa: F401 - measures the processes started
+from subprocess_coverage import (  # noqa: F401 - measures the processes started
+    pytest_runtest_protocol,
+    pytest_sessionfinish,
+)
 from suite_order import pytest_collection_modifyitems  # noqa: F401 - long modules first
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,14 +21,19 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import ROOT, run_cli
+from runbook.archive import layout
+from runbook.archive import record as records
 from runbook.core.config import load_config
 from runbook.drill import scenarios
 from runbook.drill.fakes.server import Request, Response
+from runbook.drill.scenarios.oncall import SECOND
 from runbook.drill.target import simulated_target
 from runbook.host.runner import run_notebook
+from runbook.incident.log import IncidentLog
 
 # The browser aside, the slowest end-to-end test: every drill scenario, every notebook.
-pytestmark = pytest.mark.slow
+# Its drills repeat what measured tests run: their processes go unmeasured (subprocess_coverage).
+pytestmark = [pytest.mark.slow, pytest.mark.unmeasured]
 
 MAX_NOTEBOOK_BYTES = 1_000_000
 
@@ -71,6 +76,7 @@ from runbook.drill.run import run_drill
 name, runs, report = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 result = run_drill(name, runs, incident_id=f"sweep-{name}")
 report.write_text(json.dumps({"status": result.run.status, "error": result.run.error,
+                              "exit_code": result.exit_code, "reasons": result.reasons,
                               "secrets": result.secret_values}))
 """
 SWEEP_WORKERS = 3  # drills mostly wait (kernels starting, probes answering): 3 fill 2 cores
@@ -80,6 +86,8 @@ SWEEP_WORKERS = 3  # drills mostly wait (kernels starting, probes answering): 3 
 class SweptRun:
     status: str
     error: str | None
+    exit_code: int      # the drill's grade: 0 when the diagnosis names the injected fault
+    reasons: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +118,8 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         assert done.returncode == 0 and report.is_file(), (name, done.stderr.decode()[-2000:])
         reported = json.loads(report.read_text())
         secrets += reported["secrets"]
-        results[name] = SweptRun(reported["status"], reported["error"])
+        results[name] = SweptRun(reported["status"], reported["error"],
+                                 reported["exit_code"], reported["reasons"])
     return {"runs": runs, "secrets": secrets, "results": results, "base": base, "said": said}
 
 
@@ -119,9 +128,55 @@ def test_every_scenario_ran(sweep: dict) -> None:  # type: ignore[type-arg]
     assert set(results) == set(scenarios.names())
     for name, result in results.items():
         assert result.status == "completed", (name, result.error)
+        assert result.exit_code == 0, (name, result.reasons)
     covered = {scenarios.get(n).notebook for n in scenarios.names()}
     # Notebooks without a scenario are swept below, with their own runs.
     assert {"sev1_response", "db_refused", "webhook_401", "rollback"} <= covered
+
+
+def _archive(sweep: dict, name: str) -> records.Archive:  # type: ignore[type-arg]
+    return records.Archive(sweep["runs"] / name / layout.DRILLS)
+
+
+def _failing(record: dict) -> set[str]:  # type: ignore[type-arg]
+    return {f["code"] for f in record["findings"] if f["status"] in ("fail", "error")}
+
+
+# What each drill must have archived, read from the sweep's own runs (running the drills again
+# elsewhere would only repeat them).
+@pytest.mark.parametrize("name", ["healthy-minimal", "deploy-sleeping"])
+def test_a_healthy_world_rates_no_severity(sweep: dict, name: str) -> None:  # type: ignore[type-arg]
+    (record,) = [json.loads(p.read_text())
+                 for p in _archive(sweep, name).root.glob("*/*/record.json")]
+    assert record["severity"] is None and not _failing(record)
+
+
+def test_db_hang_is_a_database_timeout_behind_a_healthy_api(sweep: dict) -> None:  # type: ignore[type-arg]
+    (record,) = [json.loads(p.read_text())
+                 for p in _archive(sweep, "db-hang").root.glob("*/*/record.json")]
+    assert "db.timeout" in _failing(record) and record["severity"] != "SEV-1"
+    assert any(f["code"] == "health.ok" and f["evidence"].get("probe") == "healthz"
+               for f in record["findings"])
+
+
+def test_wrong_app_is_named(sweep: dict) -> None:  # type: ignore[type-arg]
+    (record,) = [json.loads(p.read_text())
+                 for p in _archive(sweep, "wrong-app").root.glob("*/*/record.json")]
+    assert {"health.wrong_app", "api.not_found"} <= _failing(record)
+
+
+@pytest.mark.parametrize("name", ["alert-escalation", "flapping"])
+def test_the_on_call_drills_keep_to_the_drills_archive(sweep: dict,  # type: ignore[type-arg]
+                                                       name: str) -> None:
+    archive = _archive(sweep, name)
+    (incident_id,) = archive.incidents()
+    incident = IncidentLog(archive, incident_id).fold()
+    assert incident.drill and incident.severity == "SEV-1"
+    if name == "alert-escalation":
+        assert incident.acknowledged_at is None
+        assert [p["slack_id"] for p in incident.pages] == [SECOND]
+    else:
+        assert list(incident.flap_noticed) == [incident.signal]
 
 
 def test_no_canary_in_the_archive_or_the_output(sweep: dict,  # type: ignore[type-arg]

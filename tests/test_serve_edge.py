@@ -354,3 +354,22 @@ def test_an_unwritable_outbox_is_reported_and_never_stops_a_verdict(tmp_path: Pa
     outbox.composed(owed, "text", None)
     outbox.settle(owed)
     assert outbox.entries() == []
+
+
+def test_a_slack_slower_than_a_probe_gets_the_verdict_once(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """An answer later than the probes' read timeout is waited for, not taken as lost: a retry
+    would show the channel the verdict twice (the incoming webhook has no idempotency key)."""
+    fake = FakeSlack()
+    fake.delay = 1.5
+    with LoopbackServer(fake) as server:
+        monkeypatch.setenv("TEST_SLACK_WEBHOOK_URL", server.url + fake.path)
+        path = tmp_path / "runbook.toml"
+        path.write_text(config_text() + "[probes]\nconnect_timeout = 0.5\nread_timeout = 0.5\n")
+        config = load_config(path)
+        config.register_secrets()
+        assert config.probes.read_timeout == 0.5
+        posted = post_to_slack(config, "SEV-1 verdict", 4, 0)
+    assert posted.ok and posted.attempts == 1
+    assert len(fake.state.posted) == 1

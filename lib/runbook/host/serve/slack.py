@@ -19,6 +19,17 @@ from runbook.core.config import Config
 from runbook.core.errors import ServiceUnavailable
 from runbook.core.redaction import registry
 
+# A post whose answer comes late may still have been delivered, and its retry then shows the
+# channel the same message twice (an incoming webhook takes no idempotency key). So a post waits
+# longer for its answer than a probe does: a slow Slack, or a loaded machine, is waited out
+# rather than answered twice. A refused connection, where nothing was sent, is retried as before.
+POST_READ_TIMEOUT = 10.0
+
+
+def posting_timeouts(config: Config) -> Timeouts:
+    return Timeouts(config.probes.connect_timeout,
+                    max(config.probes.read_timeout, POST_READ_TIMEOUT))
+
 
 @dataclass(frozen=True)
 class SlackPost:
@@ -80,8 +91,7 @@ def slack_app(config: Config) -> slack.SlackApp | None:
     token = registry().read_env(settings.bot_token_env)
     if not token:
         return None
-    return slack.SlackApp(token, Timeouts(config.probes.connect_timeout,
-                                          config.probes.read_timeout), settings.api_url)
+    return slack.SlackApp(token, posting_timeouts(config), settings.api_url)
 
 
 def post_with_app(config: Config, app: slack.SlackApp, text: str,
@@ -113,7 +123,7 @@ def post_to_slack(config: Config, text: str, attempts: int = 4, backoff: float =
     url = registry().read_env(settings.webhook_url_env)
     if not url:
         return SlackPost(False, 0, f"${settings.webhook_url_env} is not set: nothing was posted")
-    timeouts = Timeouts(config.probes.connect_timeout, config.probes.read_timeout)
+    timeouts = posting_timeouts(config)
     error = ""
     tries = max(1, attempts)
     for attempt in range(1, tries + 1):

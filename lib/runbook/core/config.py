@@ -44,7 +44,7 @@ class ServiceConfig:
 @dataclass(frozen=True)
 class ProbesConfig:
     connect_timeout: float = 3.0   # seconds to open a TCP connection
-    read_timeout: float = 5.0      # seconds to wait for an answer once connected
+    read_timeout: float = 5.0      # seconds to wait for an answer (a Slack post waits at least 10)
 
 
 @dataclass(frozen=True)

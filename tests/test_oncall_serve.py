@@ -260,12 +260,17 @@ def test_a_status_draft_is_published_and_a_reminder_follows_the_cadence(
         assert wait_for(lambda: s.fold(incident_id).last_published is not None, 10)
         published = s.fold(incident_id).last_published
         assert published is not None and published["status"] == "investigating"
-        assert wait_for(lambda: any("Status update due" in t for t in s.texts()), 15)
-        # the reminder is logged once its message is posted: the log may trail Slack a little
-        assert wait_for(lambda: any(u["stage"] == "reminded"
-                                    for u in s.fold(incident_id).status_updates), 5)
-        stages = [u["stage"] for u in s.fold(incident_id).status_updates]
-        assert stages[:2] == ["drafted", "published"] and "reminded" in stages
+
+        def since_published() -> list[str]:
+            stages = [u["stage"] for u in s.fold(incident_id).status_updates]
+            return stages[stages.index("published"):] if "published" in stages else []
+
+        # The cadence runs from the publish. (On a loaded machine the 4 s can pass before the
+        # press is handled: a reminder before the publish is right too.)
+        assert wait_for(lambda: "reminded" in since_published(), 20)
+        assert s.fold(incident_id).status_updates[0]["stage"] == "drafted"
+        assert any("Status update due" in t and "the last published update is" in t
+                   for t in s.texts())
 
 
 @pytest.mark.slow

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from runbook.archive.store import ArchiveStore
 from runbook.core.redaction import registry
+
+if TYPE_CHECKING:
+    # imported where used: a kernel that never reads or writes a notebook skips nbformat
+    # (and jsonschema, which it imports): a tenth of its start
+    import nbformat
 
 ARCHIVE_SCHEME = "runbook-archive://"
 MAX_OUTPUT_CHARS = 20_000      # per stream output or text result kept in the archive
@@ -64,6 +67,8 @@ def save_text(text: str, store: ArchiveStore, key: str) -> None:
 
 
 def save_notebook(nb: nbformat.NotebookNode, store: ArchiveStore, key: str) -> None:
+    import nbformat
+
     save_text(nbformat.writes(nb), store, key)
 
 
@@ -127,6 +132,8 @@ def mark_notebook(store: ArchiveStore, key: str, status: str, error: str,
     stopped by the deadline or a signal gets a banner naming the cell it was in. Returns that
     cell, described for the record ("" when the run finished or stopped before any cell).
     """
+    import nbformat
+
     nb = nbformat.reads(store.read_bytes(key).decode("utf-8"), as_version=4)
     nb.metadata["runbook"] = {"status": status, "error": error, **extra}
     where = ""

@@ -8,12 +8,15 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from runbook.core.errors import BadInput, ParameterError
 from runbook.core.redaction import SecretRegistry
+
+if TYPE_CHECKING:
+    # imported where used: a kernel that never reads or writes a notebook skips nbformat
+    # (and jsonschema, which it imports): a tenth of its start
+    import nbformat
 
 # `name: type = value  # help` or `name = value  # help`
 _LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*(?::\s*(?P<type>[^=]+?))?\s*=\s*(?P<value>.+?)"
@@ -32,6 +35,8 @@ class Parameter:
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
+    import nbformat
+
     try:
         nb: nbformat.NotebookNode = nbformat.read(str(path), as_version=4)
         return nb

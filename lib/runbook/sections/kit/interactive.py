@@ -23,9 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from runbook.archive import layout
 from runbook.archive import record as records
@@ -40,6 +38,11 @@ from runbook.core.notebook_params import declared_parameters, parameters_cell_in
 from runbook.core.redaction import registry
 from runbook.incident.log import open_incident
 from runbook.incident.seal import seal_run
+
+if TYPE_CHECKING:
+    # imported where used: a kernel that never reads or writes a notebook skips nbformat
+    # (and jsonschema, which it imports): a tenth of its start
+    import nbformat
 
 INTERACTIVE = "interactive"
 ABANDONED = "abandoned"
@@ -265,6 +268,8 @@ def _save_abandoned_notebook(archive: records.Archive, run: RunRef, started: dic
                              reason: str) -> nbformat.NotebookNode:
     """The notebook as the responder last saved it (when the session knows its file), else
     an empty one, redacted into the run, with the banner saying why it was sealed so."""
+    import nbformat
+
     nb: nbformat.NotebookNode = nbformat.v4.new_notebook()
     saved = str(started.get("notebook_path") or "")
     if saved:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runbook.core.redaction import SecretRegistry, fingerprint
 
@@ -77,3 +80,63 @@ def test_platform_variables_that_name_things_are_not_secret() -> None:
     assert looks_secret("MOYASAR_WEBHOOK_SECRET", "whsec_1")
     assert looks_secret("DATABASE_URL", "postgresql://u:p@h/d")
     assert looks_secret("SOMETHING_NEW", "opaque-value")
+
+
+# The quick pass over a saved notebook's JSON (`may_hold_secret`) must never say "no secret"
+# where the walk through its strings would redact one.
+_ALPHABET = 'ab0"\\/\n\té:@%+=-_'
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(secret=st.text(_ALPHABET, min_size=6, max_size=30),
+       before=st.text(_ALPHABET + "xyz ", max_size=20), after=st.text(_ALPHABET, max_size=20),
+       cut=st.integers(0, 30), as_key=st.booleans())
+def test_the_quick_pass_over_json_misses_no_secret(secret: str, before: str, after: str,
+                                                  cut: int, as_key: bool) -> None:
+    secrets = SecretRegistry()
+    secrets.register("S", secret)
+    held = before + secret[cut:] + after
+    data = {held: 1} if as_key else {"cells": [{"text": [held]}]}
+    if secrets.redact_obj(data) == data:
+        return  # nothing to redact: either answer is right
+    for text in (json.dumps(data), json.dumps(data, ensure_ascii=False),
+                 json.dumps(data, indent=1, ensure_ascii=False)):
+        assert secrets.may_hold_secret(text), (secret, held, text)
+
+
+def test_a_url_secret_is_not_suspected_from_its_common_words() -> None:
+    secrets = SecretRegistry()
+    secrets.register("DATABASE_URL", "postgresql://dealix:s3cretPassw0rd@db.internal:5432/dealix")
+    assert not secrets.may_hold_secret("the dealix service: postgresql is up" * 50)
+    assert secrets.may_hold_secret("leaked s3cretPassw0rd here")
+    assert secrets.redact("service dealix on postgresql") == "service dealix on postgresql"
+
+
+def test_a_saved_notebook_is_redacted_however_its_json_escapes_the_secret() -> None:
+    from runbook.archive.notebook_io import clean_notebook_json
+    from runbook.core.redaction import registry
+
+    registry().register("TOKEN", 'tok"en\\with/odd_chars-91xz')
+    plain = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": 'got tok"en\\with/odd_chars-91xz'}]}]}
+    for text in (json.dumps(plain), json.dumps(plain, indent=1),
+                 json.dumps(plain).replace("/", "\\/"),
+                 json.dumps(plain).replace("w", "\\u0077")):
+        kept = clean_notebook_json(text)
+        assert "odd_chars-91xz" not in kept and "[redacted:TOKEN]" in kept, text
+    # A duplicated key's first value is gone once decoded, but not from the given bytes.
+    duplicated = '{"cells": [], "note": "tok\\"en\\\\with/odd_chars-91xz", "note": "x"}'
+    assert "odd_chars-91xz" not in clean_notebook_json(duplicated)
+
+
+def test_a_saved_notebook_without_secrets_is_kept_as_nbformat_wrote_it() -> None:
+    import nbformat
+
+    from runbook.archive.notebook_io import clean_notebook_json
+    from runbook.core.redaction import registry
+
+    registry().register("TOKEN", "a-token-nobody-prints-8812")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hi')\nx = 1")])
+    text = nbformat.writes(nb)
+    assert clean_notebook_json(text) == json.dumps(json.loads(text), indent=1,
+                                                   ensure_ascii=False) + "\n"

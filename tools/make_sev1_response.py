@@ -78,7 +78,7 @@ rb.report(report.diagnose, title="Diagnose: last deploy, database, Moyasar")
 ## All findings
 """),
     code("""
-rb.all_findings().frame()
+rb.all_findings()
 """),
     md("""
 ## Mitigate

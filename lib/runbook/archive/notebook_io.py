@@ -41,24 +41,42 @@ def truncate_text(text: str) -> str:
     return kept + marker + end
 
 
-def _cap_outputs(nb: dict[str, Any]) -> None:
+def _cap_outputs(nb: dict[str, Any]) -> bool:
+    """Cut every long output down (`truncate_text`); whether any was."""
+    cut = False
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []) or []:
             if output.get("output_type") == "stream":
                 text = output.get("text", "")
                 text = "".join(text) if isinstance(text, list) else str(text)
-                output["text"] = truncate_text(text)
+                kept = truncate_text(text)
+                cut = cut or kept is not text
+                output["text"] = kept
             for mime, value in (output.get("data") or {}).items():
                 if mime.startswith("text/") or mime == "application/json":
                     joined = "".join(value) if isinstance(value, list) else value
                     if isinstance(joined, str):
-                        output["data"][mime] = truncate_text(joined)
+                        kept = truncate_text(joined)
+                        cut = cut or kept is not joined
+                        output["data"][mime] = kept
+    return cut
 
 
 def clean_notebook_json(text: str) -> str:
+    """The notebook JSON `text` as the archive keeps it: redacted, its outputs capped.
+
+    papermill saves the whole notebook twice a cell, so most saves hold no secret and no long
+    output: those are kept as given (nbformat's own JSON), after one pass in C over the text and
+    over its strings re-encoded, rather than a walk through every string and a re-encoding in
+    Python. Both passes: the given text may escape a character its strings hold plainly."""
     nb = json.loads(text)
-    nb = registry().redact_obj(nb)
-    _cap_outputs(nb)
+    secrets = registry()
+    if secrets.may_hold_secret(text) or secrets.may_hold_secret(
+            json.dumps(nb, ensure_ascii=False)):
+        nb = secrets.redact_obj(nb)
+        _cap_outputs(nb)
+    elif not _cap_outputs(nb):
+        return text if text.endswith("\n") else text + "\n"
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 

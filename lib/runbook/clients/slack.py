@@ -19,10 +19,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from slack_sdk.signature import Clock, SignatureVerifier
 
 from runbook.clients.transport import (
     Timeouts,
@@ -33,6 +32,11 @@ from runbook.clients.transport import (
     transport_failure,
 )
 from runbook.core.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    # imported where a signature is checked or made: every kernel imports this module (for the
+    # error vocabulary), and slack_sdk's package brings its whole web client along
+    from slack_sdk.signature import Clock
 
 SERVICE = "Slack"
 RETRY_BOUND = 10.0     # seconds waited on 429s in all before the rate limit is reported
@@ -192,6 +196,8 @@ def verify_request(signing_secret: str, body: bytes, headers: Mapping[str, str],
                    clock: Clock | None = None) -> bool:
     """Slack signed this body (X-Slack-Signature over `v0:{timestamp}:{body}`), within the
     last 5 minutes. Both checks are slack_sdk's: no signature code of our own."""
+    from slack_sdk.signature import SignatureVerifier
+
     if not signing_secret:
         return False
     verifier = SignatureVerifier(signing_secret, clock) if clock else \
@@ -212,6 +218,8 @@ def escape_mrkdwn(text: object) -> str:
 
 def sign_request(signing_secret: str, body: bytes, timestamp: int) -> dict[str, str]:
     """The headers Slack would send with `body` at `timestamp` (for the drill's fake Slack)."""
+    from slack_sdk.signature import SignatureVerifier
+
     signature = SignatureVerifier(signing_secret).generate_signature(
         timestamp=str(timestamp), body=body)
     return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature or ""}

@@ -151,6 +151,11 @@ def _disguises(value: str) -> set[str]:
     forms.add(html.escape(value))
     forms.add(html.escape(value).replace("&#x27;", "&#39;"))
     forms.add(html.escape(value, quote=False))
+    # Each form as a JSON string holds it (a quote or backslash escaped, and with
+    # ensure_ascii every other character too): what a saved notebook or record holds of
+    # it, so `may_hold_secret` can pass over JSON text without decoding it.
+    forms |= {json.dumps(form, ensure_ascii=ascii_only)[1:-1]
+              for form in list(forms) for ascii_only in (True, False)}
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
@@ -185,6 +190,9 @@ def _is_url_shaped(value: str) -> bool:
 # position, so nothing is missed, and the scan costs one dictionary lookup per Q characters,
 # however many secrets there are. Shorter forms go through one regex.
 _Q = 6
+# The sampled positions' pieces, cut in C: a text with no piece of any form in its sample (most
+# texts) is passed over without a Python step per position.
+_SAMPLE = re.compile(f".{{{_Q}}}", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,7 @@ class SecretRegistry:
         spans, in order."""
         found: list[tuple[int, int, str]] = []
         pieces = self._pieces
-        if pieces:
+        if self._long_form_may_be_in(text):
             size = len(text)
             for at in range(0, size - _Q + 1, _Q):
                 hits = pieces.get(text[at:at + _Q])
@@ -315,6 +323,30 @@ class SecretRegistry:
         it), or None."""
         spans = self._spans(text) if text and self._forms else []
         return spans[0][2] if spans else None
+
+    def may_hold_secret(self, text: str) -> bool:
+        """False when `text` surely holds no registered secret, no long enough run of one and
+        none of them JSON-escaped; True when it may (then `redact` finds where). One pass in C:
+        the quick answer for a whole saved notebook, before walking its strings one by one."""
+        if not text or not self._forms:
+            return False
+        if self._long_form_may_be_in(text):
+            return True
+        short = self._short_pattern()
+        return short is not None and short.search(text) is not None
+
+    def _long_form_may_be_in(self, text: str) -> bool:
+        """Whether a long form may be in `text`: a piece of one sits at a sampled position, and
+        when that form must appear whole (a URL, whose pieces are common words such as
+        `dealix`), the whole form is there too."""
+        pieces = self._pieces
+        if not pieces:
+            return False
+        for piece in pieces.keys() & _SAMPLE.findall(text):
+            for form, _ in pieces.get(piece, ()):
+                if form.min_run < len(form.text) or form.text in text:
+                    return True
+        return False
 
     def redact(self, text: str) -> str:
         if not text or not self._forms:

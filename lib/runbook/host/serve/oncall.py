@@ -199,7 +199,9 @@ class OnCall:
             self._notice_flapping(incident)
             self._escalate(incident, now)
             self._email_owed(self.book.fold(incident_id, now))
-            self._status(incident, now)
+            # folded again: a publish pressed while this incident was tended is recorded by
+            # now, and a reminder must not call it missing
+            self._status(self.book.fold(incident_id, now), now)
 
     def _notice_flapping(self, incident: Incident) -> None:
         for signal, since in incident.flapping.items():
@@ -413,9 +415,10 @@ class OnCall:
             self.book.record_press(press.incident_id, **who, outcome="failed", summary=error)
             respond(press, _ephemeral(f"Statuspage refused the update: {esc(error)}"))
             return
-        self.book.log(press.incident_id).append("status.update", {
-            "stage": "published", "draft_id": press.plan_id, "statuspage_id": page.id,
-            "status": page.status, "body": draft.get("body")}, actor=press.user_id)
+        with self._tending:     # not between a reminder's decision and its record
+            self.book.log(press.incident_id).append("status.update", {
+                "stage": "published", "draft_id": press.plan_id, "statuspage_id": page.id,
+                "status": page.status, "body": draft.get("body")}, actor=press.user_id)
         self.book.record_press(press.incident_id, **who, outcome="done")
         respond(press, {"response_type": "in_channel", "replace_original": False,
                         "text": f":loudspeaker: <@{press.user_id}> published the status update "

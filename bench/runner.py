@@ -181,8 +181,9 @@ def peak_rss_mb(interval: float = 0.02) -> Figure:
     mib = peak / (1024 * 1024)
     return below(
         "peak_rss_mb", mib, 400, "MB",
-        bound=("The kernel: IPython, pandas (the findings' table) and the library's imports; the "
-               "runner holds papermill, nbclient and jupyter_client. Shared pages are counted "
-               "in both, so the sum is an upper bound."),
+        bound=("The kernel: IPython and the library's imports (no pandas since the findings' "
+               "table is the library's own); the runner holds papermill, nbclient and "
+               "jupyter_client. Shared pages are counted in both, so the sum is an upper "
+               "bound."),
         detail={"at_peak_mb": {k: round(v / (1024 * 1024), 1) for k, v in peak_parts.items()},
                 "samples": samples, "run_ms": ms(seconds), "sample_interval_ms": ms(interval)})

@@ -125,14 +125,25 @@ def test_full_disk_is_refused_before_the_kernel_starts(tmp_path: Path) -> None:
         shutil.disk_usage = original
 
 
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An incident of three real runs that `verify` passes, made once: each tampering test
+    works on its own copy."""
+    home = tmp_path_factory.mktemp("three-runs")
+    config = write_config(home)
+    nb = write_notebook(home, "ok", "pass")
+    runs = home / "runs"
+    for _ in range(3):
+        assert run_cli("run", str(nb), "--config", str(config), "--incident", "inc-t",
+                       env={"RUNBOOK_RUNS_DIR": str(runs)}, cwd=home).returncode == 0
+    assert run_cli("verify", "inc-t", env={"RUNBOOK_RUNS_DIR": str(runs)}).returncode == 0
+    return runs
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("tamper", ["edit", "remove", "insert"])
-def test_verify_names_the_tampered_record(tmp_path: Path, runs_dir: Path, tamper: str) -> None:
-    config = write_config(tmp_path)
-    nb = write_notebook(tmp_path, "ok", "pass")
-    for _ in range(3):
-        assert run_cli("run", str(nb), "--config", str(config), "--incident",
-                       "inc-t").returncode == 0
+def test_verify_names_the_tampered_record(three_runs: Path, runs_dir: Path, tamper: str) -> None:
+    shutil.copytree(three_runs, runs_dir)
     assert run_cli("verify", "inc-t").returncode == 0
     runs = sorted(p for p in (runs_dir / "inc-t").iterdir() if p.is_dir())
     victim = runs[1]

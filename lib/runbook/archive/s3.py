@@ -28,6 +28,7 @@ log or message ever carries them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import json
 import os
@@ -121,6 +122,27 @@ def default_holder() -> dict[str, Any]:
             "since": clock.iso(clock.now())}
 
 
+@functools.cache
+def _models() -> Any:
+    """botocore's loader of service models, one per process: S3's model and the endpoint
+    rules are megabytes of JSON, read once rather than for every store opened."""
+    from botocore.loaders import create_loader
+
+    return create_loader()
+
+
+def _session() -> Any:
+    """A session of its own for each store (credentials read as they are now), on the
+    process's one loader of models. botocore's session, under boto3's: boto3's adds its
+    resource models to the loader's search path at every session, and a store uses a client
+    only."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    session.register_component("data_loader", _models())
+    return session
+
+
 class S3Store:
     """The archive under `s3://bucket/prefix`."""
 
@@ -134,10 +156,9 @@ class S3Store:
         self.client = client if client is not None else self._client()
 
     def _client(self) -> Any:
-        import boto3
         from botocore.config import Config as BotoConfig
 
-        session = boto3.session.Session()
+        session = _session()
         credentials = session.get_credentials()
         if credentials is not None:
             frozen = credentials.get_frozen_credentials()
@@ -148,7 +169,7 @@ class S3Store:
         config = BotoConfig(connect_timeout=3, read_timeout=10,
                             retries={"max_attempts": 2, "mode": "standard"},
                             max_pool_connections=_READERS * 2)
-        return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        return session.create_client("s3", endpoint_url=self.endpoint_url, config=config)
 
     def __repr__(self) -> str:
         return f"S3Store({str(self.url)!r})"

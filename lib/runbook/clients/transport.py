@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import socket
 import ssl
 import threading
@@ -155,11 +156,19 @@ class _BoundedBody(httpx.SyncByteStream):
         self._inner.close()
 
 
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    """httpx's default context (certifi's authorities, the host name checked), made once per
+    process: loading the authorities costs tens of milliseconds, and a run makes a client per
+    probe. A context is safe to share between connections and threads."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _BoundedTransport(httpx.HTTPTransport):
     """httpx's transport, with the total deadline and the body cap of `Timeouts`."""
 
     def __init__(self, timeouts: Timeouts) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_verifying_context(), trust_env=False)
         # httpcore's pool takes its sockets from this backend; ours cuts their timeouts to the
         # request's deadline (httpx has no total timeout of its own).
         use_network_backend(self, _DeadlineBackend())

@@ -7,6 +7,7 @@ client has to sort them to find when the current downtime began.
 
 from __future__ import annotations
 
+import contextlib
 import secrets as _random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,8 @@ from runbook.drill.fakes.faults import Faults
 from runbook.drill.fakes.server import FakeService, Request, Response, json_response
 
 if TYPE_CHECKING:
+    import httpx
+
     from runbook.drill.target import Target
 
 API_KEY_ENV = "DRILL_UPTIMEROBOT_API_KEY"
@@ -149,14 +152,19 @@ def alert_variables(monitor: FakeMonitor, alert_type: int, details: str,
             "monitorAlertContacts": "0"}
 
 
-def deliver_alert(url: str, variables: dict[str, str], timeout: float = 10.0) -> int:
+def deliver_alert(url: str, variables: dict[str, str], timeout: float = 10.0,
+                  http: httpx.Client | None = None) -> int:
     """POST the alert the way UptimeRobot does when no body is set: its variables appended to
-    the contact's URL as a query string. Returns the HTTP status (0: no answer)."""
+    the contact's URL as a query string. Returns the HTTP status (0: no answer). A storm passes
+    one `http` client for all its alerts (a client is safe to share between threads)."""
     import httpx
 
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as http:
+        with contextlib.ExitStack() as stack:
+            if http is None:
+                http = stack.enter_context(httpx.Client(timeout=timeout, trust_env=False))
             # Appended to the contact's own query (its token), as UptimeRobot does.
-            return http.post(httpx.URL(url).copy_merge_params(variables)).status_code
+            return http.post(httpx.URL(url).copy_merge_params(variables),
+                             timeout=timeout).status_code
     except httpx.HTTPError:
         return 0

@@ -135,8 +135,10 @@ def exercise(target: Target, config_path: Path, deadline: float | None
         if first.status_code != 202:
             return _no_run(archive, "", [f"the down alert got HTTP {first.status_code}"])
         incident_id = str(first.json().get("incident") or "")
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda _: deliver_alert(url, down), range(DUPLICATES)))
+        with ThreadPoolExecutor(max_workers=8) as pool, \
+                httpx.Client(timeout=10, trust_env=False) as storm:
+            answers = list(pool.map(lambda _: deliver_alert(url, down, http=storm),
+                                    range(DUPLICATES)))
         refused = [a for a in answers if a != 202]
         if refused:
             reasons.append(f"{len(refused)} of the {DUPLICATES} duplicates were not accepted "

@@ -155,7 +155,10 @@ def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
             reasons: list[str], config: Config) -> tuple[RunResult, list[str]]:
     posted = len(slack.state.posted)
     if posted != 1:
-        reasons.append(f"expected one Slack message, got {posted}")
+        # each message's first line: which one came twice, or what came besides the verdict
+        firsts = [str(p.payload.get("text", "")).split("\n", 1)[0][:100]
+                  for p in slack.state.posted]
+        reasons.append(f"expected one Slack message, got {posted}: {firsts}")
     elif "SEV-1" not in str(slack.state.posted[0].payload.get("text", "")):
         reasons.append("the Slack message does not name SEV-1")
     else:

@@ -153,11 +153,13 @@ def exercise(target: Target, config_path: Path, deadline: float | None
 
 def _graded(archive: records.Archive, incident_id: str, slack: FakeSlack,
             reasons: list[str], config: Config) -> tuple[RunResult, list[str]]:
-    posted = len(slack.state.posted)
+    # One message: serve posted once. The same text twice is one post delivered twice: a
+    # retry after Slack's answer was late (serve delivers a verdict at least once, since a
+    # webhook takes no idempotency key); a second run or a second verdict would differ.
+    texts = list(dict.fromkeys(str(p.payload.get("text", "")) for p in slack.state.posted))
+    posted = len(texts)
     if posted != 1:
-        # each message's first line: which one came twice, or what came besides the verdict
-        firsts = [str(p.payload.get("text", "")).split("\n", 1)[0][:100]
-                  for p in slack.state.posted]
+        firsts = [text.split("\n", 1)[0][:100] for text in texts]
         reasons.append(f"expected one Slack message, got {posted}: {firsts}")
     elif "SEV-1" not in str(slack.state.posted[0].payload.get("text", "")):
         reasons.append("the Slack message does not name SEV-1")

@@ -117,7 +117,7 @@ def index_s3_10k(count: int = 10_000, repeats: int = 3, tail: int = 40) -> Figur
     value = median(seconds)
     return below(
         "index_s3_10k", value, 2, "s",
-        bound=("Python's start and imports (boto3's included), one GET of the folded index "
+        bound=("Python's start and imports (botocore's included), one GET of the folded index "
                "(~5 MB for 10,000 runs), one listing after its watermark and a GET per entry "
                "not yet folded (in parallel), and the same fold into rows as on disk."),
         detail={"records": count, "unfolded_entries": tail, "seconds": [round(s, 3) for s in

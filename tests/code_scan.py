@@ -16,7 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "runbook"
+import runbook
+
+# The package the tests import (lib/runbook here; src/runbook in a mutation run's copy).
+PACKAGE = Path(runbook.__file__).resolve().parent
 
 # The finding constructors, and Action (its name is the code of the finding its run reports):
 # the argument that is the code, by position and name.

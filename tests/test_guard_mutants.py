@@ -291,6 +291,62 @@ def unreachable(*args: Any, **kwargs: Any) -> Any:
     raise ArchiveUnavailable("the bucket does not answer")
 
 
+def cut_off(rb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bucket stops answering for the lock and the ledger (the run's own record, kept
+    locally while it is gone, still takes what happened)."""
+    store = rb.archive.store
+    real_read_lines = store.read_lines
+
+    def read_lines(key: str) -> Any:
+        if key.endswith(layout.LEDGER):
+            unreachable()
+        return real_read_lines(key)
+
+    monkeypatch.setattr(store, "lock", unreachable)
+    monkeypatch.setattr(store, "read_lines", read_lines)
+
+
+REFUSAL = ("refused: the shared archive cannot be reached (the bucket does not answer), so no "
+           "other responder could see this test.thing or be kept from repeating it. Diagnosis "
+           "still works. To act anyway, pass without_archive=True (or set "
+           "RUNBOOK_ACT_WITHOUT_ARCHIVE=1): the record will say the guards were bypassed")
+BYPASSED = ("bypassed: the shared archive could not be reached (the bucket does not answer); "
+            "executed without its lock, claim or ledger by override")
+
+
+@pytest.mark.parametrize(("flag", "env"), [(None, ""), (None, "0"), (None, "no"),
+                                           (False, "1")])
+def test_an_unreachable_archive_plans_but_does_not_act(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: bool | None, env: str) -> None:
+    monkeypatch.setenv(actions.ENV_ACT_WITHOUT_ARCHIVE, env)
+    rb = start_session(tmp_path)
+    calls = Calls()
+    cut_off(rb, monkeypatch)
+    planned = actions.run(rb, thing(calls))
+    assert planned.status == actions.DRY_RUN and planned.earlier is None
+    with pytest.raises(ActionRefused) as refused:
+        actions.run(rb, thing(calls), confirm=True, without_archive=flag)
+    assert str(refused.value) == REFUSAL and calls.count == 0
+    last = rb.actions[-1]
+    assert (last["status"], last["dry_run"], last["result"], last["actor"], last["name"]) == \
+        (actions.REFUSED, False, REFUSAL, actions.actor_of(rb), "test.thing")
+
+
+@pytest.mark.parametrize(("flag", "env"), [(True, ""), (None, "1"), (None, "TRUE"),
+                                           (None, "yes")])
+def test_the_override_acts_once_without_the_guards_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: bool | None, env: str) -> None:
+    monkeypatch.setenv(actions.ENV_ACT_WITHOUT_ARCHIVE, env)
+    rb = start_session(tmp_path)
+    calls = Calls()
+    cut_off(rb, monkeypatch)
+    result = actions.run(rb, thing(calls), confirm=True, without_archive=flag)
+    assert result.status == actions.SUCCEEDED and calls.count == 1
+    assert result.actor == actions.actor_of(rb) and result.details["guards"] == BYPASSED
+    assert rb.actions[-1]["details"]["guards"] == BYPASSED
+    assert rb.actions[-1]["actor"] == actions.actor_of(rb)
+
+
 
 
 

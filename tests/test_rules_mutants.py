@@ -296,3 +296,101 @@ def test_a_check_may_return_one_finding_or_several() -> None:
     assert guarded("a", lambda: []) == []
 
 
+
+
+# ---------------------------------------------------------------- what was tried, and then
+
+@pytest.mark.parametrize(("actions", "tried"), [
+    ([("railway.rollback", "done", False, True)], {"rollback": True}),
+    ([("railway.rollback", "done", False, False)], {"rollback": False}),
+    ([("railway.rollback", "done", False, None)], {"rollback": None}),
+    ([("railway.rollback", "done", True, True)], {}),        # a dry run tried nothing
+    ([("railway.rollback", "failed", False, None)], {}),     # nor a failed or unknown call
+    ([("railway.rollback", "unknown", False, None)], {}),
+    ([("not.an_action", "done", False, True)], {}),          # nor one the catalogue lacks
+    # one verified action of a section is enough, whatever was done after it
+    ([("railway.rollback", "done", False, True), ("railway.restart", "done", False, False)],
+     {"rollback": True}),
+    ([("railway.restart", "done", False, False), ("railway.rollback", "done", False, True)],
+     {"rollback": True}),
+    ([("railway.restart", "done", False, None), ("railway.rollback", "done", False, False)],
+     {"rollback": False}),
+    ([("railway.rollback", "done", False, False), ("railway.restart", "done", True, True)],
+     {"rollback": False}),
+])
+def test_a_section_is_tried_only_by_an_action_done_for_real(
+        actions: list[tuple[str, str, bool, bool | None]], tried: dict[str, bool | None]
+        ) -> None:
+    assert rules.tried_sections(actions) == tried
+
+
+OUTAGE = [failed("health.down", ""), failed("deploy.crashed", "")]
+BOTH = ["deploy.crashed", "health.down"]
+
+
+def test_a_rollback_that_held_needs_no_more_and_one_that_did_not_gives_way() -> None:
+    comms = {"notebook": "comms", "because": ["health.down", "deploy.crashed"]}
+    assert rules.next_sections(OUTAGE) == [{"notebook": "rollback", "because": BOTH}, comms]
+    assert rules.next_sections(OUTAGE, {}) == rules.next_sections(OUTAGE)
+    assert rules.next_sections(OUTAGE, {"rollback": True}) == [comms]
+    for held in (False, None):
+        assert rules.next_sections(OUTAGE, {"rollback": held}) == [
+            {"notebook": "db_refused", "because": BOTH},
+            {"notebook": "error_spike", "because": BOTH}, comms]
+    # a section already tried is not offered instead of another
+    assert rules.next_sections(OUTAGE, {"rollback": False, "db_refused": None}) == [
+        {"notebook": "error_spike", "because": BOTH}, comms]
+    assert rules.next_sections(OUTAGE, {"rollback": False, "db_refused": True}) == [
+        {"notebook": "error_spike", "because": BOTH}, comms]
+
+
+def test_the_steps_instead_of_a_second_rollback_are_the_catalogues() -> None:
+    from runbook.incident.codes import NOT_THE_DEPLOY, READ_THE_ERRORS
+
+    chosen = rules.mitigations(OUTAGE, {"rollback": False})
+    assert chosen[:4] == [(NOT_THE_DEPLOY, ("deploy.crashed",)),
+                          (READ_THE_ERRORS, ("deploy.crashed",)),
+                          (NOT_THE_DEPLOY, ("health.down",)),
+                          (READ_THE_ERRORS, ("health.down",))]
+    assert [step.notebook for step, _ in rules.mitigations(OUTAGE)] == ["rollback", "rollback",
+                                                                        "comms"]
+
+
+def test_who_to_call_is_in_the_runbooks_order_each_code_once() -> None:
+    findings = [failed("moyasar.down", ""), failed("health.down", "", failure="dns"),
+                failed("deploy.crashed", ""), failed("deploy.crashed", ""),
+                passed("health.ok", "")]
+    assert rules.contacts(findings) == {"backend": ["deploy.crashed"],
+                                        "payments": ["moyasar.down"], "dns": ["health.down"]}
+    assert list(rules.contacts(findings)) == ["backend", "payments", "dns"]
+
+
+def test_the_contact_table_and_its_views_say_every_detail(tmp_path: Path) -> None:
+    stale = {**PEOPLE[0], "verified": "2026-01-01"}
+    config = _config(tmp_path, stale, {"name": "R&D", "role": "dns <ops>", "issue": "dns"})
+    table = contacts.contact_table(config, TODAY)
+    assert [(c.contact.name, c.reasons) for c in table.calls] == [
+        ("Sami", ("runbook table",)), ("R&D", ("runbook table",))]
+    assert [c.stale for c in table.calls] == [
+        "last confirmed 323 days ago: check the details", "never confirmed: check the details"]
+    view = contacts.who_to_call(config, [failed("health.down", ""), failed("moyasar.down", "")],
+                                TODAY)
+    assert repr(view) == (
+        "Who to contact:\n"
+        "  Sami (founder) — backend: +966 5 #x  because health.down"
+        "  [last confirmed 323 days ago: check the details]\n"
+        '  no contact configured for payments: add a [[contacts]] entry with issue = "payments"')
+    assert view._repr_html_() == (
+        "<h4>Who to contact</h4><table><thead><tr><th>who</th><th>issue</th>"
+        "<th>phone</th><th>channel</th><th>why</th></tr></thead><tbody>"
+        "<tr><td><b>Sami</b><br>founder</td><td>backend</td>"
+        '<td><a href="tel:+966 5">+966 5</a></td><td>#x</td><td>health.down'
+        '<br><span style="color:#e8710a">last confirmed 323 days ago: check the details</span>'
+        "</td></tr>"
+        '<tr><td colspan="5" style="color:#d93025">No contact configured for <b>payments</b>: '
+        "add a <code>[[contacts]]</code> entry</td></tr></tbody></table>")
+    dns = contacts.who_to_call(config, [failed("health.down", "", failure="dns")], TODAY)
+    assert repr(dns) == ("Who to contact:\n  R&D (dns <ops>) — dns: -   because health.down"
+                         "  [never confirmed: check the details]")
+    assert "<td><b>R&amp;D</b><br>dns &lt;ops&gt;</td><td>dns</td><td></td><td></td>" in \
+        dns._repr_html_()

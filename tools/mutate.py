@@ -52,13 +52,15 @@ class Target:
 # What is mutated, and the tests that judge it: the one place to retarget when a rule moves.
 TARGETS: tuple[Target, ...] = (
     Target("runbook/incident/fold.py",
-           ("tests/test_fold_mutants.py", "tests/test_incident_log.py")),
+           ("tests/test_fold_mutants.py", "tests/test_incident_log.py",
+            "tests/test_oncall_fold.py", "tests/test_incident_clock.py", "tests/test_verdict.py",
+            "tests/test_incident_serve.py", "tests/test_digest.py")),
     # Severity, next sections and contacts, read from the catalogue of codes.
     Target("runbook/incident/rules.py",
            ("tests/test_rules_mutants.py", "tests/test_codes_catalogue.py",
             "tests/test_findings_severity.py", "tests/test_next_and_probe.py")),
     Target("runbook/incident/contacts.py",
-           ("tests/test_rules_mutants.py", "tests/test_comms.py::test_who_to_call")),
+           ("tests/test_rules_mutants.py", "tests/test_comms.py")),
     Target("runbook/core/findings.py",
            ("tests/test_rules_mutants.py", "tests/test_findings_severity.py")),
     Target("runbook/core/redaction.py",
@@ -94,6 +96,8 @@ def _setup_cfg(target: Target, tests: list[str]) -> str:
             f"only_mutate = src/{target.module}\n"
             f"pytest_add_cli_args_test_selection ={listed(tests)}\n"
             f"pytest_add_cli_args ={listed(['-p', 'no:cacheprovider'])}\n"
+            # the catalogue's tests check that each section a code sends to is a notebook
+            f"also_copy ={listed(['notebooks'])}\n"
             "use_git_change_detection = false\n")
 
 
@@ -108,6 +112,7 @@ def _prepare(target: Target, fresh: bool = True) -> Path:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         (work / "src").symlink_to(ROOT / "lib", target_is_directory=True)
+        (work / "notebooks").symlink_to(ROOT / "notebooks", target_is_directory=True)
     else:
         shutil.rmtree(work / "tests")
     shutil.copytree(ROOT / "tests", work / "tests",

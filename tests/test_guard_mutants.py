@@ -459,3 +459,71 @@ def test_the_sessions_actor_is_who_acts(tmp_path: Path) -> None:
     rb.actor = "slack:U123"
     assert actions.run(rb, thing(Calls())).actor == "slack:U123"
     assert actions.run(rb, thing(Calls()), confirm=True).actor == "slack:U123"
+
+
+# ---------------------------------------------------------------- a second one, for another aim
+
+FIRST_AIM = "1a2b3c4d5e6f"
+OTHER_AIM = "9f8e7d6c5b4a"
+
+
+def done_before(rb: Any, aim: str = FIRST_AIM) -> None:
+    write_ledger(rb, base(attempt="a1", status="succeeded", result="rolled back", aim=aim,
+                          at="2026-12-01T03:00:00Z"))
+
+
+def second_text(typed: str = "") -> str:
+    return ("test.thing was already done in this incident at 2026-12-01T03:00:00Z (rolled "
+            "back). A second one, on 9f8e7d6c, is done only when its short id is typed to "
+            'confirm it (confirm_again = "9f8e7d6c")' + (f" (typed {typed!r})" if typed else ""))
+
+
+@pytest.mark.parametrize("typed", ["", "  ", "9f8e7d6", "1a2b3c4d"])
+def test_a_second_one_for_another_aim_is_refused_until_its_short_id_is_typed(
+        tmp_path: Path, typed: str) -> None:
+    rb = start_session(tmp_path)
+    done_before(rb)
+    calls = Calls()
+    plan = actions.run(rb, thing(calls, aim=OTHER_AIM), confirm_again=typed)
+    assert plan.status == actions.DRY_RUN and plan.dry_run
+    assert plan.summary == f"dry run: nothing was changed; {second_text()}"
+    refused = actions.run(rb, thing(calls, aim=OTHER_AIM), confirm=True, confirm_again=typed)
+    assert (refused.status, refused.dry_run, calls.count) == (actions.REFUSED, False, 0)
+    assert refused.summary == f"not done: {second_text(typed.strip())}"
+    assert refused.earlier is not None and refused.earlier["aim"] == FIRST_AIM
+    assert refused.actor == actions.actor_of(rb)
+
+
+def test_the_short_id_typed_does_it_once_and_the_same_aim_is_never_done_twice(
+        tmp_path: Path) -> None:
+    rb = start_session(tmp_path)
+    done_before(rb)
+    calls = Calls()
+    second = actions.run(rb, thing(calls, aim=OTHER_AIM), confirm=True,
+                         confirm_again=" 9f8e7d6c ")
+    assert second.status == actions.SUCCEEDED and calls.count == 1
+    again = actions.run(rb, thing(calls, aim=OTHER_AIM), confirm=True,
+                        confirm_again="9f8e7d6c")
+    assert again.status == actions.ALREADY_DONE and calls.count == 1
+    assert again.earlier is not None and again.earlier["aim"] == OTHER_AIM
+    same = actions.run(rb, thing(calls, aim=FIRST_AIM), confirm=True)
+    assert same.status == actions.ALREADY_DONE and calls.count == 1
+
+
+def test_a_second_one_done_by_another_responder_meanwhile_is_decided_under_the_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first success lands after this run read the ledger and before it took the lock:
+    the decision under the lock sees it and asks for the short id, as the plan would have."""
+    rb = start_session(tmp_path)
+    done_before(rb)
+    monkeypatch.setattr(actions, "succeeded_before", lambda *args: None)
+    calls = Calls()
+    refused = actions.run(rb, thing(calls, aim=OTHER_AIM), confirm=True)
+    assert (refused.status, refused.dry_run, calls.count) == (actions.REFUSED, False, 0)
+    assert refused.summary == f"not done: {second_text()}"
+    assert refused.actor == actions.actor_of(rb) and refused.earlier is not None
+    # typed, it goes ahead: the first aim's attempts do not count against the second
+    write_ledger(rb, base(attempt="a0", phase="intent", aim=FIRST_AIM))
+    done = actions.run(rb, thing(calls, aim=OTHER_AIM), confirm=True, confirm_again="9f8e7d6c")
+    assert done.status == actions.SUCCEEDED and calls.count == 1
+    assert done.despite_unknown == [] or not done.despite_unknown

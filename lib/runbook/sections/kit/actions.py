@@ -384,6 +384,10 @@ def _succeeded(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
                  and e.get("status") in (SUCCEEDED, DONE_UNVERIFIED)), None)
 
 
+def _of_aim(lines: list[dict[str, Any]], action: Action) -> list[dict[str, Any]]:
+    return [e for e in lines if e.get("aim") == action.aim]
+
+
 def short_id(aim: str) -> str:
     """A target's short id as a person types it: a deployment's or commit's first 8."""
     return aim.strip()[:8]
@@ -456,7 +460,12 @@ def run(rb: SessionProtocol, action: Action, *, confirm: bool = False,
         second = _second_refusal(action, earlier, confirm_again, actor, dry_run=not confirm)
         if second is not None:
             return _finish(rb, second, report=False)
-        earlier = None       # typed: decided again under the guards
+        # typed: what counts now is this aim's own success, if any (decided again under
+        # the guards)
+        try:
+            earlier = _succeeded(_of_aim(_lines(rb, action.name, action.target), action))
+        except ArchiveUnavailable:
+            earlier = None
     if action.blocked and earlier is not None:
         # Planning again after a success often finds nothing left to do (the revert no longer
         # applies, the deployment moved on): what matters is that it was done.
@@ -571,8 +580,10 @@ def _decide(rb: SessionProtocol, action: Action, lines: list[dict[str, Any]],
         second = _second_refusal(action, earlier, confirm_again, actor, dry_run=False)
         if second is not None:
             return second
-        earlier = None       # another target, its short id typed: this one is done
-        lines = [e for e in lines if e.get("aim") == action.aim]
+        # another target, its short id typed: only this aim's attempts count, and a
+        # success of this aim is still never repeated
+        lines = _of_aim(lines, action)
+        earlier = _succeeded(lines)
     if earlier is not None:
         # The earlier findings were reported by the run that made them.
         return _already_done(action, earlier, dry_run=False, actor=actor)

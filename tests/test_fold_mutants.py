@@ -494,3 +494,30 @@ def test_done_at_the_provider_with_a_failing_post_check_stays_open() -> None:
     state = state_of(*events, now=30)
     assert state.state == OPEN and state.actions[0].state == "done"
     assert state.actions[0].verified is False and "still 502" in state.actions[0].result
+
+
+# ---------------------------------------------------------------- the postmortem kept
+
+def test_the_last_saved_postmortem_is_kept_as_it_was_saved() -> None:
+    assert state_of(opened()).postmortem is None
+    first = ev("postmortem.saved", 30, actor="sami", edits={"What worked": "the rollback"},
+               missing=["root cause", 3], draft="postmortems/inc.md")
+    bare = ev("postmortem.saved", 40, actor="lina")
+    kept = state_of(opened(), first).postmortem
+    assert kept == {"at": at(30), "actor": "sami", "edits": {"What worked": "the rollback"},
+                    "missing": ["root cause", "3"], "draft": "postmortems/inc.md"}
+    assert state_of(opened(), first, bare).postmortem == {
+        "at": at(40), "actor": "lina", "edits": {}, "missing": [], "draft": ""}
+
+
+def test_each_signal_change_is_kept_with_its_direction_and_a_finding_with_its_run() -> None:
+    folded = state_of(opened(), alert(1), alert(2), recovered(3), alert(4),
+                      ev("finding.observed", 5, code="health.down", status="fail",
+                         summary="down", evidence={}, run="r7"),
+                      finding(6, "deploy.crashed"))
+    assert folded.changes == ((at(1), SIGNAL, True), (at(3), SIGNAL, False),
+                              (at(4), SIGNAL, True))
+    assert (folded.observed["health.down"]["at"], folded.observed["health.down"]["run"]) == \
+        (at(5), "r7")
+    assert (folded.observed["deploy.crashed"]["at"],
+            folded.observed["deploy.crashed"]["run"]) == (at(6), "")

@@ -320,3 +320,13 @@ def test_a_match_stops_at_the_edges_of_the_text_and_of_the_secret(reg: SecretReg
     reg.register("KEY", secret)
     assert reg.redact("b" + secret) == "b" + marker("KEY")           # the char before is kept
     assert reg.redact(secret[2:] + " and q") == marker("KEY") + " and q"   # no wrap-around
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_a_secret_written_as_json_is_redacted_whole_either_escaping(ascii_only: bool) -> None:
+    # non-ASCII letters, a quote and a backslash: each JSON escaping gives another disguise
+    secret = 'pä"ss\\wörd-123456'
+    registry = SecretRegistry()
+    registry.register("X", secret)
+    text = json.dumps({"v": secret, "n": 1}, ensure_ascii=ascii_only)
+    assert registry.redact(text) == '{"v": "[redacted:X]", "n": 1}'

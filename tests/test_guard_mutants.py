@@ -291,9 +291,15 @@ def unreachable(*args: Any, **kwargs: Any) -> Any:
     raise ArchiveUnavailable("the bucket does not answer")
 
 
-def cut_off(rb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bucket stops answering for the lock and the ledger (the run's own record, kept
-    locally while it is gone, still takes what happened)."""
+def cut_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str | None) -> Any:
+    """A session whose bucket stops answering for the lock and the ledger (the run's own
+    record, kept locally while it is gone, still takes what happened), with
+    $RUNBOOK_ACT_WITHOUT_ARCHIVE set to `override` (None: unset)."""
+    if override is None:
+        monkeypatch.delenv(actions.ENV_ACT_WITHOUT_ARCHIVE, raising=False)
+    else:
+        monkeypatch.setenv(actions.ENV_ACT_WITHOUT_ARCHIVE, override)
+    rb = start_session(tmp_path)
     store = rb.archive.store
     real_read_lines = store.read_lines
 
@@ -304,6 +310,7 @@ def cut_off(rb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(store, "lock", unreachable)
     monkeypatch.setattr(store, "read_lines", read_lines)
+    return rb
 
 
 REFUSAL = ("refused: the shared archive cannot be reached (the bucket does not answer), so no "
@@ -314,14 +321,13 @@ BYPASSED = ("bypassed: the shared archive could not be reached (the bucket does 
             "executed without its lock, claim or ledger by override")
 
 
-@pytest.mark.parametrize(("flag", "env"), [(None, ""), (None, "0"), (None, "no"),
-                                           (False, "1")])
+@pytest.mark.parametrize(("flag", "env"), [(None, None), (None, ""), (None, "0"),
+                                           (None, "no"), (False, "1")])
 def test_an_unreachable_archive_plans_but_does_not_act(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: bool | None, env: str) -> None:
-    monkeypatch.setenv(actions.ENV_ACT_WITHOUT_ARCHIVE, env)
-    rb = start_session(tmp_path)
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: bool | None,
+        env: str | None) -> None:
+    rb = cut_off(tmp_path, monkeypatch, env)
     calls = Calls()
-    cut_off(rb, monkeypatch)
     planned = actions.run(rb, thing(calls))
     assert planned.status == actions.DRY_RUN and planned.earlier is None
     with pytest.raises(ActionRefused) as refused:
@@ -336,10 +342,8 @@ def test_an_unreachable_archive_plans_but_does_not_act(
                                            (None, "yes")])
 def test_the_override_acts_once_without_the_guards_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: bool | None, env: str) -> None:
-    monkeypatch.setenv(actions.ENV_ACT_WITHOUT_ARCHIVE, env)
-    rb = start_session(tmp_path)
+    rb = cut_off(tmp_path, monkeypatch, env)
     calls = Calls()
-    cut_off(rb, monkeypatch)
     result = actions.run(rb, thing(calls), confirm=True, without_archive=flag)
     assert result.status == actions.SUCCEEDED and calls.count == 1
     assert result.actor == actions.actor_of(rb) and result.details["guards"] == BYPASSED
